@@ -1,0 +1,250 @@
+#include "autograd/elementwise.hpp"
+
+#include <cmath>
+
+#include "tensor/broadcast.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/stable.hpp"
+
+namespace tapeflow {
+
+namespace {
+using detail::map_binary;
+using detail::map_ternary;
+
+// The value of input k of node n.
+const Tensor& input(const Tape& t, const Node& n, int k) { return t.value(n.inputs[k]); }
+}  // namespace
+
+// d(a + b) = da + db. Broadcast operands get their gradient summed back by accumulate.
+Var add(const Var& a, const Var& b) {
+    return record("add", tapeflow::add(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], n.grad);
+        t.accumulate(n.inputs[1], n.grad);
+    });
+}
+
+// d(a − b) = da − db.
+Var sub(const Var& a, const Var& b) {
+    return record("sub", tapeflow::sub(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], n.grad);
+        t.accumulate(n.inputs[1], tapeflow::neg(n.grad));
+    });
+}
+
+// d(a·b) = b·da + a·db.
+Var mul(const Var& a, const Var& b) {
+    return record("mul", tapeflow::mul(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, input(t, n, 1)));
+        t.accumulate(n.inputs[1], tapeflow::mul(n.grad, input(t, n, 0)));
+    });
+}
+
+// d(a/b) = da/b − (a/b²)·db = da/b − (out/b)·db.
+Var div(const Var& a, const Var& b) {
+    return record("div", tapeflow::div(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& b = input(t, n, 1);
+        t.accumulate(n.inputs[0], tapeflow::div(n.grad, b));
+        t.accumulate(n.inputs[1], map_ternary(n.grad, n.value, b,
+                                              [](double g, double q, double y) { return -g * q / y; }, "div"));
+    });
+}
+
+// d min(a, b) goes to the smaller operand; a tie splits it evenly (a subgradient, as PyTorch).
+Var minimum(const Var& a, const Var& b) {
+    return record("minimum", tapeflow::minimum(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& x = input(t, n, 0);
+        const Tensor& y = input(t, n, 1);
+        const Tensor share_a = map_binary(x, y, [](double u, double v) { return u < v ? 1.0 : u == v ? 0.5 : 0.0; }, "minimum");
+        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, share_a));
+        t.accumulate(n.inputs[1], tapeflow::mul(n.grad, 1.0 - share_a));
+    });
+}
+
+// d max(a, b) goes to the larger operand; a tie splits it evenly.
+Var maximum(const Var& a, const Var& b) {
+    return record("maximum", tapeflow::maximum(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& x = input(t, n, 0);
+        const Tensor& y = input(t, n, 1);
+        const Tensor share_a = map_binary(x, y, [](double u, double v) { return u > v ? 1.0 : u == v ? 0.5 : 0.0; }, "maximum");
+        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, share_a));
+        t.accumulate(n.inputs[1], tapeflow::mul(n.grad, 1.0 - share_a));
+    });
+}
+
+Var operator+(const Var& a, const Var& b) { return add(a, b); }
+Var operator-(const Var& a, const Var& b) { return sub(a, b); }
+Var operator*(const Var& a, const Var& b) { return mul(a, b); }
+Var operator/(const Var& a, const Var& b) { return div(a, b); }
+Var operator-(const Var& a) { return neg(a); }
+
+// d(a + s) = da.
+Var operator+(const Var& a, double s) {
+    return record("add_scalar", a.value() + s, {a}, [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad); },
+                  {.scalar = s});
+}
+Var operator+(double s, const Var& a) { return a + s; }
+Var operator-(const Var& a, double s) { return a + (-s); }
+// d(s − a) = −da.
+Var operator-(double s, const Var& a) {
+    return record("rsub_scalar", s - a.value(), {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::neg(n.grad)); }, {.scalar = s});
+}
+// d(s·a) = s·da.
+Var operator*(const Var& a, double s) {
+    return record("mul_scalar", a.value() * s, {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad * n.attributes.scalar); },
+                  {.scalar = s});
+}
+Var operator*(double s, const Var& a) { return a * s; }
+Var operator/(const Var& a, double s) { return a * (1.0 / s); }
+// d(s/a) = −(s/a²)·da = −(out/a)·da.
+Var operator/(double s, const Var& a) {
+    return record("rdiv_scalar", s / a.value(), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_ternary(n.grad, n.value, input(t, n, 0),
+                                              [](double g, double q, double x) { return -g * q / x; }, "rdiv"));
+    }, {.scalar = s});
+}
+
+// d(−a) = −da.
+Var neg(const Var& a) {
+    return record("neg", tapeflow::neg(a.value()), {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::neg(n.grad)); });
+}
+
+// d eᵃ = eᵃ·da: the backward reuses the output.
+Var exp(const Var& a) {
+    return record("exp", tapeflow::exp(a.value()), {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::mul(n.grad, n.value)); });
+}
+
+// d log a = da / a.
+Var log(const Var& a) {
+    return record("log", tapeflow::log(a.value()), {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::div(n.grad, input(t, n, 0))); });
+}
+
+// d log(1 + a) = da / (1 + a).
+Var log1p(const Var& a) {
+    return record("log1p", tapeflow::log1p(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0), [](double g, double x) { return g / (1 + x); }, "log1p"));
+    });
+}
+
+// d(eᵃ − 1) = eᵃ·da = (out + 1)·da.
+Var expm1(const Var& a) {
+    return record("expm1", tapeflow::expm1(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, n.value, [](double g, double y) { return g * (y + 1); }, "expm1"));
+    });
+}
+
+// d √a = da / (2√a).
+Var sqrt(const Var& a) {
+    return record("sqrt", tapeflow::sqrt(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, n.value, [](double g, double r) { return g / (2 * r); }, "sqrt"));
+    });
+}
+
+// d a² = 2a·da.
+Var square(const Var& a) {
+    return record("square", tapeflow::square(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0), [](double g, double x) { return 2 * x * g; }, "square"));
+    });
+}
+
+// d aᵖ = p·aᵖ⁻¹·da.
+Var pow(const Var& a, double p) {
+    return record("pow", tapeflow::pow(a.value(), p), {a}, [](Tape& t, const Node& n) {
+        const double p = n.attributes.scalar;
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [p](double g, double x) { return g * p * std::pow(x, p - 1); }, "pow"));
+    }, {.scalar = p});
+}
+
+// d|a| = sign(a)·da (0 at a = 0, a subgradient).
+Var abs(const Var& a) {
+    return record("abs", tapeflow::abs(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [](double g, double x) { return x > 0 ? g : x < 0 ? -g : 0.0; }, "abs"));
+    });
+}
+
+// d sin a = cos a·da.
+Var sin(const Var& a) {
+    return record("sin", tapeflow::sin(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0), [](double g, double x) { return g * std::cos(x); }, "sin"));
+    });
+}
+
+// d cos a = −sin a·da.
+Var cos(const Var& a) {
+    return record("cos", tapeflow::cos(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0), [](double g, double x) { return -g * std::sin(x); }, "cos"));
+    });
+}
+
+// d tanh a = (1 − tanh² a)·da.
+Var tanh(const Var& a) {
+    return record("tanh", tapeflow::tanh(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, n.value, [](double g, double y) { return g * (1 - y * y); }, "tanh"));
+    });
+}
+
+// d σ(a) = σ(a)(1 − σ(a))·da.
+Var sigmoid(const Var& a) {
+    return record("sigmoid", tapeflow::sigmoid(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, n.value, [](double g, double s) { return g * s * (1 - s); }, "sigmoid"));
+    });
+}
+
+// d relu(a) = [a > 0]·da.
+Var relu(const Var& a) {
+    return record("relu", tapeflow::relu(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0), [](double g, double x) { return x > 0 ? g : 0.0; }, "relu"));
+    });
+}
+
+// d leaky_relu(a) = (a > 0 ? 1 : slope)·da.
+Var leaky_relu(const Var& a, double slope) {
+    return record("leaky_relu", tapeflow::leaky_relu(a.value(), slope), {a}, [](Tape& t, const Node& n) {
+        const double slope = n.attributes.scalar;
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [slope](double g, double x) { return x > 0 ? g : slope * g; }, "leaky_relu"));
+    }, {.scalar = slope});
+}
+
+// d softplus(a) = σ(a)·da.
+Var softplus(const Var& a) {
+    return record("softplus", tapeflow::softplus(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [](double g, double x) { return g * stable::sigmoid(x); }, "softplus"));
+    });
+}
+
+// d log σ(a) = (1 − σ(a))·da = σ(−a)·da.
+Var log_sigmoid(const Var& a) {
+    return record("log_sigmoid", tapeflow::log_sigmoid(a.value()), {a}, [](Tape& t, const Node& n) {
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [](double g, double x) { return g * stable::sigmoid(-x); }, "log_sigmoid"));
+    });
+}
+
+// d clamp(a, lo, hi) = [lo ≤ a ≤ hi]·da.
+Var clamp(const Var& a, double lo, double hi) {
+    return record("clamp", tapeflow::clamp(a.value(), lo, hi), {a}, [](Tape& t, const Node& n) {
+        const double lo = n.attributes.scalar, hi = n.attributes.scalar2;
+        t.accumulate(n.inputs[0], map_binary(n.grad, input(t, n, 0),
+                                             [lo, hi](double g, double x) { return lo <= x && x <= hi ? g : 0.0; }, "clamp"));
+    }, {.scalar = lo, .scalar2 = hi});
+}
+
+// d where(c, a, b) = c·da + (1 − c)·db, with c the 0/1 mask (kept in the node).
+Var where(const Tensor& cond, const Var& a, const Var& b) {
+    return record("where", tapeflow::where(cond, a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& c = n.attributes.saved;
+        t.accumulate(n.inputs[0], map_binary(n.grad, c, [](double g, double m) { return m != 0 ? g : 0.0; }, "where"));
+        t.accumulate(n.inputs[1], map_binary(n.grad, c, [](double g, double m) { return m != 0 ? 0.0 : g; }, "where"));
+    }, {.saved = cond});
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,181 @@
+#include "autograd/gradcheck.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "tensor/format.hpp"
+
+namespace tapeflow {
+
+std::vector<Tensor> grad(const Var& output, const std::vector<Var>& inputs) {
+    if (!output.requires_grad())
+        throw std::invalid_argument("grad: the output does not depend on any recorded variable");
+    if (output.numel() != 1)
+        throw std::invalid_argument(fmt::format("grad: the output must have one element, got shape {}", output.shape()));
+    output.tape()->backward(output, Tensor::ones(output.shape()), /*accumulate_into_parameters=*/false);
+    std::vector<Tensor> grads;
+    for (const Var& v : inputs) grads.push_back(v.requires_grad() ? output.tape()->grad(v) : Tensor::zeros(v.shape()));
+    return grads;
+}
+
+Tensor jacobian(const std::function<Var(const Var&)>& f, const Tensor& x) {
+    require_defined(x, "jacobian");
+    Tape tape;
+    TapeScope scope(tape);
+    const Var xv = tape.variable(x.clone());
+    const Var y = f(xv);
+    Tensor J = Tensor::zeros(Shape{y.numel(), x.numel()});
+    if (!y.requires_grad()) return J;  // f does not depend on x
+    Tensor seed = Tensor::zeros(y.shape());
+    for (std::size_t i = 0; i < y.numel(); ++i) {
+        seed[i] = 1;
+        tape.backward(y, seed, false);
+        seed[i] = 0;
+        const Tensor g = tape.grad(xv);
+        std::copy_n(g.data(), g.numel(), J.data() + i * x.numel());
+    }
+    return J;
+}
+
+namespace {
+
+// Rows are output elements, columns the elements of one input (or parameter).
+struct Jacobians {
+    std::vector<Tensor> blocks;  // one [out, in_k] block per differentiated tensor
+};
+
+Tensor evaluate_value(const VarFunction& f, const std::vector<Tensor>& inputs) {
+    NoGrad no_grad;
+    std::vector<Var> vars(inputs.begin(), inputs.end());
+    return f(vars).value().clone();
+}
+
+// Central differences: column j of block k is (f(x + eps·e_j) − f(x − eps·e_j)) / 2eps.
+Jacobians numeric_jacobians(const VarFunction& f, std::vector<Tensor>& inputs, const GradcheckOptions& o,
+                            std::size_t out_numel) {
+    Jacobians J;
+    std::vector<Tensor*> targets;
+    for (Tensor& t : inputs) targets.push_back(&t);
+    for (Parameter* p : o.parameters) targets.push_back(&p->value);
+    for (Tensor* target : targets) {
+        Tensor block = Tensor::zeros(Shape{out_numel, target->numel()});
+        for (std::size_t j = 0; j < target->numel(); ++j) {
+            const double saved = (*target)[j];
+            (*target)[j] = saved + o.eps;
+            const Tensor plus = evaluate_value(f, inputs);
+            (*target)[j] = saved - o.eps;
+            const Tensor minus = evaluate_value(f, inputs);
+            (*target)[j] = saved;  // restored exactly: the same double is written back
+            for (std::size_t i = 0; i < out_numel; ++i)
+                block[i * target->numel() + j] = (plus[i] - minus[i]) / (2 * o.eps);
+        }
+        J.blocks.push_back(std::move(block));
+    }
+    return J;
+}
+
+// Rows by one-hot backward passes: row i of block k is d out_i / d input_k.
+Jacobians analytic_jacobians(Tape& tape, const Var& out, const std::vector<Var>& vars, const GradcheckOptions& o) {
+    Jacobians J;
+    for (const Var& v : vars) J.blocks.push_back(Tensor::zeros(Shape{out.numel(), v.numel()}));
+    for (Parameter* p : o.parameters) J.blocks.push_back(Tensor::zeros(Shape{out.numel(), p->numel()}));
+    if (!out.requires_grad()) return J;
+    Tensor seed = Tensor::zeros(out.shape());
+    for (std::size_t i = 0; i < out.numel(); ++i) {
+        for (Parameter* p : o.parameters) p->zero_grad();
+        seed[i] = 1;
+        tape.backward(out, seed);
+        seed[i] = 0;
+        std::size_t k = 0;
+        auto put_row = [&](const Tensor& g) {
+            std::copy_n(g.data(), g.numel(), J.blocks[k].data() + i * g.numel());
+            ++k;
+        };
+        for (const Var& v : vars) put_row(tape.grad(v));
+        for (Parameter* p : o.parameters) put_row(p->grad);
+    }
+    return J;
+}
+
+std::string describe_target(std::size_t k, std::size_t n_inputs) {
+    return k < n_inputs ? fmt::format("input {}", k) : fmt::format("parameter {}", k - n_inputs);
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& o) {
+    for (const Tensor& t : inputs) require_defined(t, "gradcheck");
+    std::vector<Tensor> work;
+    for (const Tensor& t : inputs) work.push_back(t.clone());
+    // The caller's parameter gradients are put back when we are done.
+    std::vector<Tensor> saved_grads;
+    for (Parameter* p : o.parameters) saved_grads.push_back(p->grad.clone());
+
+    Tape tape;
+    TapeScope scope(tape);
+    std::vector<Var> vars;
+    for (const Tensor& t : work) vars.push_back(tape.variable(t));
+    const Var out = f(vars);
+    const Jacobians analytic = analytic_jacobians(tape, out, vars, o);
+
+    GradcheckResult r;
+    std::string problems;
+    if (o.check_reentrant && out.requires_grad()) {
+        const Jacobians again = analytic_jacobians(tape, out, vars, o);
+        for (std::size_t k = 0; k < analytic.blocks.size(); ++k)
+            if (!equal(analytic.blocks[k], again.blocks[k])) {
+                r.ok = false;
+                problems += fmt::format("  backward is not re-entrant: a second pass gave different gradients for {}\n",
+                                        describe_target(k, vars.size()));
+            }
+    }
+    if (o.check_zero_upstream && out.requires_grad()) {
+        for (Parameter* p : o.parameters) p->zero_grad();
+        tape.backward(out, Tensor::zeros(out.shape()));
+        bool all_zero = true;
+        for (const Var& v : vars) all_zero = all_zero && max_abs_diff(tape.grad(v), Tensor::zeros(v.shape())) == 0;
+        for (Parameter* p : o.parameters) all_zero = all_zero && max_abs_diff(p->grad, Tensor::zeros(p->shape())) == 0;
+        if (!all_zero) {
+            r.ok = false;
+            problems += "  a zero upstream gradient produced non-zero gradients\n";
+        }
+    }
+
+    const Jacobians numeric = numeric_jacobians(f, work, o, out.numel());
+    double worst_ratio = -1;
+    for (std::size_t k = 0; k < analytic.blocks.size(); ++k) {
+        const Tensor& a = analytic.blocks[k];
+        const Tensor& n = numeric.blocks[k];
+        const std::size_t cols = a.shape()[1];
+        for (std::size_t e = 0; e < a.numel(); ++e) {
+            const double err = std::abs(a[e] - n[e]);
+            const double tol = o.atol + o.rtol * std::abs(n[e]);
+            const double ratio = std::isnan(err) ? INFINITY : err / tol;
+            if (ratio > worst_ratio) {
+                worst_ratio = ratio;
+                r.input = k;
+                r.output_element = e / cols;
+                r.input_element = e % cols;
+                r.analytic = a[e];
+                r.numeric = n[e];
+                r.error = err;
+                r.tolerance = tol;
+            }
+        }
+    }
+    if (worst_ratio > 1) r.ok = false;
+    for (std::size_t i = 0; i < o.parameters.size(); ++i) o.parameters[i]->grad = saved_grads[i];
+
+    const std::string where =
+        worst_ratio < 0 ? std::string("no input elements")
+                        : fmt::format("{} element {} (d output[{}])", describe_target(r.input, vars.size()),
+                                      r.input_element, r.output_element);
+    r.report = fmt::format("gradcheck {}: worst at {}: analytic {:.10g}, numeric {:.10g}, |diff| {:.3g} {} tolerance {:.3g}\n",
+                           r.ok ? "passed" : "FAILED", where, r.analytic, r.numeric, r.error,
+                           worst_ratio > 1 ? ">" : "≤", r.tolerance);
+    r.report += problems;
+    if (!r.ok) r.report += "recorded tape (execution order):\n" + tape.dump();
+    return r;
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,52 @@
+// Checking gradients: the functional `grad`, the full `jacobian`, and `gradcheck`, which compares
+// the tape's analytic Jacobian with central finite differences the way PyTorch's gradcheck does.
+// All three record on a private tape, so they never disturb the caller's tape.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/var.hpp"
+
+namespace tapeflow {
+
+using VarFunction = std::function<Var(const std::vector<Var>&)>;
+
+// d output / d inputs (output must have one element). Parameters' gradients are left untouched.
+std::vector<Tensor> grad(const Var& output, const std::vector<Var>& inputs);
+
+// J[i, j] = d f(x)_i / d x_j over the flattened output and input: shape [f(x).numel(), x.numel()].
+// One backward pass per output element.
+Tensor jacobian(const std::function<Var(const Var&)>& f, const Tensor& x);
+
+struct GradcheckOptions {
+    double eps = 1e-6;   // central-difference step
+    double atol = 1e-5;  // pass when |analytic − numeric| ≤ atol + rtol·|numeric|
+    double rtol = 1e-3;
+    bool check_reentrant = true;      // backward twice must give bit-identical gradients
+    bool check_zero_upstream = true;  // a zero seed must give zero gradients
+    // Parameters f uses, checked like the inputs (perturbed in place, restored afterwards).
+    std::vector<Parameter*> parameters;
+};
+
+struct GradcheckResult {
+    bool ok = true;
+    // Where the worst element is: which input (inputs first, then parameters), which flat element of
+    // it, and which flat output element; with both derivative values.
+    std::size_t input = 0;
+    std::size_t input_element = 0;
+    std::size_t output_element = 0;
+    double analytic = 0;
+    double numeric = 0;
+    double error = 0;      // |analytic − numeric|
+    double tolerance = 0;  // atol + rtol·|numeric| at that element
+    std::string report;    // human-readable verdict; on failure also the recorded tape
+    explicit operator bool() const { return ok; }
+};
+
+// f maps the inputs (as Vars) to an output of any shape; each output element's gradient is checked
+// against central differences with respect to every input element.
+GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
+
+}  // namespace tapeflow

@@ -1,0 +1,56 @@
+#include "autograd/linalg.hpp"
+
+#include "tensor/linalg.hpp"
+#include "tensor/reduce.hpp"
+
+namespace tapeflow {
+
+namespace {
+// A gradient computed per batch entry for an operand that was shared across the batch (2-D
+// against 3-D) is the sum over the batch.
+Tensor fold_batch(const Tensor& g, const Tensor& operand) {
+    return g.rank() == 3 && operand.rank() == 2 ? sum(g, 0) : g;
+}
+}  // namespace
+
+// C = A·B:  dA = dC·Bᵀ,  dB = Aᵀ·dC.
+Var matmul(const Var& a, const Var& b) {
+    return record("matmul", tapeflow::matmul(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& A = t.value(n.inputs[0]);
+        const Tensor& B = t.value(n.inputs[1]);
+        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(matmul_nt(n.grad, B), A));
+        if (t.node(n.inputs[1]).requires_grad) {
+            // A shared weight under a batched input: fold the batch into the rows instead of summing
+            // B products (one big product instead of many small ones).
+            if (A.rank() == 3 && B.rank() == 2) {
+                const Shape rows{A.shape()[0] * A.shape()[1], A.shape()[2]};
+                const Shape grads{rows[0], n.grad.shape()[2]};
+                t.accumulate(n.inputs[1], tapeflow::matmul_tn(A.reshape(rows), n.grad.reshape(grads)));
+            } else {
+                t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(A, n.grad), B));
+            }
+        }
+    });
+}
+
+// C = Aᵀ·B:  dA = B·dCᵀ,  dB = A·dC.
+Var matmul_tn(const Var& a, const Var& b) {
+    return record("matmul_tn", tapeflow::matmul_tn(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& A = t.value(n.inputs[0]);
+        const Tensor& B = t.value(n.inputs[1]);
+        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul_nt(B, n.grad), A));
+        if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul(A, n.grad), B));
+    });
+}
+
+// C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A.
+Var matmul_nt(const Var& a, const Var& b) {
+    return record("matmul_nt", tapeflow::matmul_nt(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
+        const Tensor& A = t.value(n.inputs[0]);
+        const Tensor& B = t.value(n.inputs[1]);
+        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul(n.grad, B), A));
+        if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(n.grad, A), B));
+    });
+}
+
+}  // namespace tapeflow

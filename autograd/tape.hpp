@@ -1,0 +1,131 @@
+// The tape: a Wengert list of every differentiable operation, recorded in execution order.
+//
+// Recording order is already a valid topological order, so `backward` is one reverse loop over
+// the nodes: no recursion, no graph sort (as in Stan Math and Adept). `clear()` rewinds the tape
+// for the next step and keeps its capacity, so a training loop's memory stays flat, and bumps a
+// generation counter so that a Var from an earlier step is detected instead of silently misread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/parameter.hpp"
+#include "tensor/tensor.hpp"
+
+namespace tapeflow {
+
+class Tape;
+class Var;
+struct Node;
+
+using VarRef = std::reference_wrapper<const Var>;
+
+// A backward rule reads the node's upstream gradient `node.grad` and adds each input's share
+// into the tape with `tape.accumulate(node.inputs[k], ...)`.
+using BackwardRule = void (*)(Tape& tape, const Node& node);
+
+// What an op's backward rule needs besides its inputs' and its own values.
+struct NodeAttributes {
+    Tensor saved;        // an extra tensor (e.g. indices for index_select)
+    double scalar = 0;   // a constant operand (the p of xᵖ, a slope)
+    double scalar2 = 0;  // a second constant (clamp's upper bound)
+    int axis = 0;
+    bool keepdim = false;
+};
+
+struct Node {
+    const char* op = "";
+    std::array<std::uint32_t, 3> inputs{};
+    std::uint32_t n_inputs = 0;
+    bool requires_grad = false;
+    Tensor value;
+    Tensor grad;  // d loss / d value, filled during backward
+    BackwardRule backward = nullptr;
+    Parameter* parameter = nullptr;  // set on a parameter's leaf: its gradient goes there
+    NodeAttributes attributes;
+};
+
+class Tape {
+public:
+    Tape() = default;
+    Tape(const Tape&) = delete;
+    Tape& operator=(const Tape&) = delete;
+
+    // The tape new operations record on: this thread's default tape unless a TapeScope is active.
+    static Tape& current();
+
+    // A leaf that receives a gradient (an input we differentiate with respect to).
+    Var variable(Tensor value);
+    // A leaf whose gradient goes to a Parameter at backward time.
+    Var parameter(Parameter& p);
+
+    // Seeds d root / d root = 1 (root must have one element) and sweeps the tape once in reverse.
+    // Intermediate gradients are recomputed from scratch on every call; Parameter gradients
+    // accumulate (+=), as in PyTorch.
+    void backward(const Var& root);
+    // Vector–Jacobian product: seeds d loss / d root = seed (same shape as root).
+    void backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters = true);
+
+    // d root / d v after backward; zeros if v did not contribute to the root.
+    Tensor grad(const Var& v) const;
+
+    // Drops every node (keeping the capacity) and invalidates all Vars recorded so far.
+    void clear();
+
+    std::size_t size() const { return nodes_.size(); }
+    // Bytes held: node slots (including reserved capacity) and the tensors the nodes own.
+    std::size_t bytes() const;
+    std::uint64_t generation() const { return generation_; }
+    const Node& node(std::uint32_t index) const { return nodes_.at(index); }
+    // One line per node in execution order: index, op, inputs, shape, and a value preview.
+    std::string dump() const;
+    // The graph in Graphviz DOT: leaves as boxes, parameters named, edges input → op.
+    std::string to_dot() const;
+
+    // For op implementations (see `record` in var.hpp).
+    Var push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
+             NodeAttributes attributes);
+    void accumulate(std::uint32_t input, Tensor gradient);
+    const Tensor& value(std::uint32_t index) const { return nodes_[index].value; }
+    // Throws unless v was recorded on this tape in its current generation.
+    void check(const Var& v, std::string_view op) const;
+
+private:
+    std::uint32_t push_leaf(const char* op, Tensor value, bool requires_grad, Parameter* p);
+
+    std::vector<Node> nodes_;
+    std::uint64_t generation_ = 0;
+};
+
+// Makes `tape` the current tape for the lifetime of the scope (used by gradcheck to record on a
+// private tape without disturbing the user's).
+class TapeScope {
+public:
+    explicit TapeScope(Tape& tape);
+    ~TapeScope();
+    TapeScope(const TapeScope&) = delete;
+    TapeScope& operator=(const TapeScope&) = delete;
+
+private:
+    Tape* previous_;
+};
+
+// The no_grad scope: while one is alive on this thread, operations compute values and record
+// nothing (as torch.no_grad()). Use it for evaluation, sampling and logging.
+class NoGrad {
+public:
+    NoGrad();
+    ~NoGrad();
+    NoGrad(const NoGrad&) = delete;
+    NoGrad& operator=(const NoGrad&) = delete;
+
+private:
+    bool previous_;
+};
+
+bool grad_enabled();
+
+}  // namespace tapeflow

@@ -1,0 +1,32 @@
+// Numerically stable scalar primitives (the forms Stan Math uses), shared by the tensor ops,
+// their backward rules and the flows. Each stays finite wherever its mathematical value is.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace tapeflow::stable {
+
+// softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): no overflow for large x,
+// no loss of the tiny value for very negative x.
+inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+
+// σ(x) = 1 / (1 + e^−x), evaluated so that the exponential never overflows.
+inline double sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+    const double e = std::exp(x);
+    return e / (1.0 + e);
+}
+
+// log σ(x) = −softplus(−x).
+inline double log_sigmoid(double x) { return -softplus(-x); }
+
+// log(eᵃ + eᵇ) = max + log1p(e^−|a−b|); −inf when both are −inf.
+inline double log_add_exp(double a, double b) {
+    const double m = std::max(a, b);
+    if (m == -std::numeric_limits<double>::infinity()) return m;
+    return m + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+}  // namespace tapeflow::stable

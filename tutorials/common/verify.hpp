@@ -1,0 +1,53 @@
+// The verification ledger: every tutorial prints each analytic result next to
+// an independent brute-force value, and exits non-zero if any disagree, so
+// the test suite (which runs every tutorial with --quick) catches a wrong
+// derivation the same way it catches a crash.
+//
+//   Verifier v;
+//   v.section("The triangular Jacobian");
+//   v.check_close("log|det J|", analytic, brute_force, 1e-6, 1e-9);
+//   v.summary();
+//   return v.exit_code();
+//
+// prints
+//
+//   == 1. The triangular Jacobian ==
+//     [ok]   log|det J|            analytic  -1.234567890123  brute force  -1.234567890120  |diff| 3.0e-12
+//   1 checks, 0 failed
+#pragma once
+
+#include <cstdio>
+#include <string_view>
+
+namespace tapeflow::tutorial {
+
+class Verifier {
+public:
+    explicit Verifier(std::FILE* out = stdout);  // another FILE* lets a test capture the ledger
+
+    // Prints a numbered heading "== N. title ==".
+    void section(std::string_view title);
+
+    // Passes when |analytic - brute_force| <= atol + rtol * |brute_force|
+    // (gradcheck's rule: the brute-force value is the reference), or when the
+    // two are identical (e.g. both -inf). NaN never passes. Returns the verdict.
+    bool check_close(std::string_view what, double analytic, double brute_force, double rtol, double atol);
+
+    // A yes/no fact, e.g. "round trip restores x"; `detail` is printed after it.
+    bool check(std::string_view what, bool ok, std::string_view detail = "");
+
+    int checks() const { return checks_; }
+    int failures() const { return failures_; }
+    int exit_code() const { return failures_ == 0 ? 0 : 1; }
+    void summary() const;  // "N checks, M failed"
+
+private:
+    void record(bool ok);
+
+    std::FILE* out_;
+    int sections_ = 0;
+    int checks_ = 0;
+    int failures_ = 0;
+};
+
+}  // namespace tapeflow::tutorial
