@@ -97,7 +97,13 @@ Var operator*(const Var& a, double s) {
                   {.scalar = s});
 }
 Var operator*(double s, const Var& a) { return a * s; }
-Var operator/(const Var& a, double s) { return a * (1.0 / s); }
+// d(a/s) = da/s. Divides rather than multiplying by 1/s, which would round differently from the
+// tensor op a / s.
+Var operator/(const Var& a, double s) {
+    return record("div_scalar", a.value() / s, {a},
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad / n.attributes.scalar); },
+                  {.scalar = s});
+}
 // d(s/a) = −(s/a²)·da = −(out/a)·da.
 Var operator/(double s, const Var& a) {
     return record("rdiv_scalar", s / a.value(), {a}, [](Tape& t, const Node& n) {

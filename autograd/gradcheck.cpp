@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "tensor/format.hpp"
 
@@ -97,6 +98,25 @@ Jacobians analytic_jacobians(Tape& tape, const Var& out, const std::vector<Var>&
     return J;
 }
 
+// The checks zero and fill the parameters' gradients: the caller's gradient tensors are set aside
+// (not copied, so a handle the caller holds is never written to) and put back afterwards, even if f
+// throws.
+class SetAsideGrads {
+public:
+    explicit SetAsideGrads(const std::vector<Parameter*>& parameters) : parameters_(parameters) {
+        for (Parameter* p : parameters_) saved_.push_back(std::exchange(p->grad, Tensor::zeros(p->shape())));
+    }
+    ~SetAsideGrads() {
+        for (std::size_t i = 0; i < parameters_.size(); ++i) parameters_[i]->grad = std::move(saved_[i]);
+    }
+    SetAsideGrads(const SetAsideGrads&) = delete;
+    SetAsideGrads& operator=(const SetAsideGrads&) = delete;
+
+private:
+    const std::vector<Parameter*>& parameters_;
+    std::vector<Tensor> saved_;
+};
+
 std::string describe_target(std::size_t k, std::size_t n_inputs) {
     return k < n_inputs ? fmt::format("input {}", k) : fmt::format("parameter {}", k - n_inputs);
 }
@@ -107,9 +127,7 @@ GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& input
     for (const Tensor& t : inputs) require_defined(t, "gradcheck");
     std::vector<Tensor> work;
     for (const Tensor& t : inputs) work.push_back(t.clone());
-    // The caller's parameter gradients are put back when we are done.
-    std::vector<Tensor> saved_grads;
-    for (Parameter* p : o.parameters) saved_grads.push_back(p->grad.clone());
+    const SetAsideGrads set_aside(o.parameters);
 
     Tape tape;
     TapeScope scope(tape);
@@ -164,7 +182,6 @@ GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& input
         }
     }
     if (worst_ratio > 1) r.ok = false;
-    for (std::size_t i = 0; i < o.parameters.size(); ++i) o.parameters[i]->grad = saved_grads[i];
 
     const std::string where =
         worst_ratio < 0 ? std::string("no input elements")

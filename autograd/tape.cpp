@@ -16,6 +16,12 @@ thread_local Tape* current_tape = nullptr;
 thread_local bool grad_mode = true;
 
 std::size_t tensor_bytes(const Tensor& t) { return t.defined() ? t.numel() * sizeof(double) : 0; }
+
+void check_input_count(const char* op, std::size_t n) {
+    if (n > Node::max_inputs)
+        throw std::invalid_argument(
+            fmt::format("{}: an op takes at most {} inputs, got {}", op, Node::max_inputs, n));
+}
 }  // namespace
 
 Tape& Tape::current() { return current_tape ? *current_tape : default_tape; }
@@ -42,6 +48,7 @@ Var Tape::parameter(Parameter& p) {
 }
 
 void Tape::check(const Var& v, std::string_view op) const {
+    if (!v.tape()) throw std::logic_error(fmt::format("{}: the Var is a constant (not recorded on a tape)", op));
     if (v.tape() != this)
         throw std::logic_error(fmt::format("{}: the Var was recorded on a different tape", op));
     if (v.generation() != generation_)
@@ -53,11 +60,14 @@ void Tape::check(const Var& v, std::string_view op) const {
 
 Var Tape::push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
                NodeAttributes attributes) {
-    std::array<std::uint32_t, 3> indices{};
+    check_input_count(op, inputs.size());
+    // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was.
+    for (const Var& in : inputs)
+        if (in.requires_grad()) check(in, op);
+    std::array<std::uint32_t, Node::max_inputs> indices{};
     std::uint32_t k = 0;
     for (const Var& in : inputs) {
         if (in.requires_grad()) {
-            check(in, op);
             indices[k++] = in.index();
         } else {
             // A constant operand gets a leaf of its own so the backward rule can read its value.
@@ -80,14 +90,13 @@ void Tape::accumulate(std::uint32_t input, Tensor gradient) {
     if (!n.requires_grad) return;
     // Broadcasting in the forward pass is undone here, once, for every op.
     if (!(gradient.shape() == n.value.shape())) gradient = sum_to(gradient, n.value.shape());
-    if (n.grad.defined()) {
-        add_into(n.grad, gradient);
-        return;
-    }
-    // The first contribution becomes the gradient buffer. A rule may pass on a tensor that is also
-    // held elsewhere (add passes its upstream gradient to both inputs), so take it over only when
-    // nobody else holds it; later contributions are added into it in place.
-    n.grad = gradient.use_count() == 1 ? std::move(gradient) : gradient.clone();
+    // Copy on write: the first contribution is kept as it is, even when it is also held elsewhere
+    // (add passes its upstream gradient on to both inputs, reshape a view of it), so a gradient that
+    // only flows through costs no copy. A later contribution is added in place only into a buffer
+    // this node holds alone.
+    if (!n.grad.defined()) n.grad = std::move(gradient);
+    else if (n.grad.use_count() == 1) add_into(n.grad, gradient);
+    else n.grad = tapeflow::add(n.grad, gradient);
 }
 
 void Tape::backward(const Var& root) {
@@ -122,8 +131,9 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
 
 Tensor Tape::grad(const Var& v) const {
     check(v, "grad");
+    // A copy: gradient buffers may be shared between nodes (see accumulate).
     const Tensor& g = nodes_[v.index()].grad;
-    return g.defined() ? g : Tensor::zeros(v.shape());
+    return g.defined() ? g.clone() : Tensor::zeros(v.shape());
 }
 
 void Tape::clear() {
@@ -183,6 +193,7 @@ Tensor Var::grad() const {
 
 Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
            NodeAttributes attributes) {
+    check_input_count(op, inputs.size());
     Tape* tape = nullptr;
     for (const Var& in : inputs) {
         if (!in.requires_grad()) continue;

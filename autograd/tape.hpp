@@ -24,7 +24,8 @@ struct Node;
 using VarRef = std::reference_wrapper<const Var>;
 
 // A backward rule reads the node's upstream gradient `node.grad` and adds each input's share
-// into the tape with `tape.accumulate(node.inputs[k], ...)`.
+// into the tape with `tape.accumulate(node.inputs[k], ...)`. Gradient buffers may be shared between
+// nodes (accumulate copies on write), so a rule reads `node.grad` and never writes into it.
 using BackwardRule = void (*)(Tape& tape, const Node& node);
 
 // What an op's backward rule needs besides its inputs' and its own values.
@@ -37,8 +38,10 @@ struct NodeAttributes {
 };
 
 struct Node {
+    static constexpr std::size_t max_inputs = 3;
+
     const char* op = "";
-    std::array<std::uint32_t, 3> inputs{};
+    std::array<std::uint32_t, max_inputs> inputs{};
     std::uint32_t n_inputs = 0;
     bool requires_grad = false;
     Tensor value;
@@ -69,14 +72,15 @@ public:
     // Vector–Jacobian product: seeds d loss / d root = seed (same shape as root).
     void backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters = true);
 
-    // d root / d v after backward; zeros if v did not contribute to the root.
+    // d root / d v after backward (a copy); zeros if v did not contribute to the root.
     Tensor grad(const Var& v) const;
 
     // Drops every node (keeping the capacity) and invalidates all Vars recorded so far.
     void clear();
 
     std::size_t size() const { return nodes_.size(); }
-    // Bytes held: node slots (including reserved capacity) and the tensors the nodes own.
+    // Bytes held: node slots (including reserved capacity) and the tensors the nodes hold (a tensor
+    // shared by several nodes counts once for each).
     std::size_t bytes() const;
     std::uint64_t generation() const { return generation_; }
     const Node& node(std::uint32_t index) const { return nodes_.at(index); }

@@ -44,7 +44,8 @@ private:
 // Records one differentiable operation: `value` is its output, computed by the caller from the
 // inputs' values; `rule` is its backward. If no input requires a gradient, or under no_grad,
 // nothing is recorded and a constant is returned. This is also how users define their own ops
-// (see tutorial 01).
+// (see tutorial 01). Throws std::invalid_argument for more than Node::max_inputs (3) inputs, and
+// std::logic_error for inputs from different tapes or recorded before the last tape.clear().
 Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
            NodeAttributes attributes = {});
 

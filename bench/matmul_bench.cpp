@@ -1,7 +1,7 @@
 // Throughput of tapeflow::kernels::gemm in GFLOP/s (2·M·N·K flops per call).
 //
-// Each row is the median over `repeats` timings; one timing runs the call back to back until at least
-// `min_repeat_time` has passed and divides by the number of calls, so short calls are not dominated by
+// Each row is the median over `repeats` timings; one timing runs the call back to back for at least
+// `min_repeat_time` and divides by the number of calls, so short calls are not dominated by
 // clock resolution and one noisy timing cannot move the result. Build with -O3 -march=native.
 //
 // Rows: square sizes with 1 and 2 threads; the shapes a coupling-layer flow actually produces (forward
@@ -40,21 +40,24 @@ std::vector<double> random_matrix(std::size_t count, std::mt19937_64& rng) {
     return values;
 }
 
-// Median GFLOP/s of `call` for a product of the given size.
+// Median GFLOP/s of `call` for a product of the given size. The number of calls per timing is fixed
+// from a calibration run, so the clock is read twice per timing rather than once per call.
 template <class Call>
 double median_gflops(std::size_t M, std::size_t N, std::size_t K, Call call) {
-    call();  // warm up: page in the operands, grow the packing buffers, start the pool worker
+    auto time_calls = [&](std::size_t calls) {
+        const auto start = clock_type::now();
+        for (std::size_t c = 0; c < calls; ++c) call();
+        return std::chrono::duration<double>(clock_type::now() - start).count();
+    };
+    time_calls(1);  // warm up: page in the operands, grow the packing buffers, start the pool worker
+    std::size_t calls = 1;
+    const double target = std::chrono::duration<double>(min_repeat_time).count();
+    while (time_calls(calls) < target / 4) calls *= 2;
+    calls *= 4;  // now each timing runs ≥ min_repeat_time
+
     std::vector<double> rates;
     for (int r = 0; r < repeats; ++r) {
-        std::size_t calls = 0;
-        const auto start = clock_type::now();
-        auto elapsed = clock_type::duration::zero();
-        do {
-            call();
-            ++calls;
-            elapsed = clock_type::now() - start;
-        } while (elapsed < min_repeat_time);
-        const double seconds = std::chrono::duration<double>(elapsed).count() / static_cast<double>(calls);
+        const double seconds = time_calls(calls) / static_cast<double>(calls);
         rates.push_back(2.0 * static_cast<double>(M * N * K) / seconds * 1e-9);
     }
     std::nth_element(rates.begin(), rates.begin() + repeats / 2, rates.end());
@@ -105,7 +108,9 @@ int main() {
     // dX = dY · Wᵀ (tb = yes) and dW = Xᵀ · dY (ta = yes).
     const struct {
         std::size_t batch, in, out;
-    } layers[] = {{512, 64, 64}, {256, 784, 512}, {256, 512, 1568}};
+    } layers[] = {{512, 64, 64}, {256, 784, 512}, {256, 512, 1568},
+                  // a 2-D toy flow's first and last layers: skinny products that take the direct path
+                  {512, 2, 64}, {512, 64, 2}};
     for (const auto& l : layers) {
         const std::string name = fmt::format("({}x{})·({}x{})", l.batch, l.in, l.in, l.out);
         shapes.push_back({name + " fwd", no, no, l.batch, l.out, l.in});

@@ -17,14 +17,17 @@ void append_axis(std::string& out, const Tensor& t, std::size_t axis, std::size_
     }
     const std::size_t n = t.shape()[axis];
     const bool elide = n > 2 * edge_items + 1;
+    const std::string separator = axis + 1 == t.rank() ? ", " : ",\n" + std::string(prefix_width + axis + 1, ' ');
     out += '[';
     for (std::size_t i = 0; i < n; ++i) {
         if (elide && i == edge_items) {
-            out += "..., ";
+            // The elided rows get a line of their own, as in NumPy.
+            out += "...";
+            out += separator;
             i = n - edge_items;
         }
         append_axis(out, t, axis + 1, offset + i * strides[axis], precision, edge_items, strides);
-        if (i + 1 < n) out += axis + 1 == t.rank() ? ", " : ",\n" + std::string(prefix_width + axis + 1, ' ');
+        if (i + 1 < n) out += separator;
     }
     out += ']';
 }

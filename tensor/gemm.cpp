@@ -15,14 +15,19 @@
 //      of A, mr·nr/w fused multiply-adds (w = doubles per vector). Only at the end does it touch C,
 //      through masked stores where the tile hangs over the edge of C.
 //
-// Small products skip all of this (packing costs O(MK + KN) copies, which only pays when it is reused
-// over many columns and rows) and run a direct loop with no allocation.
+// Skinny products — C narrower than 8 columns or shorter than 4 rows, which includes every 1×1 — skip all
+// of this: most of a micro-tile would be padding. They run a direct loop that vectorises over whichever
+// dimension is long and contiguous (see "Direct path"). Everything else, even 8×8×8, is faster blocked:
+// packing is cheap next to what the micro-kernel gains. Buffers are thread-local and only ever grow, so
+// the steady state allocates nothing.
 //
 // The micro-kernel comes in three builds, chosen at compile time: AVX-512 (8×24), AVX2+FMA (6×8) and a
 // portable loop the compiler vectorises as it can (4×8). All three share the packing and blocking code.
 #include "tensor/gemm.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -70,7 +75,7 @@ void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, s
     // cache (large K, so the tile is revisited once per kc slice) this hides the misses behind the FMAs.
     for (std::size_t r = 0; r < rows; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + nr - 1), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + cols - 1), _MM_HINT_T0);
     }
     __m512d acc[mr][vectors];
     for (std::size_t r = 0; r < mr; ++r)
@@ -172,7 +177,8 @@ void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, s
 //
 // kc = 256: the A sliver is 8·256·8 B = 16 KiB, a third of L1, so it survives the B slivers streaming past
 //   it; and each micro-kernel call runs 256 k steps (~3000 cycles of FMAs with mr×nr = 8×24), which
-//   amortises the load/store of its C tile. Larger kc pushed the A sliver out of L1 in measurements.
+//   amortises the load and store of its C tile (24 cache lines) to under 1%. K is cut into equal slices
+//   of at most kc (see balanced_block), so no slice is left with a handful of k steps.
 // nc = 480 (a multiple of nr = 24 and of 8): the B block is 256·480·8 B = 960 KiB, half of L2, leaving
 //   room for the A slivers and C tiles passing through L2 without evicting B.
 // mc = 1024: the A block is only walked once per B block, one L1-sized sliver at a time, so it just
@@ -278,7 +284,9 @@ struct packing_buffers {
 };
 thread_local packing_buffers buffers;
 
-std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+std::size_t round_up(std::size_t value, std::size_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
 
 // The block size actually used for a dimension of `extent`: as many blocks as `limit` requires, but of
 // equal size (rounded up to whole tiles). K = 1568 with kc = 256 gives 7 slices of 224 rather than six of
@@ -327,57 +335,143 @@ void gemm_blocked(const matrix_operand& a, const matrix_operand& b, std::size_t 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Direct path for small products: no packing, no allocation.
+// Direct path for skinny products: no blocking, no packing of the large operand.
+//
+// When C is narrower than 8 columns or shorter than 4 rows, most of a micro-tile would be zero padding.
+// These shapes are common in flows: a 2-D toy flow has layers (batch×2)·(2×64) and (batch×64)·(64×2),
+// whose backward passes give M or N of 1 or 2, and the autograd engine multiplies 1×1 matrices all the
+// time. Each form below vectorises over whichever dimension is contiguous in memory and long enough.
 // ---------------------------------------------------------------------------------------------------------
 
-// Σ x[k·incx]·y[k·incy] with four partial sums, so consecutive adds do not wait on each other (one running
-// sum would be limited by the 4-cycle add latency).
-double strided_dot(const double* x, std::size_t incx, const double* y, std::size_t incy, std::size_t n) {
-    double sum[4] = {};
+// Scratch for the direct path, thread-local and grown once like the packing buffers: the few strided rows
+// of op(A) or columns of op(B) copied contiguous (dot form), or one column of C (column form).
+thread_local aligned_buffer direct_scratch;
+
+// Below this many columns (rows) a vector over N (M) would be mostly empty.
+constexpr std::size_t direct_min_vector = 8;
+
+// Σ x[k]·y[k] over contiguous arrays. Sixteen partial sums let the compiler keep several independent
+// vector accumulators, so a long dot is limited by loads rather than by the 4-cycle FMA latency of a single
+// running sum (strict IEEE semantics forbid the compiler from splitting one sum by itself). Short dots
+// (tiny K) skip the setup and reduction of the partial sums.
+double contiguous_dot(const double* x, const double* y, std::size_t n) {
+    constexpr std::size_t lanes = 16;
+    if (n < lanes) {
+        double sum = 0.0;
+        for (std::size_t k = 0; k < n; ++k) sum += x[k] * y[k];
+        return sum;
+    }
+    double sum[lanes] = {};
     std::size_t k = 0;
-    for (; k + 4 <= n; k += 4)
-        for (std::size_t u = 0; u < 4; ++u) sum[u] += x[(k + u) * incx] * y[(k + u) * incy];
-    for (; k < n; ++k) sum[0] += x[k * incx] * y[k * incy];
-    return (sum[0] + sum[1]) + (sum[2] + sum[3]);
+    for (; k + lanes <= n; k += lanes)
+        for (std::size_t u = 0; u < lanes; ++u) sum[u] += x[k + u] * y[k + u];
+    for (std::size_t u = 0; k < n; ++k, ++u) sum[u] += x[k] * y[k];
+    for (std::size_t width = lanes / 2; width > 0; width /= 2)
+        for (std::size_t u = 0; u < width; ++u) sum[u] += sum[u + width];
+    return sum[0];
 }
 
-void gemm_direct(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
+void store(double* c, double value, bool accumulate) { *c = accumulate ? *c + value : value; }
+
+// Row form, for contiguous rows of op(B) (tb = no) and N ≥ 8: c_i = Σ_k a_ik · b_k, vectorised over N.
+void direct_rows(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
                  std::size_t K, double* C, std::size_t ldc, bool accumulate) {
     for (std::size_t i = 0; i < M; ++i) {
         double* c_row = C + i * ldc;
-        if (!b.transposed && N >= 4) {
-            // Rows of op(B) are contiguous: c_i += a_ik · b_k, one vectorised row update per k.
-            if (!accumulate) std::fill(c_row, c_row + N, 0.0);
-            for (std::size_t k = 0; k < K; ++k) {
-                const double a_ik = a.at(i, k);
-                const double* b_row = b.data + k * b.ld;
-                for (std::size_t j = 0; j < N; ++j) c_row[j] += a_ik * b_row[j];
-            }
-        } else {
-            // Columns of op(B) are contiguous (or N is too narrow to vectorise over): one dot product each.
-            const double* a_row = a.offset(i, 0).data;
-            for (std::size_t j = 0; j < N; ++j) {
-                const double dot = strided_dot(a_row, a.col_step(), b.offset(0, j).data, b.row_step(), K);
-                c_row[j] = accumulate ? c_row[j] + dot : dot;
-            }
+        if (!accumulate) std::fill(c_row, c_row + N, 0.0);
+        for (std::size_t k = 0; k < K; ++k) {
+            const double a_ik = a.at(i, k);
+            const double* b_row = b.data + k * b.ld;
+            for (std::size_t j = 0; j < N; ++j) c_row[j] += a_ik * b_row[j];
         }
     }
 }
 
-// Below this many multiply-adds (about 32³) packing and blocking cost more than they save; a single row
-// or column of output (M == 1 or N == 1) is a matrix-vector product, which is memory bound either way.
-constexpr std::size_t direct_path_max_work = 32 * 32 * 32;
-
-bool use_direct_path(std::size_t M, std::size_t N, std::size_t K) {
-    return M == 1 || N == 1 || M * N * K <= direct_path_max_work;
+// Column form, for contiguous columns of op(A) (ta = yes) and M ≥ 8: the row form applied to
+// Cᵀ = op(B)ᵀ·op(A)ᵀ. Column j of C is accumulated contiguously in scratch as Σ_k b_kj · (column k of
+// op(A)), vectorised over M, then written to its strided place in C.
+void direct_columns(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
+                    std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    double* column = direct_scratch.reserve(M);
+    for (std::size_t j = 0; j < N; ++j) {
+        std::fill(column, column + M, 0.0);
+        for (std::size_t k = 0; k < K; ++k) {
+            const double b_kj = b.at(k, j);
+            const double* a_column = a.data + k * a.ld;
+            for (std::size_t i = 0; i < M; ++i) column[i] += b_kj * a_column[i];
+        }
+        for (std::size_t i = 0; i < M; ++i) store(C + i * ldc + j, column[i], accumulate);
+    }
 }
+
+// op(X) restricted to rows [0, count) × columns [0, K), with contiguous rows: X itself if its rows already
+// are, otherwise a copy written to `scratch` (which is advanced past the copy).
+matrix_operand with_contiguous_rows(const matrix_operand& x, std::size_t count, std::size_t K,
+                                    double*& scratch) {
+    if (!x.transposed) return x;
+    for (std::size_t v = 0; v < count; ++v)
+        for (std::size_t k = 0; k < K; ++k) scratch[v * K + k] = x.at(v, k);
+    const matrix_operand copy{scratch, K, false};
+    scratch += count * K;
+    return copy;
+}
+
+// Dot form, for everything else (N < 8 or tb = yes, and M < 8 or ta = no): c_ij = op(A)_i · op(B)^j
+// with both vectors contiguous. Rows of op(A) are contiguous unless ta = yes, and then there are fewer
+// than 8 of them; columns of op(B) are contiguous unless tb = no, and then there are fewer than 8. In
+// those cases the few strided vectors are copied contiguous once — K·(M or N) copies against M·N·K
+// multiply-adds.
+void direct_dots(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
+                 std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    double* scratch = direct_scratch.reserve(((a.transposed ? M : 0) + (b.transposed ? 0 : N)) * K);
+    const matrix_operand a_rows = with_contiguous_rows(a, M, K, scratch);
+    const matrix_operand b_columns = with_contiguous_rows(b.flipped(), N, K, scratch);  // rows of op(B)ᵀ
+    for (std::size_t i = 0; i < M; ++i)
+        for (std::size_t j = 0; j < N; ++j) {
+            const double dot = contiguous_dot(a_rows.data + i * a_rows.ld, b_columns.data + j * b_columns.ld, K);
+            store(C + i * ldc + j, dot, accumulate);
+        }
+}
+
+void gemm_direct(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
+                 std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    if (!b.transposed && N >= direct_min_vector)
+        direct_rows(a, b, M, N, K, C, ldc, accumulate);
+    else if (a.transposed && M >= direct_min_vector)
+        direct_columns(a, b, M, N, K, C, ldc, accumulate);
+    else
+        direct_dots(a, b, M, N, K, C, ldc, accumulate);
+}
+
+// The blocked path wins as soon as its micro-tile is reasonably full: measured on Zen 5 it beats the
+// direct forms from 8×8×8 upwards (118 ns vs 157 ns) and by 2–5× at 16³–32³, even counting the packing.
+// It loses when C is narrower than 8 columns (a 24-wide tile is ≥ 2/3 padding: 512×2×64 takes 22 µs
+// blocked, 5–8 µs direct) or shorter than 4 rows (matrix-vector-like: 2×64×512 is 1.4–3× faster direct).
+bool use_direct_path(std::size_t M, std::size_t N) { return N < 8 || M < 4; }
 
 // ---------------------------------------------------------------------------------------------------------
 // Threads
 // ---------------------------------------------------------------------------------------------------------
 
-// A tiny persistent pool. Workers are started on first use and then sleep on a condition variable between
-// calls, so a parallel gemm costs a wake-up (microseconds) rather than a thread start (tens of them).
+// One iteration of a spin-wait. Deliberately *not* the x86 `pause` instruction: under a hypervisor with
+// pause-loop exiting (as here), a loop of `pause` can make the vCPU trap to the host; with it a parallel
+// 64³ product measured 440 µs instead of 10 µs (one run, possibly also disturbed by other load). Without
+// SMT siblings to yield to, `pause` buys nothing. A compiler barrier keeps the loop re-reading the atomics.
+inline void spin_once() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+// A tiny persistent pool. Workers are started on first use and stay alive, so a parallel gemm does not
+// pay for a thread start. Waking a *sleeping* thread is itself slow here — a condition-variable wake-up
+// measured ~45 µs on this (virtualised) machine, as long as a whole 128³ product — so after each task a
+// worker spins for a while (`spin_time`) watching for the next one before it goes to sleep: a training
+// loop issues its gemms microseconds apart and finds the worker awake.
+//
+// Parts are claimed, not assigned: the caller and the workers all take the next unclaimed part from one
+// atomic counter. If the machine is oversubscribed and the worker has not been scheduled by the time the
+// caller finishes its own part, the caller simply runs the worker's part too, instead of waiting a whole
+// scheduler time slice. (Measured with other jobs saturating both cores: 512×64×64 with two threads ran
+// at 4.4 GFLOP/s when each thread owned a fixed half, 12.5 GFLOP/s with claiming.) The caller only ever
+// waits for parts that a worker has actually started.
+//
 // One parallel gemm at a time: a caller that finds the pool busy (gemm called from several threads at
 // once) gets `false` and runs serially instead of waiting.
 class worker_pool {
@@ -387,108 +481,150 @@ public:
         return pool;
     }
 
-    // Runs task(0), …, task(parts − 1) concurrently, task(0) on the calling thread. Exceptions thrown by
-    // any part are rethrown here (the first one wins).
+    // Runs task(0), …, task(parts − 1), each exactly once, on the calling thread and the workers.
+    // Exceptions thrown by any part are rethrown here (the first one wins).
     template <class Task>
     bool try_run(std::size_t parts, Task& task) {
         std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-        if (!busy.owns_lock()) return false;
+        if (!busy.owns_lock() || parts > max_parts) return false;
+        while (workers_.size() + 1 < parts)
+            workers_.emplace_back([this, seen = generation_.load()] { worker_loop(seen); });
+
+        // Publish the task, then open the claims and bump the generation (release: whoever claims a part
+        // sees the task). The task fields cannot change while anyone holds an unfinished claim, because
+        // the next call only starts after every part has finished.
+        const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+        run_part_ = [](void* context, std::size_t part) { (*static_cast<Task*>(context))(part); };
+        context_ = &task;
+        error_ = nullptr;
+        finished_.store(0, std::memory_order_relaxed);
+        claims_.store(claim_word(generation, parts, 0), std::memory_order_release);
         {
-            std::lock_guard<std::mutex> lock(mutex_);
-            while (workers_.size() + 1 < parts) {
-                const std::size_t index = workers_.size() + 1;
-                workers_.emplace_back([this, index, seen = generation_] { worker_loop(index, seen); });
-            }
-            run_part_ = [](void* context, std::size_t part) { (*static_cast<Task*>(context))(part); };
-            context_ = &task;
-            parts_ = parts;
-            pending_ = parts - 1;
-            error_ = nullptr;
-            ++generation_;
+            std::lock_guard<std::mutex> lock(sleep_mutex_);  // a worker about to sleep cannot miss this
+            generation_.store(generation, std::memory_order_release);
         }
         wake_.notify_all();
 
-        std::exception_ptr own_error;
-        try {
-            task(0);
-        } catch (...) {
-            own_error = std::current_exception();
-        }
-        std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [this] { return pending_ == 0; });
-        if (own_error) std::rethrow_exception(own_error);
+        run_claimed_parts(generation);
+        for (unsigned spins = 0; finished_.load(std::memory_order_acquire) != parts; ++spins)
+            if (spins < 100'000) spin_once(); else std::this_thread::yield();  // a worker was descheduled
         if (error_) std::rethrow_exception(error_);
         return true;
     }
 
     ~worker_pool() {
         {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stopping_ = true;
+            std::lock_guard<std::mutex> lock(sleep_mutex_);
+            stopping_.store(true);
         }
         wake_.notify_all();
         for (std::thread& worker : workers_) worker.join();
     }
 
 private:
+    static constexpr std::chrono::microseconds spin_time{200};
+    static constexpr std::size_t max_parts = 0xffff;
+
+    // The claim counter packs the generation it belongs to, the number of parts and the next unclaimed
+    // part into one word, so a claim is one compare-and-swap and a worker that wakes up late cannot claim
+    // a part of a newer call by mistake.
+    static std::uint64_t claim_word(std::uint64_t generation, std::size_t parts, std::size_t next) {
+        return (generation << 32) | (std::uint64_t{parts} << 16) | next;
+    }
+
     worker_pool() = default;
 
-    void worker_loop(std::size_t index, std::uint64_t seen) {
-        std::unique_lock<std::mutex> lock(mutex_);
+    // Claims and runs parts of call `generation` until none are left (or that call is over).
+    void run_claimed_parts(std::uint64_t generation) {
+        std::uint64_t word = claims_.load(std::memory_order_acquire);
         for (;;) {
-            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-            if (stopping_) return;
-            seen = generation_;
-            if (index >= parts_) continue;  // this call needs fewer threads than the pool has
-            void (*run_part)(void*, std::size_t) = run_part_;
-            void* context = context_;
-            lock.unlock();
-            std::exception_ptr error;
+            const std::size_t parts = (word >> 16) & max_parts;
+            const std::size_t next = word & max_parts;
+            if ((word >> 32) != (generation & 0xffffffff) || next >= parts) return;
+            if (!claims_.compare_exchange_weak(word, word + 1, std::memory_order_acquire)) continue;
             try {
-                run_part(context, index);
+                run_part_(context_, next);
             } catch (...) {
-                error = std::current_exception();
+                std::lock_guard<std::mutex> lock(error_mutex_);
+                if (!error_) error_ = std::current_exception();
             }
-            lock.lock();
-            if (error && !error_) error_ = error;
-            if (--pending_ == 0) done_.notify_one();
+            finished_.fetch_add(1, std::memory_order_release);
+            word = claims_.load(std::memory_order_acquire);
         }
     }
 
-    std::mutex busy_;   // held for the whole of a parallel call
-    std::mutex mutex_;  // guards everything below
-    std::condition_variable wake_;
-    std::condition_variable done_;
+    // Returns once the generation differs from `seen` or the pool is stopping: spinning first, then asleep.
+    void wait_for_work(std::uint64_t seen) {
+        auto ready = [&] {
+            return generation_.load(std::memory_order_acquire) != seen ||
+                   stopping_.load(std::memory_order_acquire);
+        };
+        const auto deadline = std::chrono::steady_clock::now() + spin_time;
+        for (unsigned spins = 1; !ready(); ++spins) {
+            spin_once();
+            if (spins % 256 == 0 && std::chrono::steady_clock::now() > deadline) {
+                std::unique_lock<std::mutex> lock(sleep_mutex_);
+                wake_.wait(lock, ready);
+                return;
+            }
+        }
+    }
+
+    void worker_loop(std::uint64_t seen) {
+        for (;;) {
+            wait_for_work(seen);
+            if (stopping_.load(std::memory_order_acquire)) return;
+            seen = generation_.load(std::memory_order_acquire);
+            run_claimed_parts(seen);
+        }
+    }
+
+    std::mutex busy_;  // held by the caller for the whole of a parallel call
     std::vector<std::thread> workers_;
-    std::uint64_t generation_ = 0;  // bumped once per call; workers wait for it to change
+
+    // The current task, written by the caller before it opens the claims.
     void (*run_part_)(void*, std::size_t) = nullptr;
     void* context_ = nullptr;
-    std::size_t parts_ = 0;
-    std::size_t pending_ = 0;  // parts not yet finished by workers
-    std::exception_ptr error_;
-    bool stopping_ = false;
+
+    std::atomic<std::uint64_t> generation_{0};  // bumped once per call; workers wait for it to change
+    std::atomic<std::uint64_t> claims_{0};      // see claim_word
+    std::atomic<std::size_t> finished_{0};      // parts of the current call that have completed
+    std::atomic<bool> stopping_{false};
+    std::mutex sleep_mutex_;
+    std::condition_variable wake_;
+    std::mutex error_mutex_;
+    std::exception_ptr error_;  // first exception thrown by a part
 };
 
-// Waking the worker and splitting the packing costs roughly 10–20 µs; below ~4 M multiply-adds
-// (≈ 100 µs on one core) a second thread does not win that back.
-constexpr std::size_t parallel_min_work = std::size_t{1} << 22;
+// Handing half the product to the (spinning) worker and having both threads pack their own copy of the
+// shared operand costs a few µs. Measured: 128×64×64 (0.5 M multiply-adds, 12 µs) gains nothing from a
+// second thread, 256×64×64 (1 M) gains 1.2×, 128³ (2 M) 1.45×, 256³ 1.75×.
+constexpr std::size_t parallel_min_work = std::size_t{1} << 20;
 
 std::size_t usable_threads(int requested, std::size_t M, std::size_t N, std::size_t K) {
     if (requested <= 1 || M * N * K < parallel_min_work) return 1;
-    const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
+    // Asked once: glibc answers hardware_concurrency() by reading /sys, which is not free per call.
+    static const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
     return std::min(static_cast<std::size_t>(requested), hardware);
 }
 
-// Splits the longer of M and N into `parts` slabs of whole micro-tiles and runs the blocked path on each
-// slab in its own thread. Slabs write disjoint parts of C, so they need no synchronisation; each thread
-// packs its own share of op(A)/op(B) into its own thread-local buffers.
+// Splits C into `parts` slabs of whole micro-tiles — by rows or by columns, whichever leaves the largest
+// slab smallest (rows are cut in steps of mr = 8, columns of nr = 24, so a 64-wide C splits into 32 + 32
+// rows but only 48 + 16 columns) — and runs the blocked path on each slab in its own thread. Slabs write
+// disjoint parts of C, so they need no synchronisation; each thread packs its own operands into its own
+// thread-local buffers. K is never split, so every c_ij is summed in the same order whatever `parts` is.
 bool gemm_parallel(std::size_t parts, const matrix_operand& a, const matrix_operand& b, std::size_t M,
                    std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
-    const bool split_n = N >= M;
+    auto slab_width = [parts](std::size_t extent, std::size_t tile) {
+        return round_up((extent + parts - 1) / parts, tile);
+    };
+    const std::size_t largest_row_slab = std::min(slab_width(M, mr), M) * N;
+    const std::size_t largest_column_slab = std::min(slab_width(N, nr), N) * M;
+    const bool split_n = largest_column_slab < largest_row_slab ||
+                         (largest_column_slab == largest_row_slab && N >= M);
     const std::size_t extent = split_n ? N : M;
-    const std::size_t tile = split_n ? nr : mr;
-    const std::size_t slab = round_up((extent + parts - 1) / parts, tile);
-    if (slab >= extent) return false;  // too narrow to give every thread a tile
+    const std::size_t slab = slab_width(extent, split_n ? nr : mr);
+    if (slab >= extent) return false;  // too small to give every thread a tile
 
     auto task = [&](std::size_t part) {
         const std::size_t begin = std::min(part * slab, extent);
@@ -539,7 +675,7 @@ void gemm(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t 
 
     const matrix_operand a{A, lda, ta == Transpose::yes};
     const matrix_operand b{B, ldb, tb == Transpose::yes};
-    if (use_direct_path(M, N, K)) {
+    if (use_direct_path(M, N)) {
         gemm_direct(a, b, M, N, K, C, ldc, accumulate);
         return;
     }

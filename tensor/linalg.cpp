@@ -1,6 +1,7 @@
 #include "tensor/linalg.hpp"
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "tensor/gemm.hpp"
@@ -40,7 +41,8 @@ Tensor batched_product(const Tensor& a, const Tensor& b, Transpose ta, Transpose
     if (A.batch != B.batch && a.rank() == 3 && b.rank() == 3)
         throw std::invalid_argument(
             fmt::format("{}: batch sizes differ: shapes {} and {}", op, a.shape(), b.shape()));
-    const std::size_t batch = std::max(A.batch, B.batch);
+    // A 2-D operand is shared across the other's batch, which may be empty.
+    const std::size_t batch = a.rank() == 3 ? A.batch : B.batch;
     Tensor out(a.rank() == 3 || b.rank() == 3 ? Shape{batch, m, n} : Shape{m, n});
     const std::size_t a_step = a.rank() == 3 ? A.rows * A.cols : 0;
     const std::size_t b_step = b.rank() == 3 ? B.rows * B.cols : 0;
@@ -96,6 +98,7 @@ LUFactorization lu_factor(const Tensor& a) {
 }
 
 double det(const Tensor& a) {
+    require_square(a, "det");
     const LUFactorization f = lu_factor(a);
     const std::size_t n = a.shape()[0];
     double d = f.permutation_sign;
@@ -104,6 +107,7 @@ double det(const Tensor& a) {
 }
 
 SignLogDet slogdet(const Tensor& a) {
+    require_square(a, "slogdet");
     const LUFactorization f = lu_factor(a);
     if (f.singular) return {0.0, -std::numeric_limits<double>::infinity()};
     const std::size_t n = a.shape()[0];

@@ -132,6 +132,7 @@ Tensor argmax(const Tensor& a, int axis, bool keepdim) {
 }
 
 Tensor logsumexp(const Tensor& a) {
+    require_nonempty(a, "logsumexp");
     const double m = max(a).item();
     if (std::isinf(m)) return Tensor::scalar(m);  // all −inf, or a +inf entry dominates
     double s = 0;
@@ -140,6 +141,7 @@ Tensor logsumexp(const Tensor& a) {
 }
 
 Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
+    require_nonempty_axis(a, axis, "logsumexp");
     const Tensor m = max(a, axis, true);
     // A row whose max is ±inf shifts by 0 instead, so that no inf − inf NaN appears.
     const Tensor shift = detail::map_unary(m, [](double x) { return std::isinf(x) ? 0.0 : x; });

@@ -21,7 +21,8 @@ Tensor logsumexp(const Tensor& a);
 Tensor logsumexp(const Tensor& a, int axis, bool keepdim = false);
 
 // The reverse of broadcasting: sums `a` over the axes along which `shape` was broadcast to
-// a.shape(). Every backward rule of a broadcasting op uses this one helper.
+// a.shape(). Every backward rule of a broadcasting op uses this one helper. When the shapes already
+// agree it returns `a` itself (shared storage, no copy).
 Tensor sum_to(const Tensor& a, const Shape& shape);
 
 }  // namespace tapeflow

@@ -114,8 +114,8 @@ Tensor narrow(const Tensor& a, int axis, std::size_t start, std::size_t length) 
     require_defined(a, "narrow");
     const Around v = around(a.shape(), axis, "narrow");
     if (start > v.n || length > v.n - start)
-        throw std::out_of_range(fmt::format("narrow: [{}, {}) is out of range for axis {} of shape {}", start,
-                                            start + length, axis, a.shape()));
+        throw std::invalid_argument(fmt::format("narrow: [{}, {}) is out of range for axis {} of shape {}",
+                                                start, start + length, axis, a.shape()));
     Shape s = a.shape();
     s[v.axis] = length;
     Tensor out(s);
@@ -169,7 +169,7 @@ std::vector<Tensor> split(const Tensor& a, int axis, const std::vector<std::size
 std::vector<Tensor> chunk(const Tensor& a, std::size_t n, int axis) {
     require_defined(a, "chunk");
     if (n == 0) throw std::invalid_argument("chunk: the number of chunks must be positive");
-    const std::size_t len = a.size(axis);
+    const std::size_t len = a.shape()[normalize_axis(axis, a.rank(), "chunk")];
     const std::size_t piece = (len + n - 1) / n;
     std::vector<std::size_t> sizes;
     for (std::size_t start = 0; start < len; start += piece) sizes.push_back(std::min(piece, len - start));
@@ -181,7 +181,7 @@ Tensor index_select(const Tensor& a, int axis, const std::vector<std::size_t>& i
     const Around v = around(a.shape(), axis, "index_select");
     for (std::size_t i : indices)
         if (i >= v.n)
-            throw std::out_of_range(
+            throw std::invalid_argument(
                 fmt::format("index_select: index {} is out of range for axis {} of shape {}", i, axis, a.shape()));
     Shape s = a.shape();
     s[v.axis] = indices.size();

@@ -22,10 +22,10 @@ inline double sigmoid(double x) {
 // log σ(x) = −softplus(−x).
 inline double log_sigmoid(double x) { return -softplus(-x); }
 
-// log(eᵃ + eᵇ) = max + log1p(e^−|a−b|); −inf when both are −inf.
+// log(eᵃ + eᵇ) = max + log1p(e^−|a−b|); −inf when both are −inf, +inf when both are +inf.
 inline double log_add_exp(double a, double b) {
+    if (a == b && std::isinf(a)) return a;  // a − b would be inf − inf = NaN
     const double m = std::max(a, b);
-    if (m == -std::numeric_limits<double>::infinity()) return m;
     return m + std::log1p(std::exp(-std::abs(a - b)));
 }
 

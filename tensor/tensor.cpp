@@ -6,13 +6,14 @@
 
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
+#include "tensor/storage.hpp"
 
 namespace tapeflow {
 
 Tensor::Tensor(const Shape& shape)
     : shape_(shape), numel_(shape.numel()),
       // Storage for n ≥ 1 elements so that a defined tensor always has a valid data() pointer.
-      storage_(std::make_shared_for_overwrite<double[]>(std::max<std::size_t>(numel_, 1))) {}
+      storage_(allocate_storage(std::max<std::size_t>(numel_, 1))) {}
 
 Tensor::Tensor(const Shape& shape, std::vector<double> values) : Tensor(shape) {
     if (values.size() != numel_)
@@ -99,8 +100,8 @@ std::size_t flat_index(const Shape& shape, std::initializer_list<std::size_t> in
     std::size_t flat = 0, axis = 0;
     for (std::size_t i : index) {
         if (i >= shape[axis])
-            throw std::out_of_range(fmt::format("at: index {} is out of range for axis {} of shape {}",
-                                                i, axis, shape));
+            throw std::invalid_argument(fmt::format("at: index {} is out of range for axis {} of shape {}",
+                                                    i, axis, shape));
         flat = flat * shape[axis] + i;
         ++axis;
     }
@@ -177,15 +178,20 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
     double worst = 0;
     for (std::size_t i = 0; i < a.numel(); ++i) {
         const double d = std::abs(a[i] - b[i]);
-        if (!(d <= worst)) worst = d;  // NaN propagates as the worst difference
+        if (std::isnan(d)) return d;  // NaN is the worst difference; a later finite one must not hide it
+        worst = std::max(worst, d);
     }
     return worst;
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
     if (!a.defined() || !b.defined() || !(a.shape() == b.shape())) return false;
-    for (std::size_t i = 0; i < a.numel(); ++i)
-        if (!(std::abs(a[i] - b[i]) <= atol + rtol * std::abs(b[i]))) return false;
+    for (std::size_t i = 0; i < a.numel(); ++i) {
+        // Equal infinities are close; any other infinity is not, although inf ≤ rtol·inf would say so.
+        if (a[i] == b[i]) continue;
+        const bool finite = std::isfinite(a[i]) && std::isfinite(b[i]);
+        if (!finite || !(std::abs(a[i] - b[i]) <= atol + rtol * std::abs(b[i]))) return false;
+    }
     return true;
 }
 

@@ -88,9 +88,10 @@ private:
 void require_defined(const Tensor& t, std::string_view op);
 // Exact equality of shapes and every element.
 bool equal(const Tensor& a, const Tensor& b);
-// |a − b| ≤ atol + rtol·|b| elementwise, same shape.
+// |a − b| ≤ atol + rtol·|b| elementwise, same shape. Equal infinities count as close; any other
+// infinity or NaN never does.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-9, double atol = 1e-12);
-// The largest |a − b| over all elements (shapes must match).
+// The largest |a − b| over all elements (shapes must match); NaN if any difference is NaN.
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace tapeflow

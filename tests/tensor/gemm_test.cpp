@@ -149,8 +149,9 @@ constexpr Transpose both[] = {Transpose::no, Transpose::yes};
 }  // namespace
 
 TEST_CASE("gemm: every transpose and accumulate combination matches the reference on odd sizes") {
-    // Small primes hit the direct path and, once M·N·K is large enough, the blocked path with ragged
-    // micro-tiles on both edges (no prime here is a multiple of 8, 24, 6 or 4).
+    // Covers both paths and all three direct forms: M < 4 or N < 8 take the direct path (row, column or
+    // dot form depending on the transposes), the rest the blocked path with ragged micro-tiles on both
+    // edges (none of these sizes is a multiple of 8, 24, 6 or 4 except 2).
     std::mt19937_64 rng(1);
     const std::size_t sizes[] = {1, 2, 3, 7, 13, 31, 61, 67};
     const std::size_t depths[] = {1, 2, 7, 31, 67};

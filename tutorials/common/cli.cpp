@@ -31,8 +31,8 @@ struct Common {
 constexpr Common kCommon[] = {
     {"quick", "", "run a small, fast version (what the test suite runs)"},
     {"out", "DIR", "directory for figures and results"},
-    {"seed", "N", "random seed (unsigned integer)"},
-    {"help", "", "show this help and exit"},
+    {"seed", "N", "random seed, an unsigned integer"},
+    {"help", "", "show this help and exit"},  // keep last: help() lists it after the tutorial's options
 };
 
 }  // namespace
@@ -124,13 +124,15 @@ std::string Cli::help() const {
         std::string left, right;
     };
     std::vector<Row> rows;
-    for (const auto& c : kCommon) {
+    auto common_row = [&](const Common& c) {
         std::string left = c.metavar.empty() ? fmt::format("--{}", c.name) : fmt::format("--{} {}", c.name, c.metavar);
         std::string right(c.help);
         if (c.name == "out") right += fmt::format(" (default: out/{}/)", name_);
         if (c.name == "seed") right += " (default: 0)";
         rows.push_back({std::move(left), std::move(right)});
-    }
+    };
+    const std::span<const Common> common(kCommon);
+    for (const auto& c : common.first(common.size() - 1)) common_row(c);
     for (const auto& d : declared_) {
         if (d.is_flag) {
             rows.push_back({fmt::format("--{}", d.name), d.help});
@@ -138,6 +140,7 @@ std::string Cli::help() const {
             rows.push_back({fmt::format("--{} VALUE", d.name), fmt::format("{} (default: {})", d.help, d.default_value)});
         }
     }
+    common_row(common.back());
     std::size_t width = 0;
     for (const auto& r : rows) width = std::max(width, r.left.size());
 

@@ -13,12 +13,15 @@ namespace {
 // description just pushes its own line further right.
 constexpr int kWhatWidth = 28;
 
-// Fixed-point with 12 decimals reads best for ordinary magnitudes; tiny or
-// huge values switch to scientific so their digits stay visible.
+// Every value takes 16 columns: fixed-point with 12 decimals where that shows
+// 13+ significant digits, scientific otherwise, so tiny gradients and large
+// constants keep their digits and the columns still line up.
+constexpr int kValueWidth = 16;
+
 std::string format_value(double v) {
     const double magnitude = std::abs(v);
-    if (v == 0 || !std::isfinite(v) || (magnitude >= 1e-3 && magnitude < 1e5)) return fmt::format("{:.12f}", v);
-    return fmt::format("{:.12e}", v);
+    if (v == 0 || !std::isfinite(v) || (magnitude >= 0.1 && magnitude < 100)) return fmt::format("{:.12f}", v);
+    return fmt::format("{:.9e}", v);
 }
 
 const char* verdict(bool ok) { return ok ? "[ok]  " : "[FAIL]"; }
@@ -46,10 +49,14 @@ bool Verifier::check_close(std::string_view what, double analytic, double brute_
     }
     const double diff = std::abs(analytic - brute_force);
     const double tolerance = atol + rtol * std::abs(brute_force);
-    const bool ok = analytic == brute_force || diff <= tolerance;  // NaN fails both comparisons
+    // Non-finite values must match exactly: with brute_force = -inf the
+    // tolerance itself is inf and would accept anything. NaN matches nothing.
+    const bool both_finite = std::isfinite(analytic) && std::isfinite(brute_force);
+    const bool ok = analytic == brute_force || (both_finite && diff <= tolerance);
     record(ok);
-    fmt::print(out_, "  {} {:<{}}  analytic {:>20}  brute force {:>20}  |diff| {:.1e}", verdict(ok), what, kWhatWidth,
-               format_value(analytic), format_value(brute_force), ok && analytic == brute_force ? 0.0 : diff);
+    fmt::print(out_, "  {} {:<{}}  analytic {:>{}}  brute force {:>{}}  |diff| {:.1e}", verdict(ok), what, kWhatWidth,
+               format_value(analytic), kValueWidth, format_value(brute_force), kValueWidth,
+               ok && analytic == brute_force ? 0.0 : diff);
     if (!ok) fmt::print(out_, "  > tol {:.1e}", tolerance);
     fmt::print(out_, "\n");
     return ok;

@@ -12,7 +12,8 @@
 // prints
 //
 //   == 1. The triangular Jacobian ==
-//     [ok]   log|det J|            analytic  -1.234567890123  brute force  -1.234567890120  |diff| 3.0e-12
+//     [ok]   log|det J|                    analytic  -1.234567890123  brute force  -1.234567890120  |diff| 3.0e-12
+//
 //   1 checks, 0 failed
 #pragma once
 

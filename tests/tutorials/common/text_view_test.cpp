@@ -68,7 +68,10 @@ TEST_CASE("ascii_plot joins points and skips what a log axis cannot show") {
     const std::string text = ascii_plot(eps, err, 20, 5, true, true);
     CHECK(text.find("(log x, log y)") != std::string::npos);
     CHECK(text.find("1e-06") != std::string::npos);
-    CHECK(text.find('.') == std::string::npos);  // the zero breaks the line, so nothing is joined
+    for (const auto& line : lines_of(text)) {  // the zero breaks the line, so nothing is joined
+        const auto first = line.find('|'), last = line.rfind('|');
+        if (first != std::string::npos) CHECK(line.substr(first, last - first).find('.') == std::string::npos);
+    }
 
     const std::vector<double> nan = {NAN};
     CHECK(ascii_plot(nan, nan, 10, 5) == "(ascii_plot: no finite points to plot)\n");

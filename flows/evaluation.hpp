@@ -1,0 +1,46 @@
+// Evaluating a trained flow: the reverse-KL loss and the KL on a box for an energy, the test NLL on
+// data, and the flow's density on a grid for heatmaps (next to energy_density_grid of targets.hpp).
+// Everything runs under NoGrad, in chunks, so any number of samples fits in memory; nothing is
+// recorded on the tape. Modules with mode-dependent behaviour (batch statistics) are evaluated in
+// whatever mode they are in: call flow.eval() first where that matters.
+#pragma once
+
+#include <cstddef>
+
+#include "flows/flow.hpp"
+#include "flows/targets.hpp"
+#include "tensor/random.hpp"
+#include "tensor/tensor.hpp"
+
+namespace tapeflow::flows {
+
+struct ReverseKLEvaluation {
+    // E_q[log q(x) + U(x)], the reverse-KL loss at β = 1 (≥ −log Z), averaged over the samples.
+    double loss = 0;
+    // Its Monte-Carlo standard error, std(log q + U)/√n (0 when q ∝ exp(−U) exactly).
+    double standard_error = 0;
+    // log Z_box = log ∫_{(−box, box)²} exp(−U), by log_partition_box.
+    double log_z_box = 0;
+    // loss + log Z_box: the KL divergence KL(q ‖ exp(−U)/Z_box) when q and the target both live in
+    // the box, and the figure THEORY.md §8 reports for U1–U4 (whose Z exists only on a box) in any case.
+    double kl_box = 0;
+};
+
+// Estimates the above from n_samples draws x ~ q of the flow (drawn from rng). For a 2-D flow only.
+// Throws std::invalid_argument if the flow is not 2-D, n_samples = 0, the energy is empty, or it does
+// not return one value per sample; and as log_partition_box for a bad box.
+ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::size_t n_samples, Rng& rng,
+                                        double box = 4.0);
+
+// The mean negative log-likelihood −(1/N) Σ log p(x_n) in nats of data x [N, D] (the forward-KL loss;
+// ≥ the entropy of the data in expectation). +inf if some x_n has density 0 under the flow.
+// Throws std::invalid_argument unless x is a non-empty [N, D] with the flow's D.
+double evaluate_nll(Flow& flow, const Tensor& x);
+
+// The flow's density q(x) on box_grid(box, n) (targets.hpp), as an image [n, n]: row r at
+// y_r = −box + (r + ½)h, column c at x_c = −box + (c + ½)h, h = 2·box/n, so row 0 is the bottom
+// edge. Σ q·h² ≈ the mass of q inside the box.
+// Throws std::invalid_argument if the flow is not 2-D, box is not > 0 (finite), or n = 0.
+Tensor density_grid(Flow& flow, double box = 4.0, std::size_t n = 200);
+
+}  // namespace tapeflow::flows

@@ -1,0 +1,70 @@
+// Training loops for any Flow, one per objective (THEORY.md §2): maximum likelihood on fresh batches
+// of data (forward KL) and the variational fit of an energy (reverse KL), each with Adam, optional
+// gradient clipping, the annealing schedule of Rezende & Mohamed, and a progress display.
+//
+//     Flow flow(std::make_unique<StandardNormal>(2), std::move(layers));
+//     TrainResult r = train_forward_kl(flow, [](std::size_t n, Rng& rng) { return sample_moons(n, rng); },
+//                                      {.steps = 5000, .batch = 512, .progress = true});
+//     double nll = evaluate_nll(flow, sample_moons(10000, test_rng));
+//
+// Each step: zero the gradients, draw a batch, build the loss, backward, clip, Adam step, clear the
+// tape. The loop records on a tape of its own (the caller's tape and Vars are left alone) and keeps
+// the losses as plain doubles. The evaluation helpers (evaluate_reverse_kl, evaluate_nll,
+// density_grid) come with this header.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flows/datasets.hpp"    // Sampler
+#include "flows/evaluation.hpp"  // evaluate_reverse_kl, evaluate_nll, density_grid
+#include "flows/flow.hpp"
+#include "flows/targets.hpp"  // Energy
+#include "nn/progress.hpp"
+
+namespace tapeflow::flows {
+
+struct TrainOptions {
+    std::size_t steps = 1000;
+    std::size_t batch = 256;
+    double learning_rate = 1e-3;  // Adam's, with its other settings at PyTorch's defaults
+    std::uint64_t seed = 0;       // of the Rng that draws every batch (data or base samples)
+    // TrainResult::losses holds the mean loss of each run of `log_every` consecutive steps
+    // (1: every step's loss), plus the mean of a shorter last run if steps is not a multiple.
+    std::size_t log_every = 1;
+    // Called after each such run with the number of steps done and the run's mean loss
+    // (to print an evaluation or save a snapshot along the way).
+    std::function<void(std::size_t step, double mean_loss)> on_log;
+    bool progress = false;  // show an nn::Progress line (label, stream and mode below)
+    nn::ProgressOptions progress_options{};
+    // Reverse KL only: the energy is weighted by β_t = min(1, 0.01 + t/10000) at step t = 0, 1, …
+    // (Rezende & Mohamed eq. 20) instead of 1, and the loss recorded is the one at β_t.
+    bool annealing = false;
+    // When set, the gradients are rescaled to this total norm when it is larger (nn::clip_grad_norm).
+    std::optional<double> clip_norm;
+};
+
+struct TrainResult {
+    std::vector<double> losses;  // see TrainOptions::log_every
+    double seconds = 0;          // wall-clock time of the loop
+};
+
+// Maximum likelihood: each step draws a fresh batch x = sampler(batch, rng) and minimizes
+// forward_kl(flow, x) = −mean log p(x). The flow is in training mode during the loop and gets its
+// previous mode back afterwards.
+// Throws std::invalid_argument for steps, batch or log_every = 0, a negative or non-finite learning
+// rate, a clip norm not > 0, an empty sampler, a flow without parameters, annealing (it has no
+// meaning here), or a call under NoGrad; std::runtime_error naming the step if the loss or the
+// gradient norm becomes NaN or infinite (the parameters then keep their values from before that step).
+TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOptions& options = {});
+
+// Variational fit of p ∝ exp(−U): each step minimizes reverse_kl(flow, energy, batch, β, rng) =
+// mean[log q(x) + β U(x)] over x = f(z), z ~ p_z, with β = 1 or the annealed β_t. Same errors as
+// train_forward_kl (annealing allowed), with an empty energy instead of an empty sampler.
+TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options = {});
+
+}  // namespace tapeflow::flows

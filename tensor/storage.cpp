@@ -1,0 +1,128 @@
+#include "tensor/storage.hpp"
+
+#include <array>
+#include <bit>
+#include <new>
+#include <vector>
+
+namespace tapeflow {
+
+namespace {
+
+// Size classes: four per power of two (…, 64, 80, 96, 112, 128, 160, …), so rounding a request up
+// wastes at most a quarter of it. Requests above the largest class bypass the cache: such blocks
+// are rare (whole data sets) and large enough that malloc serves them from mmap anyway.
+constexpr std::size_t min_class_bytes = 64;
+constexpr int max_class = 80;  // class 80 holds 64 MiB
+
+int size_class(std::size_t bytes) {
+    if (bytes <= min_class_bytes) return 0;
+    const int octave = std::bit_width(bytes - 1) - 1;  // 2^octave < bytes ≤ 2^(octave+1)
+    const std::size_t quarter = std::size_t{1} << (octave - 2);
+    const std::size_t step = (bytes - 1 - (std::size_t{1} << octave)) / quarter;  // 0..3
+    return (octave - 5) * 4 + static_cast<int>(step) - 3;
+}
+
+std::size_t class_bytes(int c) {
+    if (c == 0) return min_class_bytes;
+    const int octave = (c + 3) / 4 + 5;
+    const int step = (c + 3) % 4;
+    return (std::size_t{1} << octave) + (static_cast<std::size_t>(step) + 1) * (std::size_t{1} << (octave - 2));
+}
+
+// Set when this thread's cache is destroyed at thread exit. Tensors that outlive it (held by other
+// thread-locals or statics destroyed later) then go straight back to the system allocator.
+thread_local bool cache_destroyed = false;
+
+class BlockCache {
+public:
+    ~BlockCache() {
+        release();
+        cache_destroyed = true;
+    }
+
+    void* take(std::size_t bytes) {
+        const int c = size_class(bytes);
+        if (c > max_class) {
+            ++stats_.fresh_allocations;
+            return ::operator new(bytes);
+        }
+        auto& list = free_[static_cast<std::size_t>(c)];
+        if (!list.empty()) {
+            void* p = list.back();
+            list.pop_back();
+            stats_.cached_bytes -= class_bytes(c);
+            ++stats_.reused;
+            return p;
+        }
+        ++stats_.fresh_allocations;
+        return ::operator new(class_bytes(c));
+    }
+
+    void give_back(void* p, std::size_t bytes) {
+        const int c = size_class(bytes);
+        if (c > max_class) {
+            ::operator delete(p);
+            return;
+        }
+        free_[static_cast<std::size_t>(c)].push_back(p);
+        stats_.cached_bytes += class_bytes(c);
+    }
+
+    void release() {
+        for (auto& list : free_) {
+            for (void* p : list) ::operator delete(p);
+            list.clear();
+            list.shrink_to_fit();
+        }
+        stats_.cached_bytes = 0;
+    }
+
+    const StorageStats& stats() const { return stats_; }
+
+private:
+    std::array<std::vector<void*>, max_class + 1> free_;
+    StorageStats stats_;
+};
+
+BlockCache* cache() {
+    if (cache_destroyed) return nullptr;
+    thread_local BlockCache c;
+    return &c;
+}
+
+// The allocator shared_ptr uses for the buffer and its control block (one allocation).
+template <class T>
+struct CachingAllocator {
+    using value_type = T;
+    CachingAllocator() = default;
+    template <class U>
+    CachingAllocator(const CachingAllocator<U>&) {}
+    T* allocate(std::size_t n) {
+        BlockCache* c = cache();
+        return static_cast<T*>(c ? c->take(n * sizeof(T)) : ::operator new(n * sizeof(T)));
+    }
+    void deallocate(T* p, std::size_t n) {
+        if (BlockCache* c = cache()) c->give_back(p, n * sizeof(T));
+        else ::operator delete(p);
+    }
+    template <class U>
+    bool operator==(const CachingAllocator<U>&) const { return true; }
+};
+
+}  // namespace
+
+std::shared_ptr<double[]> allocate_storage(std::size_t n) {
+    return std::allocate_shared_for_overwrite<double[]>(CachingAllocator<double>{}, n);
+}
+
+StorageStats storage_stats() {
+    const BlockCache* c = cache();
+    return c ? c->stats() : StorageStats{};
+}
+
+void release_cached_storage() {
+    if (BlockCache* c = cache()) c->release();
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,148 @@
+#include "flows/idx.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <zlib.h>
+
+#include "flows/fashion_mnist.hpp"
+
+using namespace tapeflow::flows;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::uint8_t> gzip(const std::vector<std::uint8_t>& raw) {
+    z_stream z{};
+    REQUIRE(deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::vector<std::uint8_t> out(deflateBound(&z, raw.size()));
+    z.next_in = const_cast<Bytef*>(raw.data());
+    z.avail_in = static_cast<uInt>(raw.size());
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+void put_u32(std::vector<std::uint8_t>& b, std::uint32_t v) {
+    for (int shift : {24, 16, 8, 0}) b.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+std::vector<std::uint8_t> images_idx(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::size_t payload) {
+    std::vector<std::uint8_t> b;
+    put_u32(b, 0x00000803);
+    put_u32(b, count);
+    put_u32(b, rows);
+    put_u32(b, cols);
+    for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<std::uint8_t>(i * 7));
+    return b;
+}
+
+std::vector<std::uint8_t> labels_idx(std::uint32_t count, std::size_t payload) {
+    std::vector<std::uint8_t> b;
+    put_u32(b, 0x00000801);
+    put_u32(b, count);
+    for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<std::uint8_t>(i % 10));
+    return b;
+}
+
+struct TempDir {
+    fs::path path = fs::temp_directory_path() / ("tapeflow_idx_test_" + std::to_string(::getpid()));
+    TempDir() { fs::create_directories(path); }
+    ~TempDir() { fs::remove_all(path); }
+    std::string write(const std::string& name, const std::vector<std::uint8_t>& bytes) const {
+        const std::string p = (path / name).string();
+        std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                 static_cast<std::streamsize>(bytes.size()));
+        return p;
+    }
+};
+
+std::string error_of(auto&& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("IDX images and labels round trip through gzip") {
+    TempDir dir;
+    const auto raw = images_idx(3, 2, 4, 24);
+    const IdxImages images = read_idx_images(dir.write("img.gz", gzip(raw)));
+    CHECK(images.count == 3);
+    CHECK(images.rows == 2);
+    CHECK(images.cols == 4);
+    REQUIRE(images.pixels.size() == 24);
+    CHECK(images.pixels[5] == 35);
+    const auto labels = read_idx_labels(dir.write("lab.gz", gzip(labels_idx(12, 12))));
+    REQUIRE(labels.size() == 12);
+    CHECK(labels[11] == 1);
+}
+
+TEST_CASE("malformed files are reported with the file name and the offset") {
+    TempDir dir;
+    const std::string plain = dir.write("plain.gz", images_idx(1, 2, 2, 4));
+    CHECK(error_of([&] { read_idx_images(plain); }).find("plain.gz: not a gzip file") != std::string::npos);
+
+    const auto good = gzip(images_idx(4, 8, 8, 256));
+    std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<long>(good.size() / 2));
+    const std::string cut_path = dir.write("cut.gz", cut);
+    CHECK(error_of([&] { read_idx_images(cut_path); }).find("corrupt gzip stream at compressed byte") != std::string::npos);
+
+    std::vector<std::uint8_t> flipped = good;
+    for (std::size_t i = 12; i < flipped.size() - 8; ++i) flipped[i] ^= 0x5a;
+    const std::string flipped_path = dir.write("flipped.gz", flipped);
+    CHECK(error_of([&] { read_idx_images(flipped_path); }).find("corrupt gzip stream") != std::string::npos);
+
+    const std::string labels_as_images = dir.write("labels.gz", gzip(labels_idx(3, 3)));
+    CHECK(error_of([&] { read_idx_images(labels_as_images); }) ==
+          labels_as_images + ": wrong IDX magic 0x00000801 at byte 0 (images need 0x00000803; this is a labels file)");
+
+    const std::string short_payload = dir.write("short.gz", gzip(images_idx(2, 3, 3, 17)));
+    CHECK(error_of([&] { read_idx_images(short_payload); }) ==
+          short_payload + ": the header says 2 images of 3×3 (18 bytes from offset 16), but 17 bytes follow it (truncated)");
+
+    const std::string long_payload = dir.write("long.gz", gzip(labels_idx(2, 3)));
+    CHECK(error_of([&] { read_idx_labels(long_payload); }).find("(trailing data)") != std::string::npos);
+
+    std::vector<std::uint8_t> header_only = images_idx(1, 1, 1, 0);
+    header_only.resize(10);
+    const std::string short_header = dir.write("header.gz", gzip(header_only));
+    CHECK(error_of([&] { read_idx_images(short_header); }) ==
+          short_header + ": truncated IDX header: the row count field at byte 8 needs 4 bytes, 2 remain");
+
+    const std::string missing = (dir.path / "missing.gz").string();
+    CHECK(error_of([&] { read_idx_labels(missing); }).find(missing + ": cannot open") == 0);
+}
+
+TEST_CASE("load_fashion_mnist checks that images and labels agree") {
+    TempDir dir;
+    dir.write("t10k-images-idx3-ubyte.gz", gzip(images_idx(3, 28, 28, 3 * 784)));
+    dir.write("t10k-labels-idx1-ubyte.gz", gzip(labels_idx(2, 2)));
+    CHECK(error_of([&] { load_fashion_mnist("test", dir.path.string()); }).find("3 images but 2 labels") != std::string::npos);
+    dir.write("t10k-labels-idx1-ubyte.gz", gzip(labels_idx(3, 3)));
+    const FashionMnist data = load_fashion_mnist("test", dir.path.string());
+    CHECK(data.pixels.shape() == tapeflow::Shape{3, 784});
+    CHECK(data.pixels.at({1, 0}) == static_cast<double>(static_cast<std::uint8_t>(784 * 7)));
+    CHECK(error_of([&] { load_fashion_mnist("validation", dir.path.string()); }).find("split must be") != std::string::npos);
+}
+
+TEST_CASE("the Debian package's Fashion-MNIST test split" * doctest::skip(!fs::exists(fashion_mnist_dir()))) {
+    const FashionMnist test = load_fashion_mnist("test", fashion_mnist_dir());
+    CHECK(test.pixels.shape() == tapeflow::Shape{10000, 784});
+    CHECK(test.labels[0] == 9);  // the first test image is an ankle boot
+    double lo = 255, hi = 0;
+    for (double v : test.pixels.span()) lo = std::min(lo, v), hi = std::max(hi, v);
+    CHECK(lo == 0);
+    CHECK(hi == 255);
+}

@@ -1,0 +1,255 @@
+// The training loops, on the smallest flow that can fit a Gaussian: N(0, I) pushed through an
+// elementwise affine map. Maximum likelihood and the reverse KL must each recover μ and σ; with a zero
+// learning rate the recorded losses must be exactly the losses.hpp objectives on the same batches.
+#include "flows/trainer.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
+#include "flows/distributions.hpp"
+#include "flows/elementwise.hpp"
+#include "flows/losses.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/format.hpp"
+#include "tensor/random.hpp"
+
+using namespace tapeflow;
+using namespace tapeflow::flows;
+
+namespace {
+
+constexpr double pi = std::numbers::pi;
+
+// x = loc + exp(log_scale) ⊙ z, z ~ N(0, I₂).
+struct AffineFlow {
+    Flow flow{std::make_unique<StandardNormal>(2)};
+    Affine* affine = nullptr;
+    AffineFlow() {
+        auto layer = std::make_unique<Affine>(2);
+        affine = layer.get();
+        flow.add(std::move(layer));
+    }
+    Tensor loc() const { return affine->loc().value; }
+    Tensor scale() const { return exp(affine->log_scale().value); }
+};
+
+const Tensor mu{1.0, -2.0};
+const Tensor sigma{0.5, 2.0};
+
+// N(μ, diag σ²) data, and its energy U(x) = ½ Σ_d ((x_d − μ_d)/σ_d)² (log Z = log 2π + Σ log σ_d).
+Tensor gaussian_data(std::size_t n, Rng& rng) { return randn(Shape{n, 2}, rng) * sigma + mu; }
+Var gaussian_energy(const Var& x) { return 0.5 * sum(square((x - Var(mu)) / Var(sigma)), 1); }
+const double gaussian_log_z = std::log(2 * pi) + std::log(0.5 * 2.0);
+
+double mean_of(const std::vector<double>& v, std::size_t from, std::size_t to) {
+    double s = 0;
+    for (std::size_t i = from; i < to; ++i) s += v[i];
+    return s / static_cast<double>(to - from);
+}
+
+}  // namespace
+
+TEST_CASE("train_forward_kl recovers the mean and scale of Gaussian data") {
+    AffineFlow m;
+    const TrainResult r = train_forward_kl(m.flow, gaussian_data, {.steps = 600, .batch = 256, .learning_rate = 0.02});
+    REQUIRE(r.losses.size() == 600);
+    CHECK(r.seconds > 0);
+    CAPTURE(to_string(m.loc()));
+    CAPTURE(to_string(m.scale()));
+    for (std::size_t d = 0; d < 2; ++d) {
+        CHECK(std::abs(m.loc()[d] - mu[d]) <= 0.1 * sigma[d]);
+        CHECK(std::abs(m.scale()[d] / sigma[d] - 1) <= 0.05);
+    }
+    // The loss falls from the NLL of the data under N(0, I) to the data's entropy,
+    // H = log 2πe + Σ log σ_d = 2.8379.
+    const double entropy = std::log(2 * pi * std::numbers::e) + std::log(0.5 * 2.0);
+    CHECK(mean_of(r.losses, 0, 10) > entropy + 1);
+    CHECK(std::abs(mean_of(r.losses, 500, 600) - entropy) <= 0.02);
+    Rng test(99);
+    CHECK(std::abs(evaluate_nll(m.flow, gaussian_data(20000, test)) - entropy) <= 0.02);
+}
+
+TEST_CASE("train_reverse_kl recovers a Gaussian target, where the loss reaches −log Z") {
+    AffineFlow m;
+    const TrainResult r =
+        train_reverse_kl(m.flow, gaussian_energy, {.steps = 1000, .batch = 256, .learning_rate = 0.01});
+    CAPTURE(to_string(m.loc()));
+    CAPTURE(to_string(m.scale()));
+    // The loss has no variance left at q = p (log q + U = −log Z for every sample), but its gradient
+    // does (the score term), so Adam at a constant rate keeps jittering around the optimum.
+    for (std::size_t d = 0; d < 2; ++d) {
+        CHECK(std::abs(m.loc()[d] - mu[d]) <= 0.05 * sigma[d]);
+        CHECK(std::abs(m.scale()[d] / sigma[d] - 1) <= 0.03);
+    }
+    CHECK(r.losses.front() > -gaussian_log_z + 1);
+    CHECK(std::abs(r.losses.back() + gaussian_log_z) <= 5e-3);
+    Rng rng(5);
+    const ReverseKLEvaluation e = evaluate_reverse_kl(m.flow, gaussian_energy, 20000, rng, 12.0);
+    CHECK(std::abs(e.log_z_box - gaussian_log_z) <= 1e-6);  // the box misses 3e-7 of the mass (5σ₂)
+    CHECK(e.kl_box >= 0);
+    CHECK(e.kl_box <= 3e-3);
+}
+
+TEST_CASE("with a zero learning rate the losses are exactly the objectives on the seeded batches") {
+    SUBCASE("reverse KL, annealed: β_t = min(1, 0.01 + t/10000) at step t = 0, 1, …") {
+        AffineFlow m;
+        const TrainResult r =
+            train_reverse_kl(m.flow, gaussian_energy, {.steps = 5, .batch = 16, .learning_rate = 0.0, .seed = 3, .annealing = true});
+        Rng rng(3);
+        REQUIRE(r.losses.size() == 5);
+        for (std::size_t t = 0; t < 5; ++t) {
+            Tape tape;
+            TapeScope scope(tape);
+            CHECK(r.losses[t] == reverse_kl(m.flow, gaussian_energy, 16, 0.01 + static_cast<double>(t) / 10000, rng).item());
+        }
+    }
+    SUBCASE("forward KL on fresh batches from the sampler") {
+        AffineFlow m;
+        const TrainResult r = train_forward_kl(m.flow, gaussian_data, {.steps = 4, .batch = 8, .learning_rate = 0.0, .seed = 5});
+        Rng rng(5);
+        REQUIRE(r.losses.size() == 4);
+        for (std::size_t t = 0; t < 4; ++t) {
+            Tape tape;
+            TapeScope scope(tape);
+            CHECK(r.losses[t] == forward_kl(m.flow, Var(gaussian_data(8, rng))).item());
+        }
+    }
+}
+
+TEST_CASE("log_every averages runs of steps, including a shorter last run, and calls on_log") {
+    AffineFlow m;
+    std::vector<std::size_t> logged_steps;
+    std::vector<double> logged_losses;
+    const TrainResult every = train_reverse_kl(m.flow, gaussian_energy, {.steps = 7, .batch = 8, .learning_rate = 0.0});
+    const TrainResult r = train_reverse_kl(m.flow, gaussian_energy,
+                                           {.steps = 7, .batch = 8, .learning_rate = 0.0, .log_every = 3,
+                                            .on_log = [&](std::size_t step, double loss) {
+                                                logged_steps.push_back(step);
+                                                logged_losses.push_back(loss);
+                                            }});
+    REQUIRE(r.losses.size() == 3);
+    CHECK(std::abs(r.losses[0] - mean_of(every.losses, 0, 3)) <= 1e-14);
+    CHECK(std::abs(r.losses[1] - mean_of(every.losses, 3, 6)) <= 1e-14);
+    CHECK(r.losses[2] == every.losses[6]);
+    CHECK(logged_steps == std::vector<std::size_t>{3, 6, 7});
+    CHECK(logged_losses == r.losses);
+}
+
+TEST_CASE("training is deterministic for a seed") {
+    AffineFlow a, b, c;
+    const TrainOptions options{.steps = 20, .batch = 32, .learning_rate = 0.05, .seed = 11};
+    const TrainResult ra = train_forward_kl(a.flow, gaussian_data, options);
+    const TrainResult rb = train_forward_kl(b.flow, gaussian_data, options);
+    CHECK(ra.losses == rb.losses);
+    CHECK(equal(a.loc(), b.loc()));
+    CHECK(equal(a.scale(), b.scale()));
+    TrainOptions other = options;
+    other.seed = 12;
+    CHECK(train_forward_kl(c.flow, gaussian_data, other).losses != ra.losses);
+}
+
+TEST_CASE("clip_norm rescales the gradients before the Adam step") {
+    // Adam's step is ~lr whatever the gradient's size, unless the gradient is tiny next to ε = 1e-8:
+    // clipped to a norm of 1e-12, each step moves a parameter by only ~lr·1e-4.
+    AffineFlow free, clipped;
+    TrainOptions options{.steps = 20, .batch = 32, .learning_rate = 0.1};
+    train_forward_kl(free.flow, gaussian_data, options);
+    options.clip_norm = 1e-12;
+    train_forward_kl(clipped.flow, gaussian_data, options);
+    CHECK(std::abs(free.loc()[0]) > 0.5);
+    CHECK(std::abs(clipped.loc()[0]) < 1e-3);
+    CHECK(std::abs(clipped.loc()[0]) > 0);
+}
+
+TEST_CASE("a NaN loss or gradient stops training with the step, before the parameters change") {
+    AffineFlow m;
+    int calls = 0;
+    const Energy nan_at_third_call = [&](const Var& x) {
+        return ++calls == 3 ? gaussian_energy(x) * std::nan("") : gaussian_energy(x);
+    };
+    try {
+        train_reverse_kl(m.flow, nan_at_third_call, {.steps = 10, .batch = 8, .learning_rate = 0.1});
+        FAIL("no exception");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("train_reverse_kl: the loss is NaN at step 3") != std::string::npos);
+    }
+    // A finite loss with an infinite derivative: d√u/du = ∞ at u = 0.
+    AffineFlow g;
+    const Tensor loc_before = g.loc().clone();
+    const Energy infinite_slope = [](const Var& x) { return sqrt(sum(square(x - x), 1)); };
+    CHECK_THROWS_WITH_AS(train_reverse_kl(g.flow, infinite_slope, {.steps = 3, .batch = 8}),
+                         doctest::Contains("train_reverse_kl: the gradient norm is NaN at step 1"), std::runtime_error);
+    CHECK(equal(g.loc(), loc_before));
+}
+
+TEST_CASE("the trainer validates its options and arguments") {
+    AffineFlow m;
+    const auto forward = [&](const TrainOptions& o) { return train_forward_kl(m.flow, gaussian_data, o); };
+    CHECK_THROWS_WITH_AS(forward({.steps = 0}), doctest::Contains("train_forward_kl: steps must be at least 1"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(forward({.batch = 0}), doctest::Contains("batch must be at least 1"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(forward({.log_every = 0}), doctest::Contains("log_every"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(forward({.clip_norm = 0.0}), doctest::Contains("clip_norm must be > 0"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(forward({.annealing = true}), doctest::Contains("applies to train_reverse_kl only"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(forward({.learning_rate = -1.0}), doctest::Contains("learning_rate must be finite and ≥ 0, got -1"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_forward_kl(m.flow, Sampler{}), doctest::Contains("the sampler is empty"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl(m.flow, Energy{}), doctest::Contains("the energy function is empty"),
+                         std::invalid_argument);
+    const Sampler three_d = [](std::size_t n, Rng& rng) { return randn(Shape{n, 3}, rng); };
+    CHECK_THROWS_WITH_AS(train_forward_kl(m.flow, three_d), doctest::Contains("D = 2"), std::invalid_argument);
+    Flow fixed(std::make_unique<StandardNormal>(2));
+    CHECK_THROWS_WITH_AS(train_reverse_kl(fixed, gaussian_energy), doctest::Contains("the flow has no parameters"),
+                         std::invalid_argument);
+    NoGrad no_grad;
+    CHECK_THROWS_WITH_AS(train_reverse_kl(m.flow, gaussian_energy), doctest::Contains("called under NoGrad"),
+                         std::invalid_argument);
+}
+
+TEST_CASE("the flow trains in training mode and gets its mode back; the caller's tape is untouched") {
+    AffineFlow m;
+    m.flow.eval();
+    bool trained_in_training_mode = true;
+    const Sampler watch = [&](std::size_t n, Rng& rng) {
+        trained_in_training_mode = trained_in_training_mode && m.flow.training();
+        return gaussian_data(n, rng);
+    };
+    Tape& tape = Tape::current();
+    const Var mine = tape.variable(Tensor{1.0, 2.0});
+    const std::size_t size = tape.size();
+    train_forward_kl(m.flow, watch, {.steps = 3, .batch = 4});
+    CHECK(trained_in_training_mode);
+    CHECK_FALSE(m.flow.training());
+    CHECK(tape.size() == size);
+    tape.backward(sum(square(mine)));  // still valid: the loop recorded on a tape of its own
+    CHECK(equal(mine.grad(), Tensor{2.0, 4.0}));
+    tape.clear();
+}
+
+TEST_CASE("progress prints a labelled status and a summary") {
+    AffineFlow m;
+    std::FILE* out = std::tmpfile();
+    REQUIRE(out != nullptr);
+    TrainOptions options{.steps = 20, .batch = 8, .progress = true};
+    options.progress_options.label = "affine fit";
+    options.progress_options.out = out;
+    options.progress_options.mode = nn::ProgressMode::plain;
+    train_reverse_kl(m.flow, gaussian_energy, options);
+    std::rewind(out);
+    std::string text;
+    for (int c; (c = std::fgetc(out)) != EOF;) text.push_back(static_cast<char>(c));
+    std::fclose(out);
+    CHECK(text.find("affine fit") != std::string::npos);
+    CHECK(text.find("20/20") != std::string::npos);
+    CHECK(text.find("done") != std::string::npos);
+}
