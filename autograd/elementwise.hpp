@@ -6,12 +6,12 @@
 
 namespace tapeflow {
 
-Var add(const Var& a, const Var& b);
-Var sub(const Var& a, const Var& b);
-Var mul(const Var& a, const Var& b);
-Var div(const Var& a, const Var& b);
-Var minimum(const Var& a, const Var& b);
-Var maximum(const Var& a, const Var& b);
+Var add(const Var& a, const Var& b, CallSite site = CallSite::current());
+Var sub(const Var& a, const Var& b, CallSite site = CallSite::current());
+Var mul(const Var& a, const Var& b, CallSite site = CallSite::current());
+Var div(const Var& a, const Var& b, CallSite site = CallSite::current());
+Var minimum(const Var& a, const Var& b, CallSite site = CallSite::current());
+Var maximum(const Var& a, const Var& b, CallSite site = CallSite::current());
 
 Var operator+(const Var& a, const Var& b);
 Var operator-(const Var& a, const Var& b);
@@ -27,25 +27,25 @@ Var operator/(const Var& a, double s);
 Var operator/(double s, const Var& a);
 Var operator-(const Var& a);
 
-Var neg(const Var& a);
-Var exp(const Var& a);
-Var log(const Var& a);
-Var log1p(const Var& a);
-Var expm1(const Var& a);
-Var sqrt(const Var& a);
-Var square(const Var& a);
-Var pow(const Var& a, double p);
-Var abs(const Var& a);
-Var sin(const Var& a);
-Var cos(const Var& a);
-Var tanh(const Var& a);
-Var sigmoid(const Var& a);
-Var relu(const Var& a);
-Var leaky_relu(const Var& a, double negative_slope = 0.01);
-Var softplus(const Var& a);
-Var log_sigmoid(const Var& a);
-Var clamp(const Var& a, double lo, double hi);
+Var neg(const Var& a, CallSite site = CallSite::current());
+Var exp(const Var& a, CallSite site = CallSite::current());
+Var log(const Var& a, CallSite site = CallSite::current());
+Var log1p(const Var& a, CallSite site = CallSite::current());
+Var expm1(const Var& a, CallSite site = CallSite::current());
+Var sqrt(const Var& a, CallSite site = CallSite::current());
+Var square(const Var& a, CallSite site = CallSite::current());
+Var pow(const Var& a, double p, CallSite site = CallSite::current());
+Var abs(const Var& a, CallSite site = CallSite::current());
+Var sin(const Var& a, CallSite site = CallSite::current());
+Var cos(const Var& a, CallSite site = CallSite::current());
+Var tanh(const Var& a, CallSite site = CallSite::current());
+Var sigmoid(const Var& a, CallSite site = CallSite::current());
+Var relu(const Var& a, CallSite site = CallSite::current());
+Var leaky_relu(const Var& a, double negative_slope = 0.01, CallSite site = CallSite::current());
+Var softplus(const Var& a, CallSite site = CallSite::current());
+Var log_sigmoid(const Var& a, CallSite site = CallSite::current());
+Var clamp(const Var& a, double lo, double hi, CallSite site = CallSite::current());
 // cond ≠ 0 ? a : b; cond is a constant mask (comparisons have no gradient).
-Var where(const Tensor& cond, const Var& a, const Var& b);
+Var where(const Tensor& cond, const Var& a, const Var& b, CallSite site = CallSite::current());
 
 }  // namespace tapeflow

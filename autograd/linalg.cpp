@@ -14,7 +14,7 @@ Tensor fold_batch(const Tensor& g, const Tensor& operand) {
 }  // namespace
 
 // C = A·B:  dA = dC·Bᵀ,  dB = Aᵀ·dC.
-Var matmul(const Var& a, const Var& b) {
+Var matmul(const Var& a, const Var& b, CallSite site) {
     return record("matmul", tapeflow::matmul(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
         const Tensor& A = t.value(n.inputs[0]);
         const Tensor& B = t.value(n.inputs[1]);
@@ -30,27 +30,27 @@ Var matmul(const Var& a, const Var& b) {
                 t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(A, n.grad), B));
             }
         }
-    });
+    }, {}, site);
 }
 
 // C = Aᵀ·B:  dA = B·dCᵀ,  dB = A·dC.
-Var matmul_tn(const Var& a, const Var& b) {
+Var matmul_tn(const Var& a, const Var& b, CallSite site) {
     return record("matmul_tn", tapeflow::matmul_tn(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
         const Tensor& A = t.value(n.inputs[0]);
         const Tensor& B = t.value(n.inputs[1]);
         if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul_nt(B, n.grad), A));
         if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul(A, n.grad), B));
-    });
+    }, {}, site);
 }
 
 // C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A.
-Var matmul_nt(const Var& a, const Var& b) {
+Var matmul_nt(const Var& a, const Var& b, CallSite site) {
     return record("matmul_nt", tapeflow::matmul_nt(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
         const Tensor& A = t.value(n.inputs[0]);
         const Tensor& B = t.value(n.inputs[1]);
         if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul(n.grad, B), A));
         if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(n.grad, A), B));
-    });
+    }, {}, site);
 }
 
 }  // namespace tapeflow

@@ -5,8 +5,8 @@
 
 namespace tapeflow {
 
-Var matmul(const Var& a, const Var& b);     // a · b
-Var matmul_tn(const Var& a, const Var& b);  // aᵀ · b
-Var matmul_nt(const Var& a, const Var& b);  // a · bᵀ
+Var matmul(const Var& a, const Var& b, CallSite site = CallSite::current());     // a · b
+Var matmul_tn(const Var& a, const Var& b, CallSite site = CallSite::current());  // aᵀ · b
+Var matmul_nt(const Var& a, const Var& b, CallSite site = CallSite::current());  // a · bᵀ
 
 }  // namespace tapeflow

@@ -48,57 +48,57 @@ void logsumexp_backward(Tape& t, const Node& n, bool full) {
 }  // namespace
 
 // d Σx = 1 for every element: the scalar upstream gradient broadcast to x's shape.
-Var sum(const Var& a) {
+Var sum(const Var& a, CallSite site) {
     return record("sum", tapeflow::sum(a.value()), {a}, [](Tape& t, const Node& n) {
         t.accumulate(n.inputs[0], broadcast_to(n.grad, t.value(n.inputs[0]).shape()));
-    });
+    }, {}, site);
 }
 
-Var sum(const Var& a, int axis, bool keepdim) {
+Var sum(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("sum_axis", tapeflow::sum(a.value(), axis, keepdim), {a}, [](Tape& t, const Node& n) {
         const Shape& in = t.value(n.inputs[0]).shape();
         t.accumulate(n.inputs[0], broadcast_to(keepdim_view(n.grad, in, n.attributes, false), in));
-    }, {.axis = axis, .keepdim = keepdim});
+    }, {.axis = axis, .keepdim = keepdim}, site);
 }
 
 // d mean(x) = 1/n for every element.
-Var mean(const Var& a) {
+Var mean(const Var& a, CallSite site) {
     return record("mean", tapeflow::mean(a.value()), {a}, [](Tape& t, const Node& n) {
         const Tensor& x = t.value(n.inputs[0]);
         t.accumulate(n.inputs[0], Tensor::full(x.shape(), n.grad.item() / static_cast<double>(x.numel())));
-    });
+    }, {}, site);
 }
 
-Var mean(const Var& a, int axis, bool keepdim) {
+Var mean(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("mean_axis", tapeflow::mean(a.value(), axis, keepdim), {a}, [](Tape& t, const Node& n) {
         const Shape& in = t.value(n.inputs[0]).shape();
         const double count = static_cast<double>(in[normalize_axis(n.attributes.axis, in.rank(), "mean")]);
         t.accumulate(n.inputs[0], broadcast_to(keepdim_view(n.grad, in, n.attributes, false) / count, in));
-    }, {.axis = axis, .keepdim = keepdim});
+    }, {.axis = axis, .keepdim = keepdim}, site);
 }
 
-Var max(const Var& a) {
-    return record("max", tapeflow::max(a.value()), {a}, [](Tape& t, const Node& n) { extreme_backward(t, n, true); });
+Var max(const Var& a, CallSite site) {
+    return record("max", tapeflow::max(a.value()), {a}, [](Tape& t, const Node& n) { extreme_backward(t, n, true); }, {}, site);
 }
-Var max(const Var& a, int axis, bool keepdim) {
+Var max(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("max_axis", tapeflow::max(a.value(), axis, keepdim), {a},
-                  [](Tape& t, const Node& n) { extreme_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim});
+                  [](Tape& t, const Node& n) { extreme_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim}, site);
 }
-Var min(const Var& a) {
-    return record("min", tapeflow::min(a.value()), {a}, [](Tape& t, const Node& n) { extreme_backward(t, n, true); });
+Var min(const Var& a, CallSite site) {
+    return record("min", tapeflow::min(a.value()), {a}, [](Tape& t, const Node& n) { extreme_backward(t, n, true); }, {}, site);
 }
-Var min(const Var& a, int axis, bool keepdim) {
+Var min(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("min_axis", tapeflow::min(a.value(), axis, keepdim), {a},
-                  [](Tape& t, const Node& n) { extreme_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim});
+                  [](Tape& t, const Node& n) { extreme_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim}, site);
 }
 
-Var logsumexp(const Var& a) {
+Var logsumexp(const Var& a, CallSite site) {
     return record("logsumexp", tapeflow::logsumexp(a.value()), {a},
-                  [](Tape& t, const Node& n) { logsumexp_backward(t, n, true); });
+                  [](Tape& t, const Node& n) { logsumexp_backward(t, n, true); }, {}, site);
 }
-Var logsumexp(const Var& a, int axis, bool keepdim) {
+Var logsumexp(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("logsumexp_axis", tapeflow::logsumexp(a.value(), axis, keepdim), {a},
-                  [](Tape& t, const Node& n) { logsumexp_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim});
+                  [](Tape& t, const Node& n) { logsumexp_backward(t, n, false); }, {.axis = axis, .keepdim = keepdim}, site);
 }
 
 }  // namespace tapeflow

@@ -5,16 +5,16 @@
 
 namespace tapeflow {
 
-Var sum(const Var& a);
-Var sum(const Var& a, int axis, bool keepdim = false);
-Var mean(const Var& a);
-Var mean(const Var& a, int axis, bool keepdim = false);
+Var sum(const Var& a, CallSite site = CallSite::current());
+Var sum(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
+Var mean(const Var& a, CallSite site = CallSite::current());
+Var mean(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
 // The gradient of max/min is shared evenly among tied extreme entries.
-Var max(const Var& a);
-Var max(const Var& a, int axis, bool keepdim = false);
-Var min(const Var& a);
-Var min(const Var& a, int axis, bool keepdim = false);
-Var logsumexp(const Var& a);
-Var logsumexp(const Var& a, int axis, bool keepdim = false);
+Var max(const Var& a, CallSite site = CallSite::current());
+Var max(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
+Var min(const Var& a, CallSite site = CallSite::current());
+Var min(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
+Var logsumexp(const Var& a, CallSite site = CallSite::current());
+Var logsumexp(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
 
 }  // namespace tapeflow

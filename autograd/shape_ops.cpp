@@ -42,32 +42,32 @@ Around around(const Shape& s, std::size_t axis) {
 }  // namespace
 
 // Reshapes move no element: the gradient is reshaped back.
-Var reshape(const Var& a, const Shape& shape) {
+Var reshape(const Var& a, const Shape& shape, CallSite site) {
     return record("reshape", a.value().reshape(shape), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad.reshape(input_shape(t, n))); });
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad.reshape(input_shape(t, n))); }, {}, site);
 }
-Var flatten(const Var& a) { return reshape(a, Shape{a.numel()}); }
-Var unsqueeze(const Var& a, int axis) { return reshape(a, tapeflow::unsqueeze(a.value(), axis).shape()); }
-Var squeeze(const Var& a, int axis) { return reshape(a, tapeflow::squeeze(a.value(), axis).shape()); }
+Var flatten(const Var& a, CallSite site) { return reshape(a, Shape{a.numel()}, site); }
+Var unsqueeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow::unsqueeze(a.value(), axis).shape(), site); }
+Var squeeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow::squeeze(a.value(), axis).shape(), site); }
 
 // The gradient of a transpose is the transposed gradient.
-Var transpose(const Var& a) {
+Var transpose(const Var& a, CallSite site) {
     return record("transpose", tapeflow::transpose(a.value()), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::transpose(n.grad)); });
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::transpose(n.grad)); }, {}, site);
 }
 
 // The gradient of a permutation of axes is permuted back by the inverse permutation.
-Var permute(const Var& a, const std::vector<std::size_t>& axes) {
+Var permute(const Var& a, const std::vector<std::size_t>& axes, CallSite site) {
     return record("permute", tapeflow::permute(a.value(), axes), {a}, [](Tape& t, const Node& n) {
         const std::vector<std::size_t> axes = unpack_indices(n.attributes.saved);
         std::vector<std::size_t> inverse(axes.size());
         for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
         t.accumulate(n.inputs[0], tapeflow::permute(n.grad, inverse));
-    }, {.saved = pack_indices(axes)});
+    }, {.saved = pack_indices(axes)}, site);
 }
 
 // The gradient of a slice is the upstream gradient placed back into a zero tensor of the input's shape.
-Var narrow(const Var& a, int axis, std::size_t start, std::size_t length) {
+Var narrow(const Var& a, int axis, std::size_t start, std::size_t length, CallSite site) {
     return record("narrow", tapeflow::narrow(a.value(), axis, start, length), {a}, [](Tape& t, const Node& n) {
         const Shape& in = input_shape(t, n);
         const std::size_t ax = normalize_axis(n.attributes.axis, in.rank(), "narrow");
@@ -78,12 +78,12 @@ Var narrow(const Var& a, int axis, std::size_t start, std::size_t length) {
         for (std::size_t o = 0; o < v.outer; ++o)
             std::copy_n(n.grad.data() + o * len * v.inner, len * v.inner, g.data() + (o * v.n + start) * v.inner);
         t.accumulate(n.inputs[0], std::move(g));
-    }, {.scalar = static_cast<double>(start), .axis = axis});
+    }, {.scalar = static_cast<double>(start), .axis = axis}, site);
 }
 
 // Concatenation of two parts: each part's gradient is its slice of the upstream gradient.
 // More parts are joined pairwise from the left.
-Var concat(const std::vector<Var>& parts, int axis) {
+Var concat(const std::vector<Var>& parts, int axis, CallSite site) {
     if (parts.empty()) throw std::invalid_argument("concat: needs at least one tensor");
     Var joined = parts.front();
     for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -95,30 +95,30 @@ Var concat(const std::vector<Var>& parts, int axis) {
                             const std::size_t second = input_shape(t, n, 1)[normalize_axis(axis, n.grad.rank(), "concat")];
                             t.accumulate(n.inputs[0], tapeflow::narrow(n.grad, axis, 0, first));
                             t.accumulate(n.inputs[1], tapeflow::narrow(n.grad, axis, first, second));
-                        }, {.axis = axis});
+                        }, {.axis = axis}, site);
     }
     return joined;
 }
 
-std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes) {
+std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes, CallSite site) {
     tapeflow::split(a.value(), axis, sizes);  // validates the sizes with the tensor op's message
     std::vector<Var> pieces;
     std::size_t start = 0;
     for (std::size_t s : sizes) {
-        pieces.push_back(narrow(a, axis, start, s));
+        pieces.push_back(narrow(a, axis, start, s, site));
         start += s;
     }
     return pieces;
 }
 
-std::vector<Var> chunk(const Var& a, std::size_t n, int axis) {
+std::vector<Var> chunk(const Var& a, std::size_t n, int axis, CallSite site) {
     std::vector<std::size_t> sizes;
     for (const Tensor& piece : tapeflow::chunk(a.value(), n, axis)) sizes.push_back(piece.size(axis));
-    return split(a, axis, sizes);
+    return split(a, axis, sizes, site);
 }
 
 // Each selected entry sends its gradient back to its source index; an index picked twice gets both.
-Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices) {
+Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices, CallSite site) {
     return record("index_select", tapeflow::index_select(a.value(), axis, indices), {a}, [](Tape& t, const Node& n) {
         const Shape& in = input_shape(t, n);
         const std::size_t ax = normalize_axis(n.attributes.axis, in.rank(), "index_select");
@@ -133,13 +133,13 @@ Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices
                 for (std::size_t i = 0; i < v.inner; ++i) dst[i] += src[i];
             }
         t.accumulate(n.inputs[0], std::move(g));
-    }, {.saved = pack_indices(indices), .axis = axis});
+    }, {.saved = pack_indices(indices), .axis = axis}, site);
 }
 
 // Broadcasting copies elements: their gradients are summed back (accumulate's sum_to does it).
-Var broadcast_to(const Var& a, const Shape& shape) {
+Var broadcast_to(const Var& a, const Shape& shape, CallSite site) {
     return record("broadcast_to", tapeflow::broadcast_to(a.value(), shape), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad); });
+                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad); }, {}, site);
 }
 
 }  // namespace tapeflow

@@ -9,17 +9,17 @@
 
 namespace tapeflow {
 
-Var reshape(const Var& a, const Shape& shape);
-Var flatten(const Var& a);
-Var unsqueeze(const Var& a, int axis);
-Var squeeze(const Var& a, int axis);
-Var transpose(const Var& a);
-Var permute(const Var& a, const std::vector<std::size_t>& axes);
-Var narrow(const Var& a, int axis, std::size_t start, std::size_t length);
-Var concat(const std::vector<Var>& parts, int axis);
-std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes);
-std::vector<Var> chunk(const Var& a, std::size_t n, int axis);
-Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices);
-Var broadcast_to(const Var& a, const Shape& shape);
+Var reshape(const Var& a, const Shape& shape, CallSite site = CallSite::current());
+Var flatten(const Var& a, CallSite site = CallSite::current());
+Var unsqueeze(const Var& a, int axis, CallSite site = CallSite::current());
+Var squeeze(const Var& a, int axis, CallSite site = CallSite::current());
+Var transpose(const Var& a, CallSite site = CallSite::current());
+Var permute(const Var& a, const std::vector<std::size_t>& axes, CallSite site = CallSite::current());
+Var narrow(const Var& a, int axis, std::size_t start, std::size_t length, CallSite site = CallSite::current());
+Var concat(const std::vector<Var>& parts, int axis, CallSite site = CallSite::current());
+std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes, CallSite site = CallSite::current());
+std::vector<Var> chunk(const Var& a, std::size_t n, int axis, CallSite site = CallSite::current());
+Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices, CallSite site = CallSite::current());
+Var broadcast_to(const Var& a, const Shape& shape, CallSite site = CallSite::current());
 
 }  // namespace tapeflow

@@ -3,6 +3,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "autograd/anomaly.hpp"
 #include "autograd/var.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
@@ -59,7 +60,7 @@ void Tape::check(const Var& v, std::string_view op) const {
 }
 
 Var Tape::push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-               NodeAttributes attributes) {
+               NodeAttributes attributes, CallSite site) {
     check_input_count(op, inputs.size());
     // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was.
     for (const Var& in : inputs)
@@ -82,6 +83,7 @@ Var Tape::push(const char* op, Tensor value, std::initializer_list<VarRef> input
     n.value = value;
     n.backward = rule;
     n.attributes = std::move(attributes);
+    n.site = site;
     return Var(std::move(value), this, static_cast<std::uint32_t>(nodes_.size() - 1), generation_);
 }
 
@@ -115,6 +117,8 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
     if (!(seed.shape() == root.shape()))
         throw std::invalid_argument(
             fmt::format("backward: seed shape {} differs from the root's shape {}", seed.shape(), root.shape()));
+    const bool detect = anomaly_detection_enabled();
+    if (detect) detail::check_seed(*this, root.index(), seed);
     for (Node& n : nodes_) n.grad = Tensor();
     nodes_[root.index()].grad = seed.clone();
     for (std::size_t i = root.index() + 1; i-- > 0;) {
@@ -125,7 +129,10 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
             if (!p.grad.defined() || !(p.grad.shape() == p.value.shape())) p.grad = Tensor::zeros(p.value.shape());
             add_into(p.grad, n.grad);
         }
-        if (n.backward) n.backward(*this, n);
+        if (n.backward) {
+            n.backward(*this, n);
+            if (detect) detail::check_backward(*this, static_cast<std::uint32_t>(i));
+        }
     }
 }
 
@@ -192,7 +199,7 @@ Tensor Var::grad() const {
 }
 
 Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-           NodeAttributes attributes) {
+           NodeAttributes attributes, CallSite site) {
     check_input_count(op, inputs.size());
     Tape* tape = nullptr;
     for (const Var& in : inputs) {
@@ -201,8 +208,13 @@ Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, B
             throw std::logic_error(fmt::format("{}: inputs were recorded on different tapes", op));
         tape = in.tape();
     }
-    if (!tape || !grad_mode) return Var(std::move(value));
-    return tape->push(op, std::move(value), inputs, rule, std::move(attributes));
+    if (!tape || !grad_mode) {
+        if (anomaly_detection_enabled()) detail::check_forward(op, value, inputs, nullptr, std::nullopt, site);
+        return Var(std::move(value));
+    }
+    Var out = tape->push(op, std::move(value), inputs, rule, std::move(attributes), site);
+    if (anomaly_detection_enabled()) detail::check_forward(op, out.value(), inputs, tape, out.index(), site);
+    return out;
 }
 
 }  // namespace tapeflow

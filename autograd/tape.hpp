@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ class Var;
 struct Node;
 
 using VarRef = std::reference_wrapper<const Var>;
+
+// Where an op was called from. Every named Var op (exp, matmul, sum, …) and `record` take one as a
+// defaulted last parameter, so the default is evaluated at the caller's line; operators cannot, and
+// record an empty one. Anomaly reports print it (autograd/anomaly.hpp). A pointer-sized handle.
+using CallSite = std::source_location;
 
 // A backward rule reads the node's upstream gradient `node.grad` and adds each input's share
 // into the tape with `tape.accumulate(node.inputs[k], ...)`. Gradient buffers may be shared between
@@ -49,6 +55,7 @@ struct Node {
     BackwardRule backward = nullptr;
     Parameter* parameter = nullptr;  // set on a parameter's leaf: its gradient goes there
     NodeAttributes attributes;
+    CallSite site;  // the line that recorded the op; empty for leaves and operators
 };
 
 class Tape {
@@ -91,7 +98,7 @@ public:
 
     // For op implementations (see `record` in var.hpp).
     Var push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-             NodeAttributes attributes);
+             NodeAttributes attributes, CallSite site = {});
     void accumulate(std::uint32_t input, Tensor gradient);
     const Tensor& value(std::uint32_t index) const { return nodes_[index].value; }
     // Throws unless v was recorded on this tape in its current generation.

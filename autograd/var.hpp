@@ -44,9 +44,12 @@ private:
 // Records one differentiable operation: `value` is its output, computed by the caller from the
 // inputs' values; `rule` is its backward. If no input requires a gradient, or under no_grad,
 // nothing is recorded and a constant is returned. This is also how users define their own ops
-// (see tutorial 01). Throws std::invalid_argument for more than Node::max_inputs (3) inputs, and
-// std::logic_error for inputs from different tapes or recorded before the last tape.clear().
+// (see tutorial 01). `site` is kept for anomaly reports: left at its default it is the caller's line;
+// an op built on record passes its own caller's site on. Under DetectAnomaly (autograd/anomaly.hpp) a
+// NaN or ±inf in `value` throws AnomalyError. Throws std::invalid_argument for more than
+// Node::max_inputs (3) inputs, and std::logic_error for inputs from different tapes or recorded
+// before the last tape.clear().
 Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-           NodeAttributes attributes = {});
+           NodeAttributes attributes = {}, CallSite site = CallSite::current());
 
 }  // namespace tapeflow

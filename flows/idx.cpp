@@ -57,11 +57,10 @@ std::vector<std::uint8_t> read_gzip_file(const std::string& path) {
     std::uint8_t chunk[1 << 16];
     z.next_in = const_cast<Bytef*>(compressed.data());
     z.avail_in = static_cast<uInt>(compressed.size());
-    int status = Z_OK;
-    while (status != Z_STREAM_END) {
+    for (;;) {
         z.next_out = chunk;
         z.avail_out = sizeof chunk;
-        status = inflate(&z, Z_NO_FLUSH);
+        const int status = inflate(&z, Z_NO_FLUSH);
         if (status != Z_OK && status != Z_STREAM_END) {
             const std::size_t offset = compressed.size() - z.avail_in;
             const std::string reason = status == Z_BUF_ERROR ? "the compressed data ends early"
@@ -70,6 +69,17 @@ std::vector<std::uint8_t> read_gzip_file(const std::string& path) {
             fail(path, fmt::format("corrupt gzip stream at compressed byte {}: {}", offset, reason));
         }
         out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
+        if (status != Z_STREAM_END) continue;
+        if (z.avail_in == 0) break;
+        // A gzip file is a series of members whose contents concatenate (RFC 1952 §2.2; `cat a.gz b.gz`).
+        // Anything else after a member is not gzip: reported rather than silently dropped.
+        if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b) {
+            const std::size_t offset = compressed.size() - z.avail_in;
+            inflateEnd(&z);
+            fail(path, fmt::format("trailing data after the end of the gzip stream at compressed byte {} ({} bytes)",
+                                   offset, compressed.size() - offset));
+        }
+        inflateReset(&z);
     }
     inflateEnd(&z);
     return out;
@@ -85,6 +95,10 @@ IdxImages read_idx_images(const std::string& path) {
     images.count = read_u32(b, 4, path, "image count");
     images.rows = read_u32(b, 8, path, "row count");
     images.cols = read_u32(b, 12, path, "column count");
+    // Three 32-bit sizes can multiply past 2⁶⁴ and wrap to a small number (even to the payload's size).
+    if (images.rows != 0 && images.cols != 0 && images.count > SIZE_MAX / (images.rows * images.cols))
+        fail(path, fmt::format("the header (bytes 4 to 15) says {} images of {}×{}, more pixels than this machine can "
+                               "address", images.count, images.rows, images.cols));
     require_payload(b, 16, images.count * images.rows * images.cols, path,
                     fmt::format("{} images of {}×{}", images.count, images.rows, images.cols));
     images.pixels.assign(b.begin() + 16, b.end());

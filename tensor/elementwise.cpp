@@ -23,11 +23,13 @@ Tensor add(const Tensor& a, const Tensor& b) { return map_binary(a, b, [](double
 Tensor sub(const Tensor& a, const Tensor& b) { return map_binary(a, b, [](double x, double y) { return x - y; }, "sub"); }
 Tensor mul(const Tensor& a, const Tensor& b) { return map_binary(a, b, [](double x, double y) { return x * y; }, "mul"); }
 Tensor div(const Tensor& a, const Tensor& b) { return map_binary(a, b, [](double x, double y) { return x / y; }, "div"); }
+// A NaN operand gives NaN, as torch.minimum / numpy.minimum (std::fmin would drop it and hide the
+// NaN from every check downstream).
 Tensor minimum(const Tensor& a, const Tensor& b) {
-    return map_binary(a, b, [](double x, double y) { return std::fmin(x, y); }, "minimum");
+    return map_binary(a, b, [](double x, double y) { return x <= y || std::isnan(x) ? x : y; }, "minimum");
 }
 Tensor maximum(const Tensor& a, const Tensor& b) {
-    return map_binary(a, b, [](double x, double y) { return std::fmax(x, y); }, "maximum");
+    return map_binary(a, b, [](double x, double y) { return x >= y || std::isnan(x) ? x : y; }, "maximum");
 }
 Tensor pow(const Tensor& a, const Tensor& b) {
     return map_binary(a, b, [](double x, double y) { return std::pow(x, y); }, "pow");
@@ -60,7 +62,8 @@ Tensor sin(const Tensor& a) { return unary(a, "sin", [](double x) { return std::
 Tensor cos(const Tensor& a) { return unary(a, "cos", [](double x) { return std::cos(x); }); }
 Tensor tanh(const Tensor& a) { return unary(a, "tanh", [](double x) { return std::tanh(x); }); }
 Tensor sigmoid(const Tensor& a) { return unary(a, "sigmoid", stable::sigmoid); }
-Tensor relu(const Tensor& a) { return unary(a, "relu", [](double x) { return x > 0 ? x : 0.0; }); }
+// NaN stays NaN (as PyTorch): `x > 0 ? x : 0` would turn it into 0 and hide a NaN weight.
+Tensor relu(const Tensor& a) { return unary(a, "relu", [](double x) { return x <= 0 ? 0.0 : x; }); }
 Tensor leaky_relu(const Tensor& a, double slope) {
     return unary(a, "leaky_relu", [slope](double x) { return x > 0 ? x : slope * x; });
 }

@@ -10,6 +10,7 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
+// Elementwise min / max; a NaN in either operand gives NaN (as torch.minimum, not std::fmin).
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 // aᵇ elementwise (std::pow semantics).
@@ -42,7 +43,7 @@ Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
-Tensor relu(const Tensor& a);
+Tensor relu(const Tensor& a);  // max(x, 0); NaN stays NaN
 Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
 Tensor softplus(const Tensor& a);
 Tensor log_sigmoid(const Tensor& a);

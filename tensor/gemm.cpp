@@ -374,33 +374,91 @@ double contiguous_dot(const double* x, const double* y, std::size_t n) {
 void store(double* c, double value, bool accumulate) { *c = accumulate ? *c + value : value; }
 
 // Row form, for contiguous rows of op(B) (tb = no) and N ≥ 8: c_i = Σ_k a_ik · b_k, vectorised over N.
-void direct_rows(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
-                 std::size_t K, double* C, std::size_t ldc, bool accumulate) {
-    for (std::size_t i = 0; i < M; ++i) {
+// Here M < 4 (use_direct_path). A panel of `Rows` rows × `panel` columns of C is small enough to live in
+// vector registers for the whole k loop (3 × 32 doubles = 12 zmm), so each row of op(B) is loaded once
+// and C is written once, instead of loading and storing the C rows at every k. Columns past the last
+// whole panel take the plain loop.
+template <std::size_t Rows>
+void direct_rows_panels(const matrix_operand& a, const matrix_operand& b, std::size_t N, std::size_t K, double* C,
+                        std::size_t ldc, bool accumulate) {
+    constexpr std::size_t panel = 32;
+    std::size_t j0 = 0;
+    for (; j0 + panel <= N; j0 += panel) {
+        double acc[Rows][panel] = {};
+        for (std::size_t k = 0; k < K; ++k) {
+            const double* b_row = b.data + k * b.ld + j0;
+            for (std::size_t i = 0; i < Rows; ++i) {
+                const double a_ik = a.at(i, k);
+                for (std::size_t j = 0; j < panel; ++j) acc[i][j] += a_ik * b_row[j];
+            }
+        }
+        for (std::size_t i = 0; i < Rows; ++i)
+            for (std::size_t j = 0; j < panel; ++j) store(C + i * ldc + j0 + j, acc[i][j], accumulate);
+    }
+    for (std::size_t i = 0; i < Rows; ++i) {
         double* c_row = C + i * ldc;
-        if (!accumulate) std::fill(c_row, c_row + N, 0.0);
+        if (!accumulate) std::fill(c_row + j0, c_row + N, 0.0);
         for (std::size_t k = 0; k < K; ++k) {
             const double a_ik = a.at(i, k);
             const double* b_row = b.data + k * b.ld;
-            for (std::size_t j = 0; j < N; ++j) c_row[j] += a_ik * b_row[j];
+            for (std::size_t j = j0; j < N; ++j) c_row[j] += a_ik * b_row[j];
+        }
+    }
+}
+
+void direct_rows(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
+                 std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    for (std::size_t i = 0; i < M; i += 3) {  // one pass when M < 4, as use_direct_path guarantees
+        const matrix_operand rows = a.offset(i, 0);
+        double* c = C + i * ldc;
+        switch (std::min<std::size_t>(3, M - i)) {
+            case 1: direct_rows_panels<1>(rows, b, N, K, c, ldc, accumulate); break;
+            case 2: direct_rows_panels<2>(rows, b, N, K, c, ldc, accumulate); break;
+            default: direct_rows_panels<3>(rows, b, N, K, c, ldc, accumulate); break;
         }
     }
 }
 
 // Column form, for contiguous columns of op(A) (ta = yes) and M ≥ 8: the row form applied to
-// Cᵀ = op(B)ᵀ·op(A)ᵀ. Column j of C is accumulated contiguously in scratch as Σ_k b_kj · (column k of
-// op(A)), vectorised over M, then written to its strided place in C.
+// Cᵀ = op(B)ᵀ·op(A)ᵀ, vectorised over M. Here N < 8 (use_direct_path), so a panel of `panel` rows ×
+// `Cols` columns of C fits in vector registers for the whole k loop: each column of op(A) is loaded
+// once for all N columns of C, and C is written once. Rows past the last whole panel take a plain loop.
+template <std::size_t Cols>
+void direct_columns_panels(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t K,
+                           double* C, std::size_t ldc, bool accumulate) {
+    constexpr std::size_t panel = Cols <= 3 ? 32 : 16;  // ≤ 112 accumulators: 14 zmm
+    std::size_t i0 = 0;
+    for (; i0 + panel <= M; i0 += panel) {
+        double acc[Cols][panel] = {};
+        for (std::size_t k = 0; k < K; ++k) {
+            const double* a_column = a.data + k * a.ld + i0;
+            for (std::size_t j = 0; j < Cols; ++j) {
+                const double b_kj = b.at(k, j);
+                for (std::size_t i = 0; i < panel; ++i) acc[j][i] += b_kj * a_column[i];
+            }
+        }
+        for (std::size_t i = 0; i < panel; ++i)
+            for (std::size_t j = 0; j < Cols; ++j) store(C + (i0 + i) * ldc + j, acc[j][i], accumulate);
+    }
+    for (std::size_t i = i0; i < M; ++i)
+        for (std::size_t j = 0; j < Cols; ++j) {
+            double sum = 0.0;
+            for (std::size_t k = 0; k < K; ++k) sum += a.data[k * a.ld + i] * b.at(k, j);
+            store(C + i * ldc + j, sum, accumulate);
+        }
+}
+
 void direct_columns(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
                     std::size_t K, double* C, std::size_t ldc, bool accumulate) {
-    double* column = direct_scratch.reserve(M);
-    for (std::size_t j = 0; j < N; ++j) {
-        std::fill(column, column + M, 0.0);
-        for (std::size_t k = 0; k < K; ++k) {
-            const double b_kj = b.at(k, j);
-            const double* a_column = a.data + k * a.ld;
-            for (std::size_t i = 0; i < M; ++i) column[i] += b_kj * a_column[i];
+    for (std::size_t j = 0; j < N; j += 4) {  // two passes at most, as N < 8
+        const matrix_operand columns = b.offset(0, j);
+        double* c = C + j;
+        switch (std::min<std::size_t>(4, N - j)) {
+            case 1: direct_columns_panels<1>(a, columns, M, K, c, ldc, accumulate); break;
+            case 2: direct_columns_panels<2>(a, columns, M, K, c, ldc, accumulate); break;
+            case 3: direct_columns_panels<3>(a, columns, M, K, c, ldc, accumulate); break;
+            default: direct_columns_panels<4>(a, columns, M, K, c, ldc, accumulate); break;
         }
-        for (std::size_t i = 0; i < M; ++i) store(C + i * ldc + j, column[i], accumulate);
     }
 }
 

@@ -4,6 +4,8 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "tensor/format.hpp"
+
 namespace tapeflow {
 
 namespace {
@@ -61,12 +63,18 @@ std::uint64_t Rng::below(std::uint64_t n) {
 Rng Rng::split() { return Rng(next_u64()); }
 
 Tensor randn(const Shape& shape, Rng& rng, double mean, double std) {
+    // A negative std is let through: it draws from the same distribution (the layers that take an
+    // init_std check its sign themselves, with their own name in the message).
+    if (!std::isfinite(mean) || !std::isfinite(std))
+        throw std::invalid_argument(fmt::format("randn: the mean and std must be finite, got mean {} and std {}", mean, std));
     Tensor t(shape);
     for (double& v : t.span()) v = mean + std * rng.normal();
     return t;
 }
 
 Tensor rand(const Shape& shape, Rng& rng, double lo, double hi) {
+    if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi)
+        throw std::invalid_argument(fmt::format("rand: needs finite bounds lo ≤ hi, got [{}, {})", lo, hi));
     Tensor t(shape);
     for (double& v : t.span()) v = rng.uniform(lo, hi);
     return t;

@@ -32,6 +32,8 @@ private:
     bool has_spare_ = false;
 };
 
+// N(mean, std²) and U[lo, hi) entries. Throw std::invalid_argument for a non-finite mean or std,
+// non-finite bounds or lo > hi.
 Tensor randn(const Shape& shape, Rng& rng, double mean = 0.0, double std = 1.0);
 Tensor rand(const Shape& shape, Rng& rng, double lo = 0.0, double hi = 1.0);
 // A uniformly random permutation of 0..n−1 (Fisher–Yates).

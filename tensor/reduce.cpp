@@ -166,11 +166,42 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
     Tensor out = Tensor::zeros(shape);
     double* po = out.data();
     const double* pa = a.data();
-    // Walk `a`; each element lands on the target element it was broadcast from.
-    detail::for_each_broadcast<1>(a.shape(), {&shape}, [&](std::size_t i, const std::array<std::size_t, 1>& at) {
+    // Walk `a` a row at a time; each element lands on the target element it was broadcast from. The
+    // additions happen in the same order as in sum_to_reference, so the results are identical.
+    detail::for_each_broadcast_row<1>(a.shape(), {&shape},
+                                      [&](std::size_t i, const std::array<std::size_t, 1>& at, std::size_t n,
+                                          const std::array<std::size_t, 1>& step) {
+                                          const double* row = pa + i;
+                                          double* target = po + at[0];
+                                          if (step[0] == 1) {
+                                              for (std::size_t j = 0; j < n; ++j) target[j] += row[j];
+                                          } else {  // the whole row sums into one element
+                                              double acc = *target;
+                                              for (std::size_t j = 0; j < n; ++j) acc += row[j];
+                                              *target = acc;
+                                          }
+                                      });
+    return out;
+}
+
+namespace detail {
+
+Tensor sum_to_reference(const Tensor& a, const Shape& shape) {
+    require_defined(a, "sum_to");
+    if (a.shape() == shape) return a;
+    if (!(broadcast_shapes(shape, a.shape(), "sum_to") == a.shape()))
+        throw std::invalid_argument(
+            fmt::format("sum_to: shape {} does not broadcast to {}, so {} cannot be summed back to it",
+                        shape, a.shape(), a.shape()));
+    Tensor out = Tensor::zeros(shape);
+    double* po = out.data();
+    const double* pa = a.data();
+    for_each_broadcast<1>(a.shape(), {&shape}, [&](std::size_t i, const std::array<std::size_t, 1>& at) {
         po[at[0]] += pa[i];
     });
     return out;
 }
+
+}  // namespace detail
 
 }  // namespace tapeflow

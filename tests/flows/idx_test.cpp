@@ -146,3 +146,30 @@ TEST_CASE("the Debian package's Fashion-MNIST test split" * doctest::skip(!fs::e
     CHECK(lo == 0);
     CHECK(hi == 255);
 }
+
+// Inputs found by tests/fuzz/idx_fuzz (option byte dropped; the harness gzipped them as below).
+TEST_CASE("fuzz regressions: header sizes whose product wraps, gzip members, trailing bytes") {
+    TempDir dir;
+    // 2²³ images of 2²⁴ × (11·2¹⁸) pixels: 11·2⁶⁵, which wrapped to 0 and matched the empty payload.
+    const std::uint8_t wrapping_header[] = {0x00, 0x00, 0x08, 0x03, 0x00, 0x80, 0x00, 0x00,
+                                            0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00};
+    const std::string wrapping = dir.write("wrap.gz", gzip({std::begin(wrapping_header), std::end(wrapping_header)}));
+    CHECK(error_of([&] { read_idx_images(wrapping); }) ==
+          wrapping + ": the header (bytes 4 to 15) says 8388608 images of 16777216×2883584, more pixels than this "
+                     "machine can address");
+
+    // Two gzip members decompress to the concatenation of their contents (only the first was read).
+    const std::vector<std::uint8_t> first = {0xff, 0xff}, second = {0xff, 0x00};
+    std::vector<std::uint8_t> members = gzip(first);
+    for (std::uint8_t b : gzip(second)) members.push_back(b);
+    CHECK(read_gzip_file(dir.write("members.gz", members)) == std::vector<std::uint8_t>{0xff, 0xff, 0xff, 0x00});
+
+    // Bytes after the last member that do not start another one are an error, not silently dropped.
+    std::vector<std::uint8_t> trailing = gzip(labels_idx(2, 2));
+    const std::size_t end = trailing.size();
+    trailing.push_back(0x00);
+    const std::string trailing_path = dir.write("trailing.gz", trailing);
+    CHECK(error_of([&] { read_idx_labels(trailing_path); }) ==
+          trailing_path + ": trailing data after the end of the gzip stream at compressed byte " + std::to_string(end) +
+              " (1 bytes)");
+}

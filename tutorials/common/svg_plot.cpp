@@ -1,5 +1,7 @@
 #include "tutorials/common/svg_plot.hpp"
 
+#include "tutorials/common/png.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -52,6 +54,10 @@ double text_width(std::string_view text, double font_size) {
 // ------------------------------------------------------------------- palettes
 
 // Matplotlib's default colour cycle: distinguishable and familiar to readers.
+// Above this many cells a heatmap or image is embedded as one PNG rather than drawn cell by cell
+// (a 28×28 image stays as <rect>s, which tests and text tools can read).
+constexpr long max_rect_cells = 4096;
+
 constexpr std::array<const char*, 10> kPalette = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
@@ -538,6 +544,13 @@ private:
 
     void write_heatmap(std::string& out) const {
         const auto& h = *a_.heatmap_;
+        if (static_cast<long>(h.nx) * h.ny > max_rect_cells) {
+            write_raster(out, h.nx, h.ny, h.x_min, h.x_max, h.y_min, h.y_max, [&](int row, int col) {
+                // Raster rows run top to bottom; heatmap row 0 sits at y_min, the bottom.
+                return heatmap_colour(h.values[static_cast<std::size_t>(h.ny - 1 - row) * h.nx + col]);
+            });
+            return;
+        }
         const double dx = (h.x_max - h.x_min) / h.nx, dy = (h.y_max - h.y_min) / h.ny;
         // crispEdges: anti-aliased neighbouring cells would otherwise show hairline seams.
         out += "<g shape-rendering=\"crispEdges\">\n";
@@ -554,6 +567,12 @@ private:
 
     void write_image(std::string& out) const {
         const auto& img = *a_.image_;
+        if (static_cast<long>(img.width) * img.height > max_rect_cells) {
+            write_raster(out, img.width, img.height, 0, img.width, 0, img.height, [&](int row, int col) {
+                return std::optional<std::string>(gray_colour(img.pixels[static_cast<std::size_t>(row) * img.width + col]));
+            });
+            return;
+        }
         out += "<g shape-rendering=\"crispEdges\">\n";
         for (int r = 0; r < img.height; ++r) {
             const double y_top = img.height - r;  // row 0 is the top row of the picture
@@ -563,6 +582,27 @@ private:
             }
         }
         out += "</g>\n";
+    }
+
+    // Large rasters become one embedded PNG (pixelated, stretched over the data extent) instead of a
+    // <rect> per cell, which would make a 200×200 density heatmap several megabytes of SVG.
+    template <class ColourAt>
+    void write_raster(std::string& out, int width, int height, double x0, double x1, double y0, double y1,
+                      ColourAt colour_at) const {
+        std::vector<std::uint8_t> rgba(static_cast<std::size_t>(width) * height * 4, 0);  // blank = transparent
+        for (int row = 0; row < height; ++row)
+            for (int col = 0; col < width; ++col) {
+                const std::optional<std::string> colour = colour_at(row, col);
+                if (!colour) continue;
+                std::uint8_t* px = rgba.data() + (static_cast<std::size_t>(row) * width + col) * 4;
+                for (int k = 0; k < 3; ++k) px[k] = static_cast<std::uint8_t>(std::stoi(colour->substr(1 + 2 * k, 2), nullptr, 16));
+                px[3] = 255;
+            }
+        const double left = x_.to_pixel(x0), right = x_.to_pixel(x1);
+        const double top = y_.to_pixel(y1), bottom = y_.to_pixel(y0);
+        out += fmt::format("<image x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" preserveAspectRatio=\"none\" "
+                           "style=\"image-rendering:pixelated\" href=\"{}\"/>\n",
+                           px(left), px(top), px(right - left), px(bottom - top), png_data_uri(width, height, rgba));
     }
 
     // ------------------------------------------------------------- decorations

@@ -1,6 +1,8 @@
 #include "tutorials/common/svg_plot.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <filesystem>
@@ -272,4 +274,54 @@ TEST_CASE("save creates parent directories and names the path on failure") {
         CHECK(std::string(e.what()).find(blocked) != std::string::npos);
     }
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a large heatmap is embedded as one PNG with row 0 at the bottom") {
+    // 100 × 60 cells (above the rect limit), increasing along the rows: the minimum is the bottom-left.
+    const int nx = 100, ny = 60;
+    std::vector<double> values(static_cast<std::size_t>(nx) * ny);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
+    Figure fig(1, 1);
+    fig.axes(0, 0).heatmap(values, nx, ny, 0, 1, 0, 1);
+    const std::string svg = fig.to_svg();
+    CHECK(svg.find("<g shape-rendering=\"crispEdges\">") == std::string::npos);
+    CHECK(count(svg, "<image ") == 1);
+    CHECK(svg.size() < 60000);
+    const std::string prefix = "href=\"data:image/png;base64,";
+    const auto start = svg.find(prefix);
+    REQUIRE(start != std::string::npos);
+    const std::string b64 = svg.substr(start + prefix.size(), svg.find('"', start + prefix.size()) - start - prefix.size());
+
+    // Decode base64 and the PNG's single IDAT chunk, then read the corner pixels.
+    auto value_of = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        return c == '+' ? 62 : 63;
+    };
+    std::vector<std::uint8_t> png;
+    for (std::size_t i = 0; i + 3 < b64.size(); i += 4) {
+        const int triple = value_of(b64[i]) << 18 | value_of(b64[i + 1]) << 12 |
+                           (b64[i + 2] == '=' ? 0 : value_of(b64[i + 2]) << 6) | (b64[i + 3] == '=' ? 0 : value_of(b64[i + 3]));
+        png.push_back(static_cast<std::uint8_t>(triple >> 16));
+        if (b64[i + 2] != '=') png.push_back(static_cast<std::uint8_t>(triple >> 8));
+        if (b64[i + 3] != '=') png.push_back(static_cast<std::uint8_t>(triple));
+    }
+    REQUIRE(png.size() > 33);
+    auto u32 = [&](std::size_t at) { return std::uint32_t{png[at]} << 24 | std::uint32_t{png[at + 1]} << 16 | std::uint32_t{png[at + 2]} << 8 | png[at + 3]; };
+    CHECK(u32(16) == static_cast<std::uint32_t>(nx));  // IHDR width
+    CHECK(u32(20) == static_cast<std::uint32_t>(ny));  // IHDR height
+    const std::size_t idat = 33;
+    const std::uint32_t length = u32(idat);
+    REQUIRE(std::string(png.begin() + idat + 4, png.begin() + idat + 8) == "IDAT");
+    std::vector<std::uint8_t> raw(static_cast<std::size_t>(ny) * (1 + 4 * nx));
+    uLongf raw_size = raw.size();
+    REQUIRE(uncompress(raw.data(), &raw_size, png.data() + idat + 8, length) == Z_OK);
+    REQUIRE(raw_size == raw.size());
+    auto pixel = [&](int row, int col) {
+        const std::uint8_t* p = raw.data() + static_cast<std::size_t>(row) * (1 + 4 * nx) + 1 + 4 * col;
+        return fmt::format("#{:02x}{:02x}{:02x}", p[0], p[1], p[2]);
+    };
+    CHECK(pixel(ny - 1, 0) == "#440154");   // bottom-left: the smallest value
+    CHECK(pixel(0, nx - 1) == "#fde725");   // top-right: the largest
 }

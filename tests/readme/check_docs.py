@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Checks that the documentation cannot rot. Usage: check_docs.py CHECK SOURCE_DIR [BUILD_DIR]
+
+  images    every image link in tutorials/*.md points to a file that exists (the committed figures
+            that `./tapeflow figures` regenerates), and every figure there is shown by its page
+  readme    every command in README.md's ```sh blocks is one the test suite exercises: the cheap ones
+            run here, the others are matched to the test that covers them (COMMANDS below); a command
+            that fits no entry fails, so a new README command comes with its test
+  headers   every public header (tensor/ autograd/ nn/ flows/) opens with a comment saying what it provides
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def fail(problems):
+    for p in problems:
+        print(f"FAIL: {p}")
+    return 1 if problems else 0
+
+
+def check_images(source: Path, _build):
+    problems, count = [], 0
+    for md in sorted((source / "tutorials").glob("*.md")):
+        for line_no, line in enumerate(md.read_text().splitlines(), 1):
+            # ![alt](target) and <img src="target">; web links are not ours to check.
+            targets = re.findall(r"!\[[^\]]*\]\(([^)\s]+)", line) + re.findall(r'<img[^>]*\ssrc="([^"]+)"', line)
+            for target in targets:
+                if re.match(r"[a-z]+://", target):
+                    continue
+                count += 1
+                if not (md.parent / target).is_file():
+                    problems.append(f"{md.relative_to(source)}:{line_no}: image {target} does not exist "
+                                    f"(run ./tapeflow figures {md.stem[:2]})")
+    # And the other way round: every committed figure is shown by its tutorial's page.
+    for figure_dir in sorted((source / "tutorials" / "figures").glob("*")):
+        md = source / "tutorials" / f"{figure_dir.name}.md"
+        text = md.read_text() if md.is_file() else ""
+        for svg in sorted(figure_dir.glob("*.svg")):
+            if f"figures/{figure_dir.name}/{svg.name}" not in text:
+                problems.append(f"{svg.relative_to(source)} is shown by no image link in {md.relative_to(source)}")
+    print(f"{count} image links checked")
+    return fail(problems)
+
+
+def tutorial_names(source: Path):
+    return sorted(p.stem for p in (source / "tutorials").glob("[0-9][0-9]_*.cpp"))
+
+
+def resolve_tutorial(source: Path, query: str):
+    """The tutorial NAME denotes, by the rules of ./tapeflow's resolve_tutorial; None unless exactly one."""
+    names = tutorial_names(source)
+    exact = [n for n in names if n == query or n.startswith(query + "_") or n.split("_", 1)[1] == query]
+    if exact:
+        return exact[0]
+    matches = [n for n in names if n.split("_", 1)[1].startswith(query)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def run(args, cwd):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+# How each README command is exercised: a pattern, and a check that raises on failure and returns how
+# the command is covered. The cheap ones run here; the others name the test that runs them.
+def cmd_tapeflow_cheap(source, build, m):
+    r = run(["./tapeflow", m["sub"]], source)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise ValueError(f"exited {r.returncode} with output {r.stdout!r} {r.stderr!r}")
+    return "ran it"
+
+
+def cmd_tutorial(source, build, m):
+    name = resolve_tutorial(source, m["name"])
+    if name is None:
+        raise ValueError(f"'{m['name']}' names no single tutorial")
+    exe = Path(build) / "tutorials" / name
+    if not exe.is_file():
+        raise ValueError(f"{name} is not built (missing from tutorials/meson.build?)")
+    options = re.findall(r"--[a-z][a-z0-9-]*", m["args"] or "")
+    if options:
+        r = run([str(exe), "--help"], source)
+        unknown = [o for o in options if o not in r.stdout]
+        if r.returncode != 0 or unknown:
+            raise ValueError(f"{name} --help does not list {unknown or r.stderr}")
+    return f"{name} runs (--quick) in the suite"
+
+
+def cmd_figures(source, build, m):
+    for query in (m["names"] or "").split():
+        if resolve_tutorial(source, query) is None:
+            raise ValueError(f"'{query}' names no single tutorial")
+    return "its output is checked by the 'docs tutorial images' test"
+
+
+def cmd_bench(source, build, m):
+    prefix = m["name"] or ""
+    if not any(p.name.startswith("bench_" + prefix) for p in (Path(build) / "bench").glob("bench_*")):
+        raise ValueError(f"no bench executable starts with bench_{prefix}")
+    return "its executables are built by the suite"
+
+
+COMMANDS = [
+    (r"\./tapeflow (?P<sub>list|help)", cmd_tapeflow_cheap),
+    (r"\./tapeflow tutorial (?P<name>\S+)(?P<args>( \S+)*)", cmd_tutorial),
+    (r"\./tapeflow figures(?P<names>( [\w-]+)*)", cmd_figures),
+    (r"\./tapeflow bench( (?P<name>\w+))?", cmd_bench),
+    (r"\./tapeflow test", lambda *_: "the suite itself"),
+    (r"\./tapeflow test --sanitize", lambda *_: "the suite itself, in CI's sanitizer job"),
+    (r"\./tapeflow fuzz( \d+)?", lambda *_: "CI's fuzz job"),
+    # The install-and-consume recipe: tests/install/consume.sh runs these steps.
+    (r"meson setup \S+ --prefix[= ]\S+", lambda *_: "tests/install (install route)"),
+    (r"meson setup \S+", lambda *_: "tests/install"),
+    (r"meson install -C \S+", lambda *_: "tests/install (install route)"),
+    (r"ninja -C \S+", lambda *_: "tests/install"),
+    (r"meson test -C \S+", lambda *_: "tests/install"),
+    (r"PKG_CONFIG_PATH=\S+ meson setup \S+", lambda *_: "tests/install (install route)"),
+    (r"(mkdir -p \S*subprojects && )?ln -s \S+ \S*subprojects/tapeflow", lambda *_: "tests/install (subproject route)"),
+    (r"cd \S+", lambda *_: "a directory change"),
+]
+
+
+def readme_commands(text):
+    """The commands of every ```sh block: comments and blank lines dropped, continuations joined."""
+    commands = []
+    for block in re.findall(r"^```(?:sh|bash|shell)\n(.*?)^```", text, flags=re.S | re.M):
+        pending = ""
+        for line in block.splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if pending:
+                line = pending + " " + line
+                pending = ""
+            if line.endswith("\\"):
+                pending = line[:-1].strip()
+                continue
+            if line and not line.startswith("#"):
+                commands.append(re.sub(r"\s+", " ", line))
+    return commands
+
+
+def check_readme(source: Path, build):
+    problems = []
+    commands = readme_commands((source / "README.md").read_text())
+    for command in commands:
+        for pattern, check in COMMANDS:
+            m = re.fullmatch(pattern, command)
+            if m:
+                try:
+                    print(f"ok: {command}  ({check(source, build, m)})")
+                except (ValueError, subprocess.SubprocessError, OSError) as e:
+                    problems.append(f"README command `{command}`: {e}")
+                break
+        else:
+            problems.append(f"README command `{command}` is exercised by no test: add it to COMMANDS in "
+                            f"tests/readme/check_docs.py with the test that runs it")
+    if not commands:
+        problems.append("README.md has no ```sh block: the check would be vacuous")
+    return fail(problems)
+
+
+def check_headers(source: Path, _build):
+    problems, count = [], 0
+    for layer in ("tensor", "autograd", "nn", "flows"):
+        for header in sorted((source / layer).glob("*.hpp")):
+            count += 1
+            first = header.read_text().split("\n", 1)[0]
+            if not re.match(r"//\s*\S.{10,}", first) and not first.startswith("/*"):
+                problems.append(f"{header.relative_to(source)}: the first line is not a comment saying "
+                                f"what the header provides: {first!r}")
+    print(f"{count} headers checked")
+    return fail(problems)
+
+
+if __name__ == "__main__":
+    checks = {"images": check_images, "readme": check_readme, "headers": check_headers}
+    if len(sys.argv) < 3 or sys.argv[1] not in checks:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(checks[sys.argv[1]](Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))
