@@ -16,17 +16,16 @@
 //                          [--threads N] [--data DIR] [--quick] [--out DIR] [--seed N]
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
 #include <numbers>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -104,8 +103,8 @@ Settings parse_settings(const tutorial::Options& opt) {
     s.couplings = static_cast<std::size_t>(auto_int(opt, "--couplings", 6, 6, 1, 64));
     s.warmup = static_cast<std::size_t>(auto_int(opt, "--warmup", 10, 100, 1, 10'000'000));
     s.checkpoint_every = static_cast<std::size_t>(auto_int(opt, "--checkpoint-every", 20, 1000, 1, 10'000'000));
-    s.test_images = static_cast<std::size_t>(auto_int(opt, "--test-images", 500, 10'000, 1, 10'000));
-    s.train_images = static_cast<std::size_t>(auto_int(opt, "--train-images", 60'000, 60'000, 1, 60'000));
+    s.test_images = static_cast<std::size_t>(auto_int(opt, "--test-images", 500, 10'000, 10, 10'000));
+    s.train_images = static_cast<std::size_t>(auto_int(opt, "--train-images", 60'000, 60'000, 1000, 60'000));
     s.threads = static_cast<int>(auto_int(opt, "--threads", 2, 2, 1, 256));
     s.lr = opt.get_double("--lr");
     if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", s.lr), opt.usage);
@@ -159,12 +158,14 @@ std::string ascii_image(std::span<const double> gray) {
     return out;
 }
 
-// Images [N, D] with values in [0, 1] tiled into one picture of `rows` × `cols` images separated by
-// a 2-pixel mid-gray gap (so black backgrounds stay apart). Returns the pixels, row-major.
+// A grayscale picture: height × width values in [0, 1], row-major, row 0 at the top.
 struct Mosaic {
     std::vector<double> pixels;
     int height, width;
 };
+
+// Images [N, D] with values in [0, 1] tiled into one picture of `rows` × `cols` images separated by
+// a 2-pixel mid-gray gap (so black backgrounds stay apart), filled row by row.
 Mosaic tile(const Tensor& images, std::size_t rows, std::size_t cols) {
     constexpr std::size_t gap = 2;
     const std::size_t h = rows * side + (rows - 1) * gap, w = cols * side + (cols - 1) * gap;
@@ -824,6 +825,10 @@ int run(const tutorial::Options& opt) {
             xs.push_back(static_cast<double>(i + 1));
             ys.push_back(smooth[i]);
         }
+        if (xs.back() != static_cast<double>(history.size())) {  // always end at the last step
+            xs.push_back(static_cast<double>(history.size()));
+            ys.push_back(smooth.back());
+        }
         fmt::print("\nTraining bits/dim (running mean over {} steps) against the step:\n\n",
                    std::clamp<std::size_t>(history.size() / 20, 1, 50));
         print_indented(plot::ascii_plot(xs, ys, 64, 12));
@@ -1095,8 +1100,8 @@ int main(int argc, char** argv) {
         .option("--warmup", "auto", "steps of linear learning-rate warm-up; auto = 100, or 10 with --quick")
         .option("--checkpoint-every", "auto", "save <out>/checkpoint.ckpt every N steps; auto = 1000, or 20 with --quick")
         .flag("--resume", "continue training from <out>/checkpoint.ckpt")
-        .option("--test-images", "auto", "test images to score; auto = 10000, or 500 with --quick")
-        .option("--train-images", "auto", "training images to load; auto = 60000")
+        .option("--test-images", "auto", "test images to score (10 to 10000); auto = 10000, or 500 with --quick")
+        .option("--train-images", "auto", "training images to load (1000 to 60000); auto = 60000")
         .option("--threads", "auto", "threads for the matrix products; auto = 2")
         .option("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
                                   "/usr/share/datasets/fashion-mnist");
