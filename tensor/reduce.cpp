@@ -68,6 +68,15 @@ double keep(double x) { return x; }
 double take_max(double acc, double x) { return x > acc || std::isnan(x) ? x : acc; }
 double take_min(double acc, double x) { return x < acc || std::isnan(x) ? x : acc; }
 
+// sum_to's precondition, shared by the fast path and its reference: `shape` broadcasts to a.shape().
+void require_sums_to(const Tensor& a, const Shape& shape) {
+    require_defined(a, "sum_to");
+    if (!(broadcast_shapes(shape, a.shape(), "sum_to") == a.shape()))
+        throw std::invalid_argument(
+            fmt::format("sum_to: shape {} does not broadcast to {}, so {} cannot be summed back to it",
+                        shape, a.shape(), a.shape()));
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& a) {
@@ -157,12 +166,8 @@ Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
 }
 
 Tensor sum_to(const Tensor& a, const Shape& shape) {
-    require_defined(a, "sum_to");
+    require_sums_to(a, shape);
     if (a.shape() == shape) return a;
-    if (!(broadcast_shapes(shape, a.shape(), "sum_to") == a.shape()))
-        throw std::invalid_argument(
-            fmt::format("sum_to: shape {} does not broadcast to {}, so {} cannot be summed back to it",
-                        shape, a.shape(), a.shape()));
     Tensor out = Tensor::zeros(shape);
     double* po = out.data();
     const double* pa = a.data();
@@ -187,12 +192,8 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
 namespace detail {
 
 Tensor sum_to_reference(const Tensor& a, const Shape& shape) {
-    require_defined(a, "sum_to");
+    require_sums_to(a, shape);
     if (a.shape() == shape) return a;
-    if (!(broadcast_shapes(shape, a.shape(), "sum_to") == a.shape()))
-        throw std::invalid_argument(
-            fmt::format("sum_to: shape {} does not broadcast to {}, so {} cannot be summed back to it",
-                        shape, a.shape(), a.shape()));
     Tensor out = Tensor::zeros(shape);
     double* po = out.data();
     const double* pa = a.data();
