@@ -187,7 +187,7 @@ int run(const tutorial::Options& opt) {
         "so ∂L/∂w = 2(w·u − 1)·u.\n\n");
     Parameter w(Tensor{0.5, -1.0});
     const Tensor u{2.0, 3.0};
-    auto loss_of = [&](const Var& wv) { return square(sum(wv * u) - 1.0); };
+    auto loss_of = [&](const Var& wv) { return square(sum(wv * Var(u)) - 1.0); };
     const double residual = 0.5 * 2.0 + (-1.0) * 3.0 - 1.0;
     const Tensor expected_grad{2 * residual * 2.0, 2 * residual * 3.0};
 
