@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <numbers>
@@ -49,6 +48,7 @@
 #include "nn/progress.hpp"
 #include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
+#include "tensor/file_io.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
@@ -188,10 +188,7 @@ void write_png(const std::string& path, const Mosaic& m) {
         rgba.insert(rgba.end(), {level, level, level, 255});
     }
     const std::vector<std::uint8_t> bytes = plot::encode_png(m.width, m.height, rgba);
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    std::ofstream file(path, std::ios::binary);
-    file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!file) throw std::runtime_error(fmt::format("write_png {}: could not write the file", path));
+    write_file_atomically(path, bytes, "PNG file");
 }
 
 // ---- the model -------------------------------------------------------------------------------------
