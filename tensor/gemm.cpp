@@ -28,21 +28,14 @@
 #include "tensor/gemm.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
 #include <cstdlib>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "tensor/micro_kernel.hpp"
+#include "tensor/parallel.hpp"
 
 namespace tapeflow::kernels {
 namespace {
@@ -55,6 +48,7 @@ namespace {
 //     for jc in N by nc:  pack B block (kc×nc)                         → stays in L2 (per core, 2 MiB)
 //       for ir in mc by mr:  A sliver (mr×kc)                          → stays in L1 (48 KiB)
 //         for jr in nc by nr:  micro-kernel(A sliver, B sliver)        → B sliver streams in from L2
+// The two inner loops are the kernel's multiply_block, compiled in the kernel's own file for its ISA.
 //
 // kc = 256: the A sliver is 8·256·8 B = 16 KiB, a third of L1, so it survives the B slivers streaming past
 //   it; and each micro-kernel call runs 256 k steps (~3000 cycles of FMAs with mr×nr = 8×24), which
@@ -382,151 +376,8 @@ void gemm_direct(const matrix_operand& a, const matrix_operand& b, std::size_t M
 bool use_direct_path(std::size_t M, std::size_t N) { return N < 8 || M < 4; }
 
 // ---------------------------------------------------------------------------------------------------------
-// Threads
+// Threads (the pool is tensor/parallel's)
 // ---------------------------------------------------------------------------------------------------------
-
-// One iteration of a spin-wait. Deliberately *not* the x86 `pause` instruction: under a hypervisor with
-// pause-loop exiting (as here), a loop of `pause` can make the vCPU trap to the host; with it a parallel
-// 64³ product measured 440 µs instead of 10 µs (one run, possibly also disturbed by other load). Without
-// SMT siblings to yield to, `pause` buys nothing. A compiler barrier keeps the loop re-reading the atomics.
-inline void spin_once() { std::atomic_signal_fence(std::memory_order_seq_cst); }
-
-// A tiny persistent pool. Workers are started on first use and stay alive, so a parallel gemm does not
-// pay for a thread start. Waking a *sleeping* thread is itself slow here — a condition-variable wake-up
-// measured ~45 µs on this (virtualised) machine, as long as a whole 128³ product — so after each task a
-// worker spins for a while (`spin_time`) watching for the next one before it goes to sleep: a training
-// loop issues its gemms microseconds apart and finds the worker awake.
-//
-// Parts are claimed, not assigned: the caller and the workers all take the next unclaimed part from one
-// atomic counter. If the machine is oversubscribed and the worker has not been scheduled by the time the
-// caller finishes its own part, the caller simply runs the worker's part too, instead of waiting a whole
-// scheduler time slice. (Measured with other jobs saturating both cores: 512×64×64 with two threads ran
-// at 4.4 GFLOP/s when each thread owned a fixed half, 12.5 GFLOP/s with claiming.) The caller only ever
-// waits for parts that a worker has actually started.
-//
-// One parallel gemm at a time: a caller that finds the pool busy (gemm called from several threads at
-// once) gets `false` and runs serially instead of waiting.
-class worker_pool {
-public:
-    static worker_pool& instance() {
-        static worker_pool pool;
-        return pool;
-    }
-
-    // Runs task(0), …, task(parts − 1), each exactly once, on the calling thread and the workers.
-    // Exceptions thrown by any part are rethrown here (the first one wins).
-    template <class Task>
-    bool try_run(std::size_t parts, Task& task) {
-        std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-        if (!busy.owns_lock() || parts > max_parts) return false;
-        while (workers_.size() + 1 < parts)
-            workers_.emplace_back([this, seen = generation_.load()] { worker_loop(seen); });
-
-        // Publish the task, then open the claims and bump the generation (release: whoever claims a part
-        // sees the task). The task fields cannot change while anyone holds an unfinished claim, because
-        // the next call only starts after every part has finished.
-        const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
-        run_part_ = [](void* context, std::size_t part) { (*static_cast<Task*>(context))(part); };
-        context_ = &task;
-        error_ = nullptr;
-        finished_.store(0, std::memory_order_relaxed);
-        claims_.store(claim_word(generation, parts, 0), std::memory_order_release);
-        {
-            std::lock_guard<std::mutex> lock(sleep_mutex_);  // a worker about to sleep cannot miss this
-            generation_.store(generation, std::memory_order_release);
-        }
-        wake_.notify_all();
-
-        run_claimed_parts(generation);
-        for (unsigned spins = 0; finished_.load(std::memory_order_acquire) != parts; ++spins)
-            if (spins < 100'000) spin_once(); else std::this_thread::yield();  // a worker was descheduled
-        if (error_) std::rethrow_exception(error_);
-        return true;
-    }
-
-    ~worker_pool() {
-        {
-            std::lock_guard<std::mutex> lock(sleep_mutex_);
-            stopping_.store(true);
-        }
-        wake_.notify_all();
-        for (std::thread& worker : workers_) worker.join();
-    }
-
-private:
-    static constexpr std::chrono::microseconds spin_time{200};
-    static constexpr std::size_t max_parts = 0xffff;
-
-    // The claim counter packs the generation it belongs to, the number of parts and the next unclaimed
-    // part into one word, so a claim is one compare-and-swap and a worker that wakes up late cannot claim
-    // a part of a newer call by mistake.
-    static std::uint64_t claim_word(std::uint64_t generation, std::size_t parts, std::size_t next) {
-        return (generation << 32) | (std::uint64_t{parts} << 16) | next;
-    }
-
-    worker_pool() = default;
-
-    // Claims and runs parts of call `generation` until none are left (or that call is over).
-    void run_claimed_parts(std::uint64_t generation) {
-        std::uint64_t word = claims_.load(std::memory_order_acquire);
-        for (;;) {
-            const std::size_t parts = (word >> 16) & max_parts;
-            const std::size_t next = word & max_parts;
-            if ((word >> 32) != (generation & 0xffffffff) || next >= parts) return;
-            if (!claims_.compare_exchange_weak(word, word + 1, std::memory_order_acquire)) continue;
-            try {
-                run_part_(context_, next);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mutex_);
-                if (!error_) error_ = std::current_exception();
-            }
-            finished_.fetch_add(1, std::memory_order_release);
-            word = claims_.load(std::memory_order_acquire);
-        }
-    }
-
-    // Returns once the generation differs from `seen` or the pool is stopping: spinning first, then asleep.
-    void wait_for_work(std::uint64_t seen) {
-        auto ready = [&] {
-            return generation_.load(std::memory_order_acquire) != seen ||
-                   stopping_.load(std::memory_order_acquire);
-        };
-        const auto deadline = std::chrono::steady_clock::now() + spin_time;
-        for (unsigned spins = 1; !ready(); ++spins) {
-            spin_once();
-            if (spins % 256 == 0 && std::chrono::steady_clock::now() > deadline) {
-                std::unique_lock<std::mutex> lock(sleep_mutex_);
-                wake_.wait(lock, ready);
-                return;
-            }
-        }
-    }
-
-    void worker_loop(std::uint64_t seen) {
-        for (;;) {
-            wait_for_work(seen);
-            if (stopping_.load(std::memory_order_acquire)) return;
-            seen = generation_.load(std::memory_order_acquire);
-            run_claimed_parts(seen);
-        }
-    }
-
-    std::mutex busy_;  // held by the caller for the whole of a parallel call
-    std::vector<std::thread> workers_;
-
-    // The current task, written by the caller before it opens the claims.
-    void (*run_part_)(void*, std::size_t) = nullptr;
-    void* context_ = nullptr;
-
-    std::atomic<std::uint64_t> generation_{0};  // bumped once per call; workers wait for it to change
-    std::atomic<std::uint64_t> claims_{0};      // see claim_word
-    std::atomic<std::size_t> finished_{0};      // parts of the current call that have completed
-    std::atomic<bool> stopping_{false};
-    std::mutex sleep_mutex_;
-    std::condition_variable wake_;
-    std::mutex error_mutex_;
-    std::exception_ptr error_;  // first exception thrown by a part
-};
 
 // Handing half the product to the (spinning) worker and having both threads pack their own copy of the
 // shared operand costs a few µs. Measured: 128×64×64 (0.5 M multiply-adds, 12 µs) gains nothing from a
@@ -535,9 +386,7 @@ constexpr std::size_t parallel_min_work = std::size_t{1} << 20;
 
 std::size_t usable_threads(int requested, std::size_t M, std::size_t N, std::size_t K) {
     if (requested <= 1 || M * N * K < parallel_min_work) return 1;
-    // Asked once: glibc answers hardware_concurrency() by reading /sys, which is not free per call.
-    static const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
-    return std::min(static_cast<std::size_t>(requested), hardware);
+    return static_cast<std::size_t>(std::min(requested, hardware_threads()));
 }
 
 // Splits C into `parts` slabs of whole micro-tiles — by rows or by columns, whichever leaves the largest
@@ -569,7 +418,7 @@ bool gemm_parallel(std::size_t parts, const MicroKernel& kernel, const matrix_op
         else
             gemm_blocked(kernel, a.offset(begin, 0), b, end - begin, N, K, C + begin * ldc, ldc, accumulate);
     };
-    return worker_pool::instance().try_run(parts, task);
+    return try_parallel_for(parts, task);
 }
 
 // ---------------------------------------------------------------------------------------------------------
