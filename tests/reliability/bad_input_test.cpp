@@ -59,6 +59,7 @@
 #include "tensor/micro_kernel.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
+#include "tensor/search.hpp"
 #include "tensor/shape_ops.hpp"
 
 using namespace tapeflow;
@@ -196,6 +197,20 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [] { Rng rng(0); (void)randn({2}, rng, kNaN, 1.0); }},
         {"rand", "lo > hi", Expect::invalid_argument, "rand: needs finite bounds lo ≤ hi",
          [] { Rng rng(0); (void)rand({2}, rng, 1.0, 0.0); }},
+        {"cumsum", "axis 2 of a 2-D tensor", Expect::invalid_argument, "cumsum",
+         [&] { (void)cumsum(a23, 2); }},
+        {"norm", "axis −3 of a 2-D tensor", Expect::invalid_argument, "axis",
+         [&] { (void)norm(a23, -3); }},
+        {"take_along_axis", "index 3 on an axis of 3", Expect::invalid_argument, "index 3",
+         [&] { (void)take_along_axis(a23, Tensor{{0.0, 3.0}, {1.0, 1.0}}, 1); }},
+        {"take_along_axis", "a fractional index", Expect::invalid_argument, "whole number",
+         [&] { (void)take_along_axis(a23, Tensor(Shape{2, 1}, {0.5, 1.0}), 1); }},
+        {"take_along_axis", "indices of another rank", Expect::invalid_argument, "do not fit",
+         [&] { (void)take_along_axis(a23, Tensor{0.0, 1.0}, 1); }},
+        {"searchsorted", "a sequence that is not ascending", Expect::invalid_argument, "not ascending",
+         [] { (void)searchsorted(Tensor{0.0, 2.0, 1.0}, Tensor{1.0}); }},
+        {"searchsorted", "2 sequences for 3 rows of values", Expect::invalid_argument, "leading sizes",
+         [] { (void)searchsorted(Tensor::zeros({2, 4}), Tensor::zeros({3, 1})); }},
     };
     run_table(rows);
 }
@@ -225,6 +240,18 @@ TEST_CASE("autograd layer: tape misuse and malformed ops are reported, not misre
          [] { Tape t; (void)matmul(t.variable(Tensor::ones({1, 2})), t.variable(Tensor::ones({3, 1}))); }},
         {"concat (Var)", "no parts", Expect::invalid_argument, "concat",
          [] { (void)concat(std::vector<Var>{}, 0); }},
+        {"softmax", "axis 1 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)softmax(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"log_softmax", "axis −2 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)log_softmax(t.variable(Tensor{1.0, 2.0}), -2); }},
+        {"cumsum (Var)", "axis 1 of a 1-D Var", Expect::invalid_argument, "cumsum",
+         [] { Tape t; (void)cumsum(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"norm (Var)", "axis 1 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)norm(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"log_add_exp", "[2] and [3]", Expect::invalid_argument, "log_add_exp",
+         [] { Tape t; (void)log_add_exp(t.variable(Tensor{1.0, 2.0}), t.variable(Tensor{1.0, 2.0, 3.0})); }},
+        {"take_along_axis (Var)", "index −1", Expect::invalid_argument, "take_along_axis",
+         [] { Tape t; (void)take_along_axis(t.variable(Tensor{1.0, 2.0}), Tensor{-1.0}, 0); }},
         {"grad", "an output with 2 elements", Expect::invalid_argument, "must have one element",
          [] { Tape t; const Var x = t.variable(Tensor{1.0, 2.0}); (void)grad(exp(x), {x}); }},
     };
