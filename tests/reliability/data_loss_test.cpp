@@ -10,14 +10,21 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "autograd/elementwise.hpp"
+#include "autograd/shape_ops.hpp"
+#include "flows/distributions.hpp"
+#include "flows/elementwise.hpp"
 #include "flows/fashion_mnist.hpp"
+#include "flows/trainer.hpp"
 #include "nn/checkpoint.hpp"
+#include "tensor/random.hpp"
 #include "tests/reliability/child_process.hpp"
 
 using namespace tapeflow;
@@ -138,4 +145,69 @@ TEST_CASE("tutorial 09: kill -9 while saving leaves a valid checkpoint, and the 
     CHECK(r.exit_code == 0);
     CHECK(out.temporaries().empty());
     CHECK(nn::read_checkpoint_info(out.checkpoint()).step == 1u);
+}
+
+namespace {
+
+// x = loc + exp(log_scale) ⊙ z on D = 2, the trainer's smallest flow.
+struct AffineFlow {
+    flows::Flow flow{std::make_unique<flows::StandardNormal>(2)};
+    flows::Affine* affine = nullptr;
+    AffineFlow() {
+        auto layer = std::make_unique<flows::Affine>(2);
+        affine = layer.get();
+        flow.add(std::move(layer));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("trainer: a diverging run stops with \"diverged at step N\"; a checkpoint saved from on_log stays good") {
+    const fs::path dir = fs::temp_directory_path() / fmt::format("tapeflow_trainer_diverge_{}", ::getpid());
+    fs::create_directories(dir);
+    const std::string path = (dir / "run.ckpt").string();
+
+    SUBCASE("the loss becomes infinite") {
+        // lr 1e300: Adam moves loc by ~1e300 at step 1 (still finite), so step 2's loss overflows.
+        AffineFlow m;
+        std::vector<std::size_t> saved;
+        const flows::TrainOptions options{.steps = 10, .batch = 8, .learning_rate = 1e300,
+                                          .on_log = [&](std::size_t step, double) {
+                                              std::uint64_t s = step;
+                                              nn::save_checkpoint(path, m.flow, {.step = &s});
+                                              saved.push_back(step);
+                                          }};
+        const auto data = [](std::size_t n, Rng& rng) { return randn(Shape{n, 2}, rng); };
+        try {
+            flows::train_forward_kl(m.flow, data, options);
+            FAIL("no exception");
+        } catch (const flows::Diverged& e) {
+            INFO(std::string(e.what()));
+            CHECK(std::string(e.what()).starts_with(fmt::format("train_forward_kl: diverged at step {}: the loss is",
+                                                                e.step())));
+            REQUIRE(!saved.empty());
+            CHECK(saved.back() == e.step() - 1);
+        }
+    }
+    SUBCASE("an update overflows a parameter while the loss is finite") {
+        // U(x) = −x₀ pulls x₀ (and loc₀) up by Adam's full step lr: 1.797e308 + 1e306 overflows
+        // (one sample per batch: a mean over several would overflow first).
+        AffineFlow m;
+        m.affine->loc().value[0] = 1.797e308;
+        std::vector<std::size_t> saved;
+        const flows::TrainOptions options{.steps = 10, .batch = 1, .learning_rate = 1e306,
+                                          .on_log = [&](std::size_t step, double) {
+                                              std::uint64_t s = step;
+                                              nn::save_checkpoint(path, m.flow, {.step = &s});
+                                              saved.push_back(step);
+                                          }};
+        const flows::Energy push = [](const Var& x) { return -reshape(narrow(x, 1, 0, 1), Shape{x.shape()[0]}); };
+        CHECK_THROWS_WITH_AS(flows::train_reverse_kl(m.flow, push, options),
+                             doctest::Contains("train_reverse_kl: diverged at step 1: its update made parameter "
+                                               "'layers.0.loc' inf"),
+                             flows::Diverged);
+        CHECK(saved.empty());  // on_log never saw the diverged parameters
+    }
+    if (fs::exists(path)) CHECK(nn::read_checkpoint_info(path).non_finite_values == 0);
+    fs::remove_all(dir);
 }
