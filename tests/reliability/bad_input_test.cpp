@@ -50,6 +50,7 @@
 #include "nn/linear.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
+#include "tensor/conv.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
@@ -190,6 +191,16 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [] { Rng rng(0); (void)randn({2}, rng, kNaN, 1.0); }},
         {"rand", "lo > hi", Expect::invalid_argument, "rand: needs finite bounds lo ≤ hi",
          [] { Rng rng(0); (void)rand({2}, rng, 1.0, 0.0); }},
+        {"conv2d", "an input of rank 3", Expect::invalid_argument, "[N, C, H, W], got shape [3, 4, 4]",
+         [] { (void)conv2d(Tensor::ones({3, 4, 4}), Tensor::ones({1, 3, 3, 3})); }},
+        {"conv2d", "a 2 × 2 kernel (even)", Expect::invalid_argument, "odd size",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({1, 3, 2, 2})); }},
+        {"conv2d", "a weight for 2 input channels on 3", Expect::invalid_argument, "C_in = 2",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({1, 2, 3, 3})); }},
+        {"conv2d", "a bias [3] for 2 output channels", Expect::invalid_argument, "[C_out] = [2]",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({2, 3, 3, 3}), Tensor::ones({3})); }},
+        {"crop2d", "a window larger than the image", Expect::invalid_argument, "does not fit",
+         [] { (void)crop2d(Tensor::ones({1, 1, 2, 2}), 1, 0, 2, 2); }},
     };
     run_table(rows);
 }
