@@ -61,36 +61,39 @@ double* grown(std::vector<double>& buffer, std::size_t size) {
 }
 
 // X̂ for the `count` images starting at `x` (each [C, H, W]): row (c, p, q), column t·H·W + i·W + j holds
-// x[t, c, i + p − r, j + q − r], or 0 where that falls outside the image. Rows are filled a run of
-// pixels at a time: each is a shifted copy of one image row with zeros where the shift leaves it.
+// x[t, c, i + p − r, j + q − r], or 0 where that falls outside the image. Within one image that row is
+// image c shifted by (p − r)·W + (q − r) elements: one contiguous copy of the plane, then zeros over
+// the rows the shift leaves and the one edge column where it wraps from one row into the next (the
+// images are small, so a copy per image row would cost more in calls than in bytes).
 void im2col(const double* x, const ImageShape& s, std::size_t count, std::size_t k, double* columns) {
-    const std::size_t pixels = s.pixels();
-    const std::size_t width = count * pixels;
-    const auto r = static_cast<std::ptrdiff_t>(k / 2);
+    const auto pixels = static_cast<std::ptrdiff_t>(s.pixels());
     const auto h = static_cast<std::ptrdiff_t>(s.h), w = static_cast<std::ptrdiff_t>(s.w);
+    const auto r = static_cast<std::ptrdiff_t>(k / 2);
+    const std::size_t width = count * s.pixels();
     for (std::size_t c = 0; c < s.c; ++c)
         for (std::size_t p = 0; p < k; ++p)
             for (std::size_t q = 0; q < k; ++q) {
                 double* row = columns + ((c * k + p) * k + q) * width;
                 const std::ptrdiff_t di = static_cast<std::ptrdiff_t>(p) - r;
                 const std::ptrdiff_t dj = static_cast<std::ptrdiff_t>(q) - r;
-                // Output columns j whose source j + dj lies inside the row.
-                const std::ptrdiff_t j0 = std::min(w, std::max<std::ptrdiff_t>(0, -dj));
-                const std::ptrdiff_t j1 = std::max(j0, std::min(w, w - dj));
+                // Output rows i with a source row i + di inside the image, and the same range in elements.
+                const std::ptrdiff_t i0 = std::clamp<std::ptrdiff_t>(-di, 0, h), i1 = std::clamp<std::ptrdiff_t>(h - di, i0, h);
+                const std::ptrdiff_t offset = di * w + dj;
+                const std::ptrdiff_t e0 = std::min(pixels, std::max(i0 * w, -offset));
+                const std::ptrdiff_t e1 = std::max(e0, std::min(i1 * w, pixels - offset));
                 for (std::size_t t = 0; t < count; ++t) {
-                    const double* image = x + (t * s.c + c) * pixels;
-                    for (std::ptrdiff_t i = 0; i < h; ++i) {
-                        double* out = row + t * pixels + static_cast<std::size_t>(i * w);
-                        const std::ptrdiff_t si = i + di;
-                        if (si < 0 || si >= h) {
-                            std::fill(out, out + w, 0.0);
-                            continue;
+                    const double* image = x + (t * s.c + c) * s.pixels();
+                    double* out = row + t * s.pixels();
+                    std::fill(out, out + e0, 0.0);
+                    std::copy(image + e0 + offset, image + e1 + offset, out + e0);
+                    std::fill(out + e1, out + pixels, 0.0);
+                    // The columns j whose source j + dj lies outside the row read the neighbouring row.
+                    if (dj != 0)
+                        for (std::ptrdiff_t i = i0; i < i1; ++i) {
+                            double* line = out + i * w;
+                            if (dj > 0) std::fill(line + std::max<std::ptrdiff_t>(0, w - dj), line + w, 0.0);
+                            else std::fill(line, line + std::min(w, -dj), 0.0);
                         }
-                        const double* in = image + si * w + dj;
-                        std::fill(out, out + j0, 0.0);
-                        std::copy(in + j0, in + j1, out + j0);
-                        std::fill(out + j1, out + w, 0.0);
-                    }
                 }
             }
 }
