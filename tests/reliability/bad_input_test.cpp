@@ -44,12 +44,16 @@
 #include "flows/realnvp.hpp"
 #include "flows/targets.hpp"
 #include "flows/trainer.hpp"
+#include "nn/batchnorm2d.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/conv2d.hpp"
 #include "nn/clip.hpp"
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
+#include "nn/resnet.hpp"
+#include "nn/weight_norm.hpp"
 #include "tensor/conv.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
@@ -259,6 +263,16 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [] { Rng rng(0); nn::Linear l(2, 3, rng); (void)l(Var(Tensor::ones({4, 3}))); }},
         {"nn::linear", "a bias [2] for a weight [3, 4]", Expect::invalid_argument, "linear",
          [] { (void)nn::linear(Var(Tensor::ones({1, 3})), Var(Tensor::ones({3, 4})), Var(Tensor::ones({2}))); }},
+        {"nn::Conv2d", "a 2 × 2 kernel", Expect::invalid_argument, "odd",
+         [] { Rng rng(0); nn::Conv2d(2, 3, 2, rng); }},
+        {"nn::Conv2d::forward", "3 channels into a 2 → 3 layer", Expect::invalid_argument, "[1, 3, 4, 4]",
+         [] { Rng rng(0); nn::Conv2d c(2, 3, 3, rng); (void)c(Var(Tensor::ones({1, 3, 4, 4}))); }},
+        {"nn::weight_norm", "g [2] for v [3, 2]", Expect::invalid_argument, "weight_norm",
+         [] { (void)nn::weight_norm(Var(Tensor::ones({3, 2})), Var(Tensor::ones({2}))); }},
+        {"nn::BatchNorm2d", "one value per channel in training", Expect::invalid_argument, "N·H·W ≥ 2",
+         [] { nn::BatchNorm2d bn(2); (void)bn(Var(Tensor::ones({1, 2, 1, 1}))); }},
+        {"nn::make_resnet", "hidden = 0", Expect::invalid_argument, "hidden 0",
+         [] { Rng rng(0); (void)nn::make_resnet(1, 2, rng, {.hidden = 0}); }},
         {"nn::MLP", "a single size (no layer)", Expect::invalid_argument, "MLP",
          [] { Rng rng(0); nn::MLP({2}, rng); }},
         {"nn::MLP", "a zero hidden size", Expect::invalid_argument, "MLP",
