@@ -31,17 +31,21 @@
 #include "autograd/shape_ops.hpp"
 #include "flows/actnorm.hpp"
 #include "flows/batchnorm.hpp"
+#include "flows/channel_actnorm.hpp"
 #include "flows/coupling.hpp"
 #include "flows/datasets.hpp"
 #include "flows/distributions.hpp"
 #include "flows/elementwise.hpp"
 #include "flows/flow.hpp"
+#include "flows/image_coupling.hpp"
 #include "flows/logit.hpp"
 #include "flows/losses.hpp"
+#include "flows/multiscale.hpp"
 #include "flows/permutation.hpp"
 #include "flows/planar.hpp"
 #include "flows/radial.hpp"
 #include "flows/realnvp.hpp"
+#include "flows/squeeze.hpp"
 #include "flows/targets.hpp"
 #include "flows/trainer.hpp"
 #include "nn/batchnorm2d.hpp"
@@ -328,6 +332,23 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
          [] { flows::Affine(Tensor{0.0, 0.0}, Tensor{0.0, 0.0, 0.0}); }},
         {"flows::StandardNormal", "D = 0", Expect::invalid_argument, "StandardNormal",
          [] { flows::StandardNormal(0); }},
+        {"flows::Squeeze", "an image of odd height", Expect::invalid_argument, "even height",
+         [] { flows::Squeeze({1, 3, 4}); }},
+        {"flows::image_mask", "a channel mask on 3 channels", Expect::invalid_argument, "3 channels",
+         [] { (void)flows::image_mask({3, 2, 2}, flows::ImageMask::channel, 0); }},
+        {"flows::ImageAffineCoupling::inverse", "a batch [2, 5] for images [1, 2, 2]", Expect::invalid_argument,
+         "[1, 2, 2]",
+         [] { Rng rng(0); flows::ImageAffineCoupling c({1, 2, 2}, flows::ImageMask::checkerboard, 0, rng);
+              (void)c.inverse(Var(Tensor::ones({2, 5}))); }},
+        {"flows::ChannelActNorm::inverse", "one value per channel to initialize from", Expect::invalid_argument,
+         "N·H·W = 1", [] { flows::ChannelActNorm a({1, 1, 1}); (void)a.inverse(Var(Tensor::ones({1, 1}))); }},
+        {"flows::MultiScale", "a last level that factors out", Expect::invalid_argument, "last level",
+         [] { std::vector<flows::Level> levels(1); flows::MultiScale(8, std::move(levels)); }},
+        {"flows::make_multiscale_realnvp", "a 6 × 6 image squeezed twice", Expect::invalid_argument, "divisible by 4",
+         [] { (void)flows::make_multiscale_realnvp({.image = {1, 6, 6}, .scales = 2}); }},
+        {"flows::sample_at_temperature", "T = 0", Expect::invalid_argument, "temperature",
+         [] { auto f = flows::make_multiscale_realnvp({.image = {1, 4, 4}, .scales = 1, .hidden = {2}});
+              Rng rng(0); (void)flows::sample_at_temperature(*f, 2, 0.0, rng); }},
         {"flows::Uniform", "lo = hi", Expect::invalid_argument, "Uniform",
          [] { flows::Uniform(2, 1.0, 1.0); }},
         {"flows::Uniform", "hi = NaN", Expect::invalid_argument, "Uniform",
