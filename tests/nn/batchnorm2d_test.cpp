@@ -35,13 +35,18 @@ TEST_CASE("BatchNorm2d normalizes each channel over the batch and the pixels") {
     CHECK(e[0] == doctest::Approx((1 - 1.25) / std::sqrt(bn.running_var()[0] + 1e-12)).epsilon(1e-12));
 }
 
-TEST_CASE("BatchNorm2d: gradients through the batch statistics and the affine parameters") {
+TEST_CASE("BatchNorm2d: gradients through the batch statistics (training) and the running ones (evaluation)") {
     Rng rng(7);
     BatchNorm2d bn(2);
     bn.named_parameters()[0].second->value = randn(Shape{2}, rng);
     const Tensor x = randn(Shape{3, 2, 2, 2}, rng);
     GradcheckOptions options;
     options.parameters = bn.parameters();
+    CHECK_GRADCHECK([&](const std::vector<Var>& v) { return bn(v[0]); }, {x}, options);
+    // Evaluation mode: the running averages are constants.
+    bn.running_mean() = randn(Shape{2}, rng);
+    bn.running_var() = rand(Shape{2}, rng, 0.5, 2.0);
+    bn.eval();
     CHECK_GRADCHECK([&](const std::vector<Var>& v) { return bn(v[0]); }, {x}, options);
 }
 
