@@ -24,6 +24,7 @@
 #include "nn/optimizer.hpp"
 #include "tensor/conv.hpp"
 #include "tensor/gemm.hpp"
+#include "tensor/micro_kernel.hpp"
 #include "tensor/random.hpp"
 
 using namespace tapeflow;
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
     const double gemm_rate = gflops(2.0 * square * square * square,
                                     gemm_seconds(Transpose::no, Transpose::no, square, square, square, rng));
     bench::print_row("conv", fmt::format("gemm {0}×{0}·{0}×{0}, 1 thread (the reference)", square), gemm_rate, 1,
-                     "GFLOP/s", fmt::format("per cpu-second; kernel {}", kernels::gemm_kernel_name()));
+                     "GFLOP/s", fmt::format("per cpu-second; kernel {}", kernels::active_kernel_name()));
     for (const ConvShape& s : std::vector<ConvShape>{{64, 16, 28, 3}, {64, 16, 14, 3}, {64, 32, 14, 3}, {64, 32, 7, 3}}) {
         const std::size_t c = s.channels, k = s.k, pixels = s.n * s.size * s.size;
         const Tensor x = randn(Shape{s.n, c, s.size, s.size}, rng);
