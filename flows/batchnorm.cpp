@@ -8,6 +8,7 @@
 #include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
+#include "nn/batchnorm2d.hpp"
 
 namespace tapeflow::flows {
 
@@ -51,11 +52,7 @@ Transformed BatchNorm::inverse(const Var& x) {
                 n));
         mu = mean(x, 0);
         var = mean(square(x - mu), 0);  // population variance, recorded: gradients flow through μ̃ and σ̃²
-        const double m = options_.momentum, unbiased = static_cast<double>(n) / static_cast<double>(n - 1);
-        for (std::size_t d = 0; d < dim_; ++d) {
-            running_mean_[d] = (1 - m) * running_mean_[d] + m * mu.value()[d];
-            running_var_[d] = (1 - m) * running_var_[d] + m * var.value()[d] * unbiased;
-        }
+        nn::update_running_averages(running_mean_, running_var_, mu.value(), var.value(), n, options_.momentum);
     } else {
         mu = Var(running_mean_.clone());  // copies: a later training step must not change this pass's values
         var = Var(running_var_.clone());

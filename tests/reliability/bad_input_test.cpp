@@ -31,25 +31,34 @@
 #include "autograd/shape_ops.hpp"
 #include "flows/actnorm.hpp"
 #include "flows/batchnorm.hpp"
+#include "flows/channel_actnorm.hpp"
 #include "flows/coupling.hpp"
 #include "flows/datasets.hpp"
 #include "flows/distributions.hpp"
 #include "flows/elementwise.hpp"
 #include "flows/flow.hpp"
+#include "flows/image_coupling.hpp"
 #include "flows/logit.hpp"
 #include "flows/losses.hpp"
+#include "flows/multiscale.hpp"
 #include "flows/permutation.hpp"
 #include "flows/planar.hpp"
 #include "flows/radial.hpp"
 #include "flows/realnvp.hpp"
+#include "flows/squeeze.hpp"
 #include "flows/targets.hpp"
 #include "flows/trainer.hpp"
+#include "nn/batchnorm2d.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/conv2d.hpp"
 #include "nn/clip.hpp"
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
+#include "nn/resnet.hpp"
+#include "nn/weight_norm.hpp"
+#include "tensor/conv.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
@@ -209,6 +218,16 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [] { (void)searchsorted(Tensor{0.0, 2.0, 1.0}, Tensor{1.0}); }},
         {"searchsorted", "2 sequences for 3 rows of values", Expect::invalid_argument, "leading sizes",
          [] { (void)searchsorted(Tensor::zeros({2, 4}), Tensor::zeros({3, 1})); }},
+        {"conv2d", "an input of rank 3", Expect::invalid_argument, "[N, C, H, W], got shape [3, 4, 4]",
+         [] { (void)conv2d(Tensor::ones({3, 4, 4}), Tensor::ones({1, 3, 3, 3})); }},
+        {"conv2d", "a 2 × 2 kernel (even)", Expect::invalid_argument, "odd size",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({1, 3, 2, 2})); }},
+        {"conv2d", "a weight for 2 input channels on 3", Expect::invalid_argument, "C_in = 2",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({1, 2, 3, 3})); }},
+        {"conv2d", "a bias [3] for 2 output channels", Expect::invalid_argument, "[C_out] = [2]",
+         [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({2, 3, 3, 3}), Tensor::ones({3})); }},
+        {"crop2d", "a window larger than the image", Expect::invalid_argument, "does not fit",
+         [] { (void)crop2d(Tensor::ones({1, 1, 2, 2}), 1, 0, 2, 2); }},
     };
     run_table(rows);
 }
@@ -279,6 +298,16 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [] { Rng rng(0); nn::Linear l(2, 3, rng); (void)l(Var(Tensor::ones({4, 3}))); }},
         {"nn::linear", "a bias [2] for a weight [3, 4]", Expect::invalid_argument, "linear",
          [] { (void)nn::linear(Var(Tensor::ones({1, 3})), Var(Tensor::ones({3, 4})), Var(Tensor::ones({2}))); }},
+        {"nn::Conv2d", "a 2 × 2 kernel", Expect::invalid_argument, "odd",
+         [] { Rng rng(0); nn::Conv2d(2, 3, 2, rng); }},
+        {"nn::Conv2d::forward", "3 channels into a 2 → 3 layer", Expect::invalid_argument, "[1, 3, 4, 4]",
+         [] { Rng rng(0); nn::Conv2d c(2, 3, 3, rng); (void)c(Var(Tensor::ones({1, 3, 4, 4}))); }},
+        {"nn::weight_norm", "g [2] for v [3, 2]", Expect::invalid_argument, "weight_norm",
+         [] { (void)nn::weight_norm(Var(Tensor::ones({3, 2})), Var(Tensor::ones({2}))); }},
+        {"nn::BatchNorm2d", "one value per channel in training", Expect::invalid_argument, "N·H·W ≥ 2",
+         [] { nn::BatchNorm2d bn(2); (void)bn(Var(Tensor::ones({1, 2, 1, 1}))); }},
+        {"nn::make_resnet", "hidden = 0", Expect::invalid_argument, "hidden 0",
+         [] { Rng rng(0); (void)nn::make_resnet(1, 2, rng, {.hidden = 0}); }},
         {"nn::MLP", "a single size (no layer)", Expect::invalid_argument, "MLP",
          [] { Rng rng(0); nn::MLP({2}, rng); }},
         {"nn::MLP", "a zero hidden size", Expect::invalid_argument, "MLP",
@@ -334,6 +363,23 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
          [] { flows::Affine(Tensor{0.0, 0.0}, Tensor{0.0, 0.0, 0.0}); }},
         {"flows::StandardNormal", "D = 0", Expect::invalid_argument, "StandardNormal",
          [] { flows::StandardNormal(0); }},
+        {"flows::Squeeze", "an image of odd height", Expect::invalid_argument, "even height",
+         [] { flows::Squeeze({1, 3, 4}); }},
+        {"flows::image_mask", "a channel mask on 3 channels", Expect::invalid_argument, "3 channels",
+         [] { (void)flows::image_mask({3, 2, 2}, flows::ImageMask::channel, 0); }},
+        {"flows::ImageAffineCoupling::inverse", "a batch [2, 5] for images [1, 2, 2]", Expect::invalid_argument,
+         "[1, 2, 2]",
+         [] { Rng rng(0); flows::ImageAffineCoupling c({1, 2, 2}, flows::ImageMask::checkerboard, 0, rng);
+              (void)c.inverse(Var(Tensor::ones({2, 5}))); }},
+        {"flows::ChannelActNorm::inverse", "one value per channel to initialize from", Expect::invalid_argument,
+         "N·H·W = 1", [] { flows::ChannelActNorm a({1, 1, 1}); (void)a.inverse(Var(Tensor::ones({1, 1}))); }},
+        {"flows::MultiScale", "a last level that factors out", Expect::invalid_argument, "last level",
+         [] { std::vector<flows::Level> levels(1); flows::MultiScale(8, std::move(levels)); }},
+        {"flows::make_multiscale_realnvp", "a 6 × 6 image squeezed twice", Expect::invalid_argument, "divisible by 4",
+         [] { (void)flows::make_multiscale_realnvp({.image = {1, 6, 6}, .scales = 2}); }},
+        {"flows::sample_at_temperature", "T = 0", Expect::invalid_argument, "temperature",
+         [] { auto f = flows::make_multiscale_realnvp({.image = {1, 4, 4}, .scales = 1, .hidden = {2}});
+              Rng rng(0); (void)flows::sample_at_temperature(*f, 2, 0.0, rng); }},
         {"flows::Uniform", "lo = hi", Expect::invalid_argument, "Uniform",
          [] { flows::Uniform(2, 1.0, 1.0); }},
         {"flows::Uniform", "hi = NaN", Expect::invalid_argument, "Uniform",
