@@ -248,6 +248,8 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [] { Rng rng(0); nn::Linear l(2, 3, rng); (void)l(Var(Tensor::ones({4, 3}))); }},
         {"nn::linear", "a bias [2] for a weight [3, 4]", Expect::invalid_argument, "linear",
          [] { (void)nn::linear(Var(Tensor::ones({1, 3})), Var(Tensor::ones({3, 4})), Var(Tensor::ones({2}))); }},
+        {"nn::linear_relu", "a bias [2] for a weight [3, 4]", Expect::invalid_argument, "linear_relu",
+         [] { (void)nn::linear_relu(Var(Tensor::ones({1, 3})), Var(Tensor::ones({3, 4})), Var(Tensor::ones({2}))); }},
         {"nn::MLP", "a single size (no layer)", Expect::invalid_argument, "MLP",
          [] { Rng rng(0); nn::MLP({2}, rng); }},
         {"nn::MLP", "a zero hidden size", Expect::invalid_argument, "MLP",
