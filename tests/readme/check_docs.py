@@ -103,7 +103,7 @@ CHEAP_BENCH = "tape"
 def run_cheap_bench(source, build):
     """`./tapeflow bench CHEAP_BENCH` through the script, in the suite's own build directory."""
     env = dict(os.environ, TAPEFLOW_BUILD=str(Path(build).resolve()))
-    r = subprocess.run(["./tapeflow", "bench", CHEAP_BENCH], cwd=source, capture_output=True, text=True, timeout=120,
+    r = subprocess.run(["./tapeflow", "bench", CHEAP_BENCH], cwd=source, capture_output=True, text=True, timeout=240,
                        env=env)
     if r.returncode != 0:
         raise ValueError(f"./tapeflow bench {CHEAP_BENCH} exited {r.returncode}: {r.stderr.strip()}")
