@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -44,6 +45,7 @@
 #include "flows/realnvp.hpp"
 #include "flows/targets.hpp"
 #include "nn/optimizer.hpp"
+#include "tensor/gemm.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
 #include "tensor/storage.hpp"
@@ -87,6 +89,7 @@ double process_cpu_ms() {
 
 struct Model {
     std::string label;
+    std::size_t batch;  // rows through each linear layer
     int warmup;
     int repeats;
     std::unique_ptr<flows::Flow> flow;
@@ -98,7 +101,7 @@ Model make_model(const std::string& name, Rng& rng) {
         auto flow = flows::make_realnvp({.dim = 2, .couplings = 8, .hidden = {64, 64}});
         const Tensor x = flows::sample_moons(512, rng);
         flows::Flow* f = flow.get();
-        return {"realnvp moons 8×(2→64→64→4) b512", 20, 200, std::move(flow),
+        return {"realnvp moons 8×(2→64→64→4) b512", 512, 20, 200, std::move(flow),
                 [f, x](std::size_t) { return flows::forward_kl(*f, Var(x)); }};
     }
     if (name == "planar") {
@@ -107,7 +110,7 @@ Model make_model(const std::string& name, Rng& rng) {
         auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2), std::move(layers));
         flows::Flow* f = flow.get();
         const flows::Energy energy = flows::U1;
-        return {"planar K=32 reverse KL on U1 n256", 20, 300, std::move(flow),
+        return {"planar K=32 reverse KL on U1 n256", 256, 20, 300, std::move(flow),
                 [f, energy, &rng](std::size_t step) {
                     return flows::reverse_kl(*f, energy, 256, flows::annealing_beta(step), rng);
                 }};
@@ -121,10 +124,45 @@ Model make_model(const std::string& name, Rng& rng) {
                                          .width = 28});
         const Tensor x = randn(Shape{256, 784}, rng);
         flows::Flow* f = flow.get();
-        return {"realnvp fmnist 6×(784→512→512→1568) b256", 3, 15, std::move(flow),
+        return {"realnvp fmnist 6×(784→512→512→1568) b256", 256, 3, 15, std::move(flow),
                 [f, x](std::size_t) { return flows::forward_kl(*f, Var(x)); }};
     }
     throw std::invalid_argument(fmt::format("bench_train: unknown model '{}' (moons, planar, fmnist)", name));
+}
+
+// The step's matrix products timed alone: for every linear layer (a rank-2 "weight" [in, out]) its
+// forward x·W and backward dX = dY·Wᵀ, dW = Xᵀ·dY at the model's batch, by the same gemm on the same
+// threads. Its ratio to the step's time says how close the step runs to the gemm rate. It slightly
+// overcounts: the first coupling the data enters needs no dX of its first layer (RealNVP fmnist: 1.5 %).
+struct GemmAlone {
+    double ms = 0;      // CPU ms of all the products, per step
+    double gflop = 0;   // their flops, per step
+};
+
+GemmAlone time_gemm_alone(flows::Flow& flow, std::size_t batch) {
+    using kernels::Transpose;
+    std::map<std::pair<std::size_t, std::size_t>, int> layers;  // [in, out] → how many layers
+    for (const auto& [name, p] : flow.named_parameters())
+        if (p->shape().rank() == 2 && name.ends_with("weight")) ++layers[{p->shape()[0], p->shape()[1]}];
+    GemmAlone total;
+    for (const auto& [shape, count] : layers) {
+        const auto [in, out] = shape;
+        const std::vector<double> x(batch * in, 0.5), w(in * out, 0.25), dy(batch * out, 0.125);
+        std::vector<double> y(batch * out), dx(batch * in), dw(in * out);
+        const bench::Timing t = bench::median_seconds_per_call(
+            [&] {
+                kernels::gemm(Transpose::no, Transpose::no, batch, out, in, x.data(), in, w.data(), out, y.data(), out,
+                              false, num_threads());
+                kernels::gemm(Transpose::no, Transpose::yes, batch, in, out, dy.data(), out, w.data(), out, dx.data(),
+                              in, false, num_threads());
+                kernels::gemm(Transpose::yes, Transpose::no, in, out, batch, x.data(), in, dy.data(), out, dw.data(),
+                              out, false, num_threads());
+            },
+            {.repeats = 3, .min_seconds = 0.02});
+        total.ms += count * t.cpu * 1e3;
+        total.gflop += count * 3 * 2.0 * static_cast<double>(batch * in * out) * 1e-9;
+    }
+    return total;
 }
 
 // Trains one model in this process and prints its row.
@@ -167,13 +205,19 @@ void run(const std::string& name) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const double peak_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+    const GemmAlone gemm = time_gemm_alone(*m.flow, m.batch);
+    const double step_cpu = bench::median(cpu_ms);
+    const std::string gemm_share =
+        gemm.gflop > 0 ? fmt::format("; gemm alone {:.2f} ms cpu for {:.2f} GFLOP: step at {:.0f} % of the gemm rate",
+                                     gemm.ms, gemm.gflop, 100 * gemm.ms / step_cpu)
+                       : std::string();
     bench::print_row("train",
                      fmt::format("{}, {} thread{}", m.label, num_threads(), num_threads() == 1 ? "" : "s"),
                      bench::median(step_ms), 3, "ms/step",
                      fmt::format("cpu {:.2f}; fwd {:.2f} bwd {:.2f} adam {:.2f} ms; {} nodes; per step: {} fresh "
-                                 "buffers, {} new; peak RSS {:.1f} MiB",
-                                 bench::median(cpu_ms), bench::median(forward_ms), bench::median(backward_ms),
-                                 bench::median(adam_ms), tape_nodes, max_fresh, max_new, peak_mib));
+                                 "buffers, {} new; peak RSS {:.1f} MiB{}",
+                                 step_cpu, bench::median(forward_ms), bench::median(backward_ms),
+                                 bench::median(adam_ms), tape_nodes, max_fresh, max_new, peak_mib, gemm_share));
 }
 
 // Runs this executable again for one model, so that the model's peak RSS is measured alone.

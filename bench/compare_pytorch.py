@@ -1,27 +1,34 @@
 #!/usr/bin/python3
-"""tapeflow against PyTorch (float64) on the same machine, in one invocation.
+"""tapeflow against PyTorch and LibTorch (float64) and our gemm against OpenBLAS's, in one invocation.
 
 Runs the three training benchmarks of bench_train (RealNVP on two moons, planar K = 32 with reverse
-KL on U1, RealNVP on Fashion-MNIST-sized data) and the same models written in PyTorch, each model in
-a process of its own so that its peak resident memory is its own, and prints per model the step
-times, their ratio and the peak RSS; then gemm against OpenBLAS's dgemm (through torch.mm) at the
-square sizes of bench_matmul.
+KL on U1, RealNVP on Fashion-MNIST-sized data), the same models written in PyTorch (below) and in
+LibTorch, PyTorch's C++ API (bench/peers/bench_libtorch.cpp), each model in a process of its own so
+that its peak resident memory is its own, and prints one table: CPU ms per step of each, the ratio of
+the fastest peer to tapeflow, the targets of the performance issue, and the peak RSS. Then gemm
+against OpenBLAS's dgemm (bench/peers/bench_openblas.cpp, the same timer as bench_matmul) at the
+square sizes of bench_matmul, with the kernel OpenBLAS runs named.
 
-Optional, never run in CI. It needs PyTorch for the *system* Python: on Debian 12,
-    apt-get install -y python3-torch libopenblas0
+Optional, never run in CI. On Debian 12:
+    apt-get install -y python3-torch libtorch-dev libopenblas0
 installs torch 1.13 for /usr/bin/python3 (not for a pyenv or venv `python3` that may come first on
-PATH), hence the shebang; run it as
+PATH), hence the shebang, and LibTorch; run it as
     /usr/bin/python3 bench/compare_pytorch.py [--build DIR] [--models moons,planar,fmnist]
-after building (./tapeflow bench builds; DIR defaults to build/).
+after building (./tapeflow bench builds; DIR defaults to build/). The peers are built here into
+build-peers/ (a meson project of its own); without libtorch-dev the LibTorch column is left out.
+
+OpenBLAS: OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) in the environment force OpenBLAS onto an older
+kernel than the one it picks for this CPU; both are removed for every peer this script runs (pass
+--keep-openblas-env to keep them), and the kernel each peer's OpenBLAS reports is printed.
 
 Threads: OpenMP and a threaded BLAS together oversubscribe a two-core machine, so BLAS is pinned to
-one thread (OPENBLAS_NUM_THREADS=1, set before torch loads) and torch's own pool is tried with 1 and
-2 threads; the faster is PyTorch's number. tapeflow likewise runs with 1 and 2 threads and its
-faster setting counts. Both sides time zero_grad + loss + backward + Adam step, the median over
-timed steps after warm-up, and also report CPU time per step, which stays meaningful when other
-jobs share the machine (wall time then grows for both).
+one thread (OPENBLAS_NUM_THREADS=1, set before torch loads) and torch's own pool is run with 1 and 2
+threads, as tapeflow is. The ratios compare CPU time per step at 1 thread (which stays meaningful
+when other jobs share the machine, as wall time does not) and the wall-clock best of 1/2 threads.
+All sides time zero_grad + loss + backward + Adam step, the median over timed steps after warm-up.
 """
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -31,6 +38,12 @@ import subprocess
 import sys
 import time
 
+# Forcing variables of OpenBLAS, removed unless --keep-openblas-env (they must go before torch loads).
+OPENBLAS_FORCING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+FORCED = {v: os.environ[v] for v in OPENBLAS_FORCING if v in os.environ}
+if "--keep-openblas-env" not in sys.argv:
+    for var in OPENBLAS_FORCING:
+        os.environ.pop(var, None)
 # Before torch loads: its BLAS must not start threads of its own beside torch's OpenMP pool.
 for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(var, "1")
@@ -42,12 +55,14 @@ MODELS = {
     "planar": (20, 300),
     "fmnist": (3, 15),
 }
-# Targets from the performance issue: tapeflow's speed-up over PyTorch float64 (≥), per model.
-SPEEDUP_TARGET = {"moons": 3.0, "planar": 10.0, "fmnist": 1.0}
+# Targets from the performance issue: tapeflow's speed-up over the fastest peer in float64 (≥), per model.
+SPEEDUP_TARGET = {"moons": 3.0, "planar": 10.0, "fmnist": 1.3}
+GEMM_SIZES = (64, 128, 256, 512, 1024)
 
 
 # ---------------------------------------------------------------------------------------------------
-# The models in PyTorch, written to match flows/ op for op where it matters (THEORY.md §3, §5, §7).
+# The models in PyTorch, written to match flows/ op for op where it matters: RealNVP's affine coupling
+# (Dinh et al. 2017, eqs. 6-9, masked form), planar layers (Rezende & Mohamed 2015, eq. 10 and appendix A).
 
 def torch_realnvp(torch, dim, couplings, hidden, masks):
     nn = torch.nn
@@ -185,37 +200,30 @@ def torch_child(model, threads):
     print(json.dumps({"ms": statistics.median(wall), "cpu": statistics.median(cpu), "rss": peak_mib}))
 
 
-def torch_mm_gflops(n, threads):
-    import torch
-
-    torch.set_num_threads(threads)
-    a = torch.rand(n, n, dtype=torch.float64)
-    b = torch.rand(n, n, dtype=torch.float64)
-    torch.mm(a, b)
-    calls = 1
-    while True:  # calibrate to ≥ 50 ms per timing, then take the median of 5 (as bench_table.hpp)
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            torch.mm(a, b)
-        if time.perf_counter() - t0 >= 0.0125:
-            break
-        calls *= 2
-    calls *= 4
-    rates = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            torch.mm(a, b)
-        rates.append(2 * n**3 * calls / (time.perf_counter() - t0) * 1e-9)
-    return statistics.median(rates)
-
-
 # ---------------------------------------------------------------------------------------------------
 
+def blas_kernel():
+    """The kernel of the OpenBLAS this process has loaded (openblas_get_corename), found among the
+    mapped libraries: torch's BLAS is the system's libblas.so.3, which may or may not be OpenBLAS."""
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if ".so" in line and "blas" in line.lower()})
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "not OpenBLAS (" + (", ".join(os.path.basename(p) for p in paths) or "no BLAS loaded") + ")"
+
+
+def peer_env(blas_threads=1):
+    return dict(os.environ, OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads))
+
+
 def run_json(args, blas_threads=1):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(blas_threads), OMP_NUM_THREADS=str(blas_threads))
     out = subprocess.run([sys.executable, os.path.abspath(__file__)] + args, check=True, capture_output=True, text=True,
-                         env=env)
+                         env=peer_env(blas_threads))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -237,20 +245,47 @@ def tapeflow_train(build, model, threads):
     row = parse_rows(out)[0]
     cpu = float(re.search(r"cpu ([0-9.]+)", row["details"])[1])
     rss = float(re.search(r"peak RSS ([0-9.]+) MiB", row["details"])[1])
-    return {"ms": row["median"], "cpu": cpu, "rss": rss}
+    share = re.search(r"step at ([0-9.]+) % of the gemm rate", row["details"])
+    return {"ms": row["median"], "cpu": cpu, "rss": rss, "gemm share": float(share[1]) if share else None}
+
+
+def build_peers(peers):
+    """Builds bench/peers into build-peers/; returns (built, message)."""
+    setup = ["meson", "setup", peers, os.path.join(ROOT, "bench", "peers")]
+    if os.path.isfile(os.path.join(peers, "build.ninja")):
+        setup.append("--reconfigure")  # finds LibTorch if it was installed since
+    for command in (setup, ["ninja", "-C", peers]):
+        r = subprocess.run(command, capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, f"`{' '.join(command)}` failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
+    return True, ""
+
+
+def libtorch_train(peers, model, threads):
+    warmup, repeats = MODELS[model]
+    out = subprocess.run([os.path.join(peers, "bench_libtorch"), model, str(threads), str(warmup), str(repeats)],
+                         check=True, capture_output=True, text=True, env=peer_env()).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def fastest(runs):
+    """A side's numbers: CPU ms per step at 1 thread, and its best wall-clock ms over 1 and 2 threads."""
+    return {"cpu": runs[0]["cpu"], "ms": min(r["ms"] for r in runs), "rss": runs[0]["rss"],
+            "threads": 1 + min(range(len(runs)), key=lambda i: runs[i]["ms"]), "runs": runs}
 
 
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "--torch-child":
         torch_child(sys.argv[2], int(sys.argv[3]))
         return
-    if len(sys.argv) >= 2 and sys.argv[1] == "--torch-mm":
-        print(json.dumps({"gflops": torch_mm_gflops(int(sys.argv[2]), int(sys.argv[3]))}))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), help="tapeflow build directory")
+    parser.add_argument("--peers-build", default=os.path.join(ROOT, "build-peers"),
+                        help="where bench/peers (LibTorch, OpenBLAS) is built")
     parser.add_argument("--models", default="moons,planar,fmnist")
     parser.add_argument("--no-matmul", action="store_true", help="skip the gemm comparison")
+    parser.add_argument("--keep-openblas-env", action="store_true",
+                        help=f"keep {' and '.join(OPENBLAS_FORCING)} (forced OpenBLAS kernel) for the peers")
     opts = parser.parse_args()
     try:
         import torch
@@ -258,33 +293,74 @@ def main():
         sys.exit("compare_pytorch.py: torch is not importable by this Python "
                  f"({sys.executable}); on Debian: apt-get install -y python3-torch libopenblas0, "
                  "then run with /usr/bin/python3")
-    print(f"PyTorch {torch.__version__} (float64, BLAS threads 1, best of torch threads 1/2) vs tapeflow "
-          f"(best of 1/2 threads); {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at start")
-    print("speed-up = PyTorch time / tapeflow time (wall; cpu = per CPU-second, robust to other jobs)\n")
-    print(f"{'model':<8} {'tapeflow ms':>12} {'PyTorch ms':>11} {'speed-up':>9} {'cpu speed-up':>13} {'target':>7}  "
-          f"{'tapeflow RSS':>13} {'PyTorch RSS':>12} {'RSS ratio':>9}")
+    peers_built, why = build_peers(opts.peers_build)
+    have_libtorch = peers_built and os.path.isfile(os.path.join(opts.peers_build, "bench_libtorch"))
+    forced = ", ".join(f"{k}={v}" for k, v in FORCED.items())
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at start; {os.cpu_count()} CPUs")
+    print(f"PyTorch {torch.__version__} (float64; BLAS threads 1; OpenBLAS kernel {blas_kernel()}"
+          + (f"; {forced} from the environment {'kept' if opts.keep_openblas_env else 'removed'}" if forced else "")
+          + ")")
+    if not have_libtorch:
+        print("LibTorch: left out: " + (why or "not found by meson (Debian: apt-get install -y libtorch-dev)"))
+    print("cpu = CPU ms per step at 1 thread (all sides); ratio = fastest peer's cpu / tapeflow's cpu; "
+          "wall = best of 1 and 2 threads\n")
+    peers_names = ["PyTorch"] + (["LibTorch"] if have_libtorch else [])
+    header = f"{'model':<8} {'tapeflow cpu':>12} " + " ".join(f"{p + ' cpu':>12}" for p in peers_names)
+    header += f" {'ratio':>7} {'target':>7}   {'tapeflow wall':>13} " + " ".join(f"{p + ' wall':>13}" for p in peers_names)
+    header += f"   {'tapeflow RSS':>12} " + " ".join(f"{p + ' RSS':>12}" for p in peers_names)
+    print(header)
+    notes = []
     for model in opts.models.split(","):
-        our_runs = [tapeflow_train(opts.build, model, t) for t in (1, 2)]
-        their_runs = [run_json(["--torch-child", model, str(t)]) for t in (1, 2)]
-        ours = min(our_runs, key=lambda r: r["ms"])
-        theirs = min(their_runs, key=lambda r: r["ms"])
-        # CPU time is compared at each side's leanest setting (one thread, as a rule).
-        cpu_ratio = min(r["cpu"] for r in their_runs) / min(r["cpu"] for r in our_runs)
-        print(f"{model:<8} {ours['ms']:>12.3f} {theirs['ms']:>11.3f} {theirs['ms'] / ours['ms']:>8.2f}× "
-              f"{cpu_ratio:>12.2f}× {'≥' + format(SPEEDUP_TARGET[model], 'g') + '×':>7}  "
-              f"{ours['rss']:>9.1f} MiB {theirs['rss']:>8.1f} MiB {ours['rss'] / theirs['rss']:>9.3f}",
-              flush=True)
+        sides = {"tapeflow": fastest([tapeflow_train(opts.build, model, t) for t in (1, 2)]),
+                 "PyTorch": fastest([run_json(["--torch-child", model, str(t)]) for t in (1, 2)])}
+        if have_libtorch:
+            sides["LibTorch"] = fastest([libtorch_train(opts.peers_build, model, t) for t in (1, 2)])
+            if sides["LibTorch"]["runs"][0]["blas"] not in notes:
+                notes.append(sides["LibTorch"]["runs"][0]["blas"])
+        ours = sides["tapeflow"]
+        best_peer = min(peers_names, key=lambda p: sides[p]["cpu"])
+        ratio = sides[best_peer]["cpu"] / ours["cpu"]
+        line = f"{model:<8} {ours['cpu']:>12.3f} " + " ".join(f"{sides[p]['cpu']:>12.3f}" for p in peers_names)
+        line += f" {ratio:>6.2f}× {'≥' + format(SPEEDUP_TARGET[model], 'g') + '×':>7}   "
+        line += " ".join(f"{sides[s]['ms']:>9.3f} ({sides[s]['threads']}t)" for s in ["tapeflow"] + peers_names)
+        line += "   " + " ".join(f"{sides[s]['rss']:>8.1f} MiB" for s in ["tapeflow"] + peers_names)
+        print(line, flush=True)
+        runs = ours["runs"]
+        if runs[0]["gemm share"] is not None:
+            print(f"{'':<8} tapeflow: step at {runs[0]['gemm share']:.0f} % (1 thread), {runs[1]['gemm share']:.0f} % "
+                  f"(2 threads) of the gemm rate; 2 threads run a step {runs[0]['ms'] / runs[1]['ms']:.2f}× as fast "
+                  f"(wall) as 1; fastest peer {best_peer}", flush=True)
+    if have_libtorch:
+        print(f"LibTorch's OpenBLAS kernel: {', '.join(notes)}")
     if opts.no_matmul:
         return
+    if not peers_built:
+        print(f"\nOpenBLAS: left out: {why}")
+        return
+    sizes = [str(n) for n in GEMM_SIZES]
     out = subprocess.run([os.path.join(opts.build, "bench", "bench_matmul"), "--no-header"], check=True,
                          capture_output=True, text=True).stdout
-    ours = {r["case"]: r["median"] for r in parse_rows(out)}
-    print(f"\n{'gemm n×n·n×n':<14} {'threads':>7} {'tapeflow GFLOP/s':>17} {'OpenBLAS GFLOP/s':>17} {'ratio':>7}")
-    for n in (64, 128, 256, 512, 1024):
+    ours = {r["case"]: r for r in parse_rows(out)}
+    out = subprocess.run([os.path.join(opts.peers_build, "bench_openblas"), "--no-header"] + sizes, check=True,
+                         capture_output=True, text=True, env=peer_env()).stdout
+    theirs = {r["case"]: r for r in parse_rows(out)}
+    kernel = lambda row: re.search(r"kernel (.*)$", row["details"])[1].strip()
+    first = next(iter(theirs.values()))
+    our_kernel = kernel(ours[f"{GEMM_SIZES[0]}×{GEMM_SIZES[0]}·{GEMM_SIZES[0]}×{GEMM_SIZES[0]}, 1 thread"])
+    print(f"\ngemm: tapeflow's kernel {our_kernel}; OpenBLAS dgemm, kernel {kernel(first)} "
+          f"(load average {os.getloadavg()[0]:.1f} now)")
+    print(f"{'n×n·n×n':<8} {'threads':>7} {'tapeflow GFLOP/s':>17} {'OpenBLAS GFLOP/s':>17} {'ratio':>7}   "
+          f"{'per cpu-second: tapeflow':>24} {'OpenBLAS':>9} {'ratio':>7}")
+    cpu_rate = lambda row: float(re.search(r"per cpu-second ([0-9.]+)", row["details"])[1]) \
+        if "per cpu-second" in row["details"] else None
+    for n in GEMM_SIZES:
         for t in (1, 2):
             label = f"{n}×{n}·{n}×{n}, {t} thread{'s' if t > 1 else ''}"
-            theirs = run_json(["--torch-mm", str(n), str(t)], blas_threads=t)["gflops"]
-            print(f"{n:<14} {t:>7} {ours[label]:>17.1f} {theirs:>17.1f} {ours[label] / theirs:>7.2f}", flush=True)
+            a, b = ours[label], theirs[label]
+            line = f"{n:<8} {t:>7} {a['median']:>17.1f} {b['median']:>17.1f} {a['median'] / b['median']:>7.2f}"
+            if cpu_rate(a) and cpu_rate(b):
+                line += f"   {cpu_rate(a):>24.1f} {cpu_rate(b):>9.1f} {cpu_rate(a) / cpu_rate(b):>7.2f}"
+            print(line, flush=True)
     print("\ntarget: tapeflow ≥ 0.5 × OpenBLAS at 512, 1 thread")
 
 

@@ -16,41 +16,54 @@ namespace {
 
 using kernels::Transpose;
 
-void check_linear_shapes(const Tensor& x, const Tensor& w, const Tensor* b) {
-    require_defined(x, "linear");
-    require_defined(w, "linear");
+void check_linear_shapes(const Tensor& x, const Tensor& w, const Tensor* b, const char* op = "linear") {
+    require_defined(x, op);
+    require_defined(w, op);
     if (x.rank() != 2 || w.rank() != 2 || x.shape()[1] != w.shape()[0])
         throw std::invalid_argument(fmt::format(
-            "linear: expected x [N, in] and weight [in, out], got x {} and weight {}", x.shape(), w.shape()));
+            "{}: expected x [N, in] and weight [in, out], got x {} and weight {}", op, x.shape(), w.shape()));
     if (b && !(b->shape() == Shape{w.shape()[1]}))
         throw std::invalid_argument(
-            fmt::format("linear: bias must have shape [{}] (the weight's out), got {}", w.shape()[1], b->shape()));
+            fmt::format("{}: bias must have shape [{}] (the weight's out), got {}", op, w.shape()[1], b->shape()));
 }
 
-// x·W (+ b): the bias is written into every row first and gemm accumulates the product onto it, so
-// the output is allocated and written once.
+// x·W (+ b), then relu of it when `relu`. gemm writes the product, and one pass adds the bias and
+// applies the ReLU in place: linear followed by relu took three passes over the output (a bias copy
+// into every row, the accumulating gemm's store, relu's fresh output). ReLU as tapeflow::relu:
+// x ≤ 0 → 0, so NaN stays NaN.
+template <bool relu>
 Tensor affine_value(const Tensor& x, const Tensor& w, const Tensor* b) {
     const std::size_t n = x.shape()[0], in = w.shape()[0], out = w.shape()[1];
     Tensor y(Shape{n, out});
-    if (b)
-        for (std::size_t i = 0; i < n; ++i) std::copy_n(b->data(), out, y.data() + i * out);
     kernels::gemm(Transpose::no, Transpose::no, n, out, in, x.data(), in, w.data(), out, y.data(), out,
-                  /*accumulate=*/b != nullptr, num_threads());
+                  /*accumulate=*/false, num_threads());
+    if (!relu && !b) return y;
+    double* py = y.data();
+    const double* pb = b ? b->data() : nullptr;
+    for (std::size_t i = 0; i < n; ++i, py += out)
+        for (std::size_t j = 0; j < out; ++j) {
+            const double v = pb ? py[j] + pb[j] : py[j];
+            py[j] = relu && v <= 0 ? 0.0 : v;
+        }
     return y;
 }
 
-// y = x·W:  dx = dy·Wᵀ,  dW = xᵀ·dy.
-void backward_product(Tape& t, const Node& n) {
+// y = x·W with upstream gradient dy:  dx = dy·Wᵀ,  dW = xᵀ·dy.
+void product_grads(Tape& t, const Node& n, const Tensor& dy) {
     const Tensor& x = t.value(n.inputs[0]);
     const Tensor& w = t.value(n.inputs[1]);
-    if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], matmul_nt(n.grad, w));
-    if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], matmul_tn(x, n.grad));
+    if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], matmul_nt(dy, w));
+    if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], matmul_tn(x, dy));
 }
+
+void backward_product(Tape& t, const Node& n) { product_grads(t, n, n.grad); }
+
+bool bias_needs_grad(Tape& t, const Node& n) { return n.n_inputs == 3 && t.node(n.inputs[2]).requires_grad; }
 
 // y = x·W + b: as above, and db = Σ_rows dy (the bias was broadcast over the rows).
 void backward_affine(Tape& t, const Node& n) {
     backward_product(t, n);
-    if (!t.node(n.inputs[2]).requires_grad) return;
+    if (!bias_needs_grad(t, n)) return;
     const std::size_t rows = n.grad.shape()[0], out = n.grad.shape()[1];
     Tensor db = Tensor::zeros(Shape{out});
     const double* g = n.grad.data();
@@ -60,18 +73,53 @@ void backward_affine(Tape& t, const Node& n) {
     t.accumulate(n.inputs[2], std::move(db));
 }
 
+// y = relu(p), p = x·W + b: dp = dy ⊙ [p > 0], read off the output (y > 0 exactly where p > 0, and a
+// NaN p gives a NaN y, which is not > 0); db = Σ_rows dp in the same pass; dx and dW from dp as above.
+void backward_affine_relu(Tape& t, const Node& n) {
+    const std::size_t rows = n.grad.shape()[0], out = n.grad.shape()[1];
+    Tensor dp(n.grad.shape());
+    const double* g = n.grad.data();
+    const double* y = n.value.data();
+    double* pd = dp.data();
+    if (bias_needs_grad(t, n)) {
+        Tensor db = Tensor::zeros(Shape{out});
+        double* pb = db.data();
+        for (std::size_t i = 0; i < rows; ++i)
+            for (std::size_t j = 0; j < out; ++j) {
+                const std::size_t k = i * out + j;
+                pd[k] = y[k] > 0 ? g[k] : 0.0;
+                pb[j] += pd[k];
+            }
+        t.accumulate(n.inputs[2], std::move(db));
+    } else {
+        for (std::size_t k = 0; k < rows * out; ++k) pd[k] = y[k] > 0 ? g[k] : 0.0;
+    }
+    product_grads(t, n, dp);
+}
+
 }  // namespace
 
 Var linear(const Var& x, const Var& weight, const Var& bias) {
     if (!bias.value().defined()) return linear(x, weight);
     check_linear_shapes(x.value(), weight.value(), &bias.value());
-    return record("linear", affine_value(x.value(), weight.value(), &bias.value()), {x, weight, bias},
+    return record("linear", affine_value<false>(x.value(), weight.value(), &bias.value()), {x, weight, bias},
                   backward_affine);
 }
 
 Var linear(const Var& x, const Var& weight) {
     check_linear_shapes(x.value(), weight.value(), nullptr);
-    return record("linear", affine_value(x.value(), weight.value(), nullptr), {x, weight}, backward_product);
+    return record("linear", affine_value<false>(x.value(), weight.value(), nullptr), {x, weight}, backward_product);
+}
+
+Var linear_relu(const Var& x, const Var& weight, const Var& bias) {
+    if (!bias.value().defined()) {
+        check_linear_shapes(x.value(), weight.value(), nullptr, "linear_relu");
+        return record("linear_relu", affine_value<true>(x.value(), weight.value(), nullptr), {x, weight},
+                      backward_affine_relu);
+    }
+    check_linear_shapes(x.value(), weight.value(), &bias.value(), "linear_relu");
+    return record("linear_relu", affine_value<true>(x.value(), weight.value(), &bias.value()), {x, weight, bias},
+                  backward_affine_relu);
 }
 
 Linear::Linear(std::size_t in_features, std::size_t out_features, Rng& rng, LinearOptions options)
@@ -87,7 +135,11 @@ std::string Linear::name() const {
     return bias_ ? fmt::format("Linear({} → {})", in_, out_) : fmt::format("Linear({} → {}, bias=false)", in_, out_);
 }
 
-Var Linear::forward(const Var& x) {
+Var Linear::forward(const Var& x) { return apply(x, linear); }
+
+Var Linear::forward_relu(const Var& x) { return apply(x, linear_relu); }
+
+Var Linear::apply(const Var& x, Var (*op)(const Var&, const Var&, const Var&)) {
     const Shape& s = x.shape();
     if (s.rank() == 0)
         throw std::invalid_argument(fmt::format("{}: expected an input of shape [..., {}], got a scalar", name(), in_));
@@ -96,12 +148,12 @@ Var Linear::forward(const Var& x) {
                                                 s[s.rank() - 1], in_, s));
     const Var w = weight_->var();
     const Var b = bias_ ? bias_->var() : Var();
-    if (s.rank() == 2) return linear(x, w, b);
+    if (s.rank() == 2) return op(x, w, b);
     // Any other rank: fold the leading axes into rows, and unfold them afterwards.
     Shape out_shape = s;
     out_shape[s.rank() - 1] = out_;
     const Var rows = reshape(x, Shape{x.numel() / in_, in_});
-    return reshape(linear(rows, w, b), out_shape);
+    return reshape(op(rows, w, b), out_shape);
 }
 
 }  // namespace tapeflow::nn

@@ -23,6 +23,11 @@ namespace tapeflow::nn {
 Var linear(const Var& x, const Var& weight, const Var& bias);
 Var linear(const Var& x, const Var& weight);
 
+// relu(x·W + b) as one tape node, with the same shapes and errors as `linear` (bias may be undefined).
+// Fusing saves two of the three passes over the output that linear followed by relu makes, and in the
+// backward the ReLU's mask and db = Σ_rows dp share one pass (bench/bench_train: MLP conditioners).
+Var linear_relu(const Var& x, const Var& weight, const Var& bias);
+
 struct LinearOptions {
     bool bias = true;
     // PyTorch's nn.Linear default: W ~ U(±1/√in) (kaiming_uniform with a = √5), b ~ U(±1/√in).
@@ -42,6 +47,8 @@ public:
     // Throws std::invalid_argument, naming the layer and the input's shape, unless x's last axis has
     // in_features entries.
     Var forward(const Var& x) override;
+    // relu(forward(x)) as one node (linear_relu); MLP uses it for its Linear → ReLU pairs.
+    Var forward_relu(const Var& x);
     // "Linear(2 → 64)", or "Linear(2 → 64, bias=false)".
     std::string name() const override;
 
@@ -54,6 +61,9 @@ public:
     const Parameter* bias() const { return bias_; }
 
 private:
+    // forward's shape checks and rank folding around `op` (linear or linear_relu).
+    Var apply(const Var& x, Var (*op)(const Var&, const Var&, const Var&));
+
     std::size_t in_;
     std::size_t out_;
     Parameter* weight_;

@@ -33,6 +33,14 @@ MLP::MLP(std::vector<std::size_t> sizes, Rng& rng, MLPOptions options)
     }
 }
 
+Var MLP::forward(const Var& x) {
+    if (options_.activation != Activation::relu) return Sequential::forward(x);
+    Var h = x;
+    for (std::size_t k = 0; k < linears_.size(); ++k)
+        h = k + 1 < linears_.size() ? linears_[k]->forward_relu(h) : linears_[k]->forward(h);
+    return h;
+}
+
 std::string MLP::name() const {
     return fmt::format("MLP({}, {})", fmt::join(sizes_, " → "), to_string(options_.activation));
 }

@@ -33,6 +33,9 @@ public:
     // Throws std::invalid_argument for fewer than two sizes or a zero size.
     MLP(std::vector<std::size_t> sizes, Rng& rng, MLPOptions options = {});
 
+    // The layers in order, as Sequential; with Activation::relu each Linear → ReLU pair is recorded as
+    // one fused node (nn::linear_relu), which computes the same values with fewer passes over memory.
+    Var forward(const Var& x) override;
     // "MLP(2 → 64 → 64 → 4, relu)".
     std::string name() const override;
 

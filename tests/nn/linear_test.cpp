@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "autograd/elementwise.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/reduce.hpp"
 #include "tensor/elementwise.hpp"
+#include "tensor/reduce.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::nn;
@@ -132,6 +134,50 @@ TEST_CASE("a Linear step accumulates dW = xᵀ·dy and db = Σ dy into the param
     tape.clear();
 }
 
+TEST_CASE("linear_relu is relu(x·W + b): value and every gradient as the two ops, NaN kept") {
+    Rng rng(8);
+    const Tensor x = randn(Shape{6, 3}, rng), w = randn(Shape{3, 4}, rng), b = randn(Shape{4}, rng);
+    const Tensor dy = randn(Shape{6, 4}, rng);  // an upstream gradient with no symmetry to hide behind
+    Tape& tape = Tape::current();
+    auto grads = [&](bool fused, bool with_bias) {
+        const Var vx = tape.variable(x), vw = tape.variable(w), vb = with_bias ? tape.variable(b) : Var();
+        const Var y = fused ? linear_relu(vx, vw, vb) : relu(linear(vx, vw, vb));
+        tape.backward(sum(y * Var(dy)));
+        std::vector<Tensor> out{y.value().clone(), vx.grad().clone(), vw.grad().clone()};
+        if (with_bias) out.push_back(vb.grad().clone());
+        tape.clear();
+        return out;
+    };
+    for (const bool with_bias : {true, false}) {
+        INFO("bias: " << with_bias);
+        const std::vector<Tensor> fused = grads(true, with_bias), split = grads(false, with_bias);
+        REQUIRE(fused.size() == split.size());
+        for (std::size_t k = 0; k < fused.size(); ++k) CHECK(max_abs_diff(fused[k], split[k]) <= 1e-14);
+        // The ReLU cut some entries and kept others, so the mask was exercised both ways.
+        CHECK(min(fused[0]).item() == 0.0);
+        CHECK(max(fused[0]).item() > 0.0);
+    }
+    NoGrad no_grad;
+    Tensor w_nan = w.clone();
+    w_nan[0] = std::nan("");
+    const Tensor y = linear_relu(Var(x), Var(w_nan), Var(b)).value();
+    for (std::size_t r = 0; r < 6; ++r) CHECK(std::isnan(y[r * 4]));  // column 0 read the NaN weight
+}
+
+TEST_CASE("linear_relu's gradients match finite differences w.r.t. all three operands") {
+    Rng rng(9);
+    // Entries away from the kink at 0, where the ReLU is not differentiable.
+    Tensor x = randn(Shape{4, 3}, rng), w = randn(Shape{3, 5}, rng), b = randn(Shape{5}, rng);
+    for (std::size_t j = 0; j < 5; ++j) b[j] += b[j] > 0 ? 0.5 : -0.5;
+    const GradcheckResult r = gradcheck([](const std::vector<Var>& v) { return linear_relu(v[0], v[1], v[2]); },
+                                        {x, w, b});
+    CHECK_MESSAGE(r.ok, r.report);
+    Linear layer(3, 4, rng);
+    const GradcheckResult r2 = gradcheck([&](const std::vector<Var>& v) { return layer.forward_relu(v[0]); },
+                                         {randn(Shape{2, 2, 3}, rng)}, {.parameters = layer.parameters()});
+    CHECK_MESSAGE(r2.ok, r2.report);
+}
+
 TEST_CASE("Linear rejects an input with the wrong number of features, naming the layer and shape") {
     Rng rng(1);
     Linear layer(2, 64, rng);
@@ -145,4 +191,8 @@ TEST_CASE("Linear rejects an input with the wrong number of features, naming the
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(linear(Var(Tensor::zeros(Shape{2, 3})), Var(Tensor::zeros(Shape{3, 4})), Var(Tensor::zeros(Shape{3}))),
                          doctest::Contains("linear: bias must have shape [4]"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(linear_relu(Var(Tensor::zeros(Shape{2, 3})), Var(Tensor::zeros(Shape{2, 3})), Var()),
+                         doctest::Contains("linear_relu: expected x [N, in] and weight [in, out]"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(layer.forward_relu(Var(Tensor::zeros(Shape{5, 3}))),
+                         doctest::Contains("Linear(2 → 64): input has 3 features"), std::invalid_argument);
 }

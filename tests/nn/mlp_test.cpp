@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,22 @@ TEST_CASE("MLP gradients match finite differences for the input and every parame
                                             {randn(Shape{3, 3}, rng)}, {.parameters = mlp.parameters()});
         CHECK_MESSAGE(r.ok, r.report);
     }
+}
+
+TEST_CASE("a ReLU MLP records each Linear → ReLU pair as one fused node, with the layers' values") {
+    Rng rng(12);
+    MLP mlp({3, 8, 8, 2}, rng);
+    const Tensor x = randn(Shape{5, 3}, rng);
+    Tape& tape = Tape::current();
+    const Var y = mlp(Var(x));
+    // Layer by layer through Sequential (Linear, ReLU, ...), which records them one node each.
+    const Var unfused = mlp.Sequential::forward(Var(x));
+    CHECK(max_abs_diff(y.value(), unfused.value()) <= 1e-14);
+    std::vector<std::string> ops;
+    for (std::size_t i = 0; i < tape.size(); ++i) ops.emplace_back(tape.node(static_cast<std::uint32_t>(i)).op);
+    CHECK(std::count(ops.begin(), ops.end(), std::string("linear_relu")) == 2);
+    CHECK(std::count(ops.begin(), ops.end(), std::string("relu")) == 2);  // only the unfused evaluation's
+    tape.clear();
 }
 
 TEST_CASE("the same seed builds a bit-identical MLP") {

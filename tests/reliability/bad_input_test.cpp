@@ -308,6 +308,8 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [] { nn::BatchNorm2d bn(2); (void)bn(Var(Tensor::ones({1, 2, 1, 1}))); }},
         {"nn::make_resnet", "hidden = 0", Expect::invalid_argument, "hidden 0",
          [] { Rng rng(0); (void)nn::make_resnet(1, 2, rng, {.hidden = 0}); }},
+        {"nn::linear_relu", "a bias [2] for a weight [3, 4]", Expect::invalid_argument, "linear_relu",
+         [] { (void)nn::linear_relu(Var(Tensor::ones({1, 3})), Var(Tensor::ones({3, 4})), Var(Tensor::ones({2}))); }},
         {"nn::MLP", "a single size (no layer)", Expect::invalid_argument, "MLP",
          [] { Rng rng(0); nn::MLP({2}, rng); }},
         {"nn::MLP", "a zero hidden size", Expect::invalid_argument, "MLP",
