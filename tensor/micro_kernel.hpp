@@ -2,7 +2,8 @@
 //
 // The library is built for a baseline instruction set (meson option cpu_baseline), so it runs on any CPU
 // of that generation. Only the micro-kernel — the innermost loop of gemm, where nearly all of its time
-// goes — is compiled three times, each in its own file with its own target flags:
+// goes — and the register panels of gemm's direct path for skinny products (tensor/gemm_panels.hpp) are
+// compiled three times, each in its own file with its own target flags:
 //   avx512    8×24 tile, AVX-512F           (tensor/micro_kernel_avx512.cpp)
 //   avx2      6×8 tile, AVX2 + FMA          (tensor/micro_kernel_avx2.cpp)
 //   portable  4×8 tile, the baseline ISA    (tensor/micro_kernel_portable.cpp)
@@ -30,6 +31,17 @@ struct MicroKernel {
     //   both 64-byte aligned; only the mc×nc part of C is read (if add_to_c) and written.
     void (*multiply_block)(std::size_t mc, std::size_t nc, std::size_t kc, const double* packed_a,
                            const double* packed_b, double* c, std::size_t ldc, bool add_to_c);
+    // gemm's direct path for skinny products, compiled with the kernel's instruction set too
+    // (tensor/gemm_panels.hpp). Row form, rows ≤ 3: C (rows×N) = op(A)·B (+ C), op(A)(i, k) =
+    // a[i·a_row_step + k·a_col_step], B stored K×N with leading dimension ldb.
+    void (*direct_rows)(std::size_t rows, const double* a, std::size_t a_row_step, std::size_t a_col_step,
+                        const double* b, std::size_t ldb, std::size_t N, std::size_t K, double* c, std::size_t ldc,
+                        bool accumulate);
+    // Column form, cols ≤ 4: C (M×cols) = op(A)·op(B) (+ C), op(A) stored transposed (op(A)(i, k) =
+    // a[k·lda + i]), op(B)(k, j) = b[k·b_row_step + j·b_col_step].
+    void (*direct_columns)(std::size_t cols, const double* a, std::size_t lda, const double* b,
+                           std::size_t b_row_step, std::size_t b_col_step, std::size_t M, std::size_t K, double* c,
+                           std::size_t ldc, bool accumulate);
 };
 
 // The kernel gemm uses now. The first call chooses it: TAPEFLOW_KERNEL if set, otherwise the fastest

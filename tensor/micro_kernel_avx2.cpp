@@ -3,6 +3,7 @@
 // files (see detail::multiply_block).
 #include <immintrin.h>
 
+#include "tensor/gemm_panels.hpp"
 #include "tensor/micro_kernel.hpp"
 
 namespace tapeflow::kernels {
@@ -49,6 +50,7 @@ void tile(std::size_t kc, const double* a, const double* b, double* c, std::size
 
 }  // namespace
 
-const MicroKernel detail::avx2_kernel{"avx2", "avx2 6x8", mr, nr, detail::multiply_block<mr, nr, tile>};
+const MicroKernel detail::avx2_kernel{"avx2", "avx2 6x8", mr, nr, detail::multiply_block<mr, nr, tile>,
+                                            direct_rows, direct_columns};
 
 }  // namespace tapeflow::kernels

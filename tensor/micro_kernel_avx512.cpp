@@ -3,6 +3,7 @@
 // merged copy compiled for AVX-512 would crash a CPU without it (see detail::multiply_block).
 #include <immintrin.h>
 
+#include "tensor/gemm_panels.hpp"
 #include "tensor/micro_kernel.hpp"
 
 namespace tapeflow::kernels {
@@ -57,6 +58,7 @@ void tile(std::size_t kc, const double* a, const double* b, double* c, std::size
 
 }  // namespace
 
-const MicroKernel detail::avx512_kernel{"avx512", "avx512 8x24", mr, nr, detail::multiply_block<mr, nr, tile>};
+const MicroKernel detail::avx512_kernel{"avx512", "avx512 8x24", mr, nr, detail::multiply_block<mr, nr, tile>,
+                                            direct_rows, direct_columns};
 
 }  // namespace tapeflow::kernels

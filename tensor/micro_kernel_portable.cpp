@@ -1,5 +1,6 @@
 // The portable micro-kernel (4×8): plain C++, compiled for the library's baseline instruction set, so it
 // runs wherever the library does.
+#include "tensor/gemm_panels.hpp"
 #include "tensor/micro_kernel.hpp"
 
 namespace tapeflow::kernels {
@@ -25,6 +26,7 @@ void tile(std::size_t kc, const double* a, const double* b, double* c, std::size
 
 }  // namespace
 
-const MicroKernel detail::portable_kernel{"portable", "portable 4x8", mr, nr, detail::multiply_block<mr, nr, tile>};
+const MicroKernel detail::portable_kernel{"portable", "portable 4x8", mr, nr, detail::multiply_block<mr, nr, tile>,
+                                            direct_rows, direct_columns};
 
 }  // namespace tapeflow::kernels
