@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "autograd/op.hpp"
 #include "autograd/shape_ops.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/linalg.hpp"
@@ -40,24 +41,24 @@ Tensor affine_value(const Tensor& x, const Tensor& w, const Tensor* b) {
 }
 
 // y = x·W:  dx = dy·Wᵀ,  dW = xᵀ·dy.
-void backward_product(Tape& t, const Node& n) {
-    const Tensor& x = t.value(n.inputs[0]);
-    const Tensor& w = t.value(n.inputs[1]);
-    if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], matmul_nt(n.grad, w));
-    if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], matmul_tn(x, n.grad));
+void backward_product(Backward& ctx) {
+    const Tensor& x = ctx.input(0);
+    const Tensor& w = ctx.input(1);
+    if (ctx.needs_grad(0)) ctx.accumulate(0, matmul_nt(ctx.grad(), w));
+    if (ctx.needs_grad(1)) ctx.accumulate(1, matmul_tn(x, ctx.grad()));
 }
 
 // y = x·W + b: as above, and db = Σ_rows dy (the bias was broadcast over the rows).
-void backward_affine(Tape& t, const Node& n) {
-    backward_product(t, n);
-    if (!t.node(n.inputs[2]).requires_grad) return;
-    const std::size_t rows = n.grad.shape()[0], out = n.grad.shape()[1];
+void backward_affine(Backward& ctx) {
+    backward_product(ctx);
+    if (!ctx.needs_grad(2)) return;
+    const std::size_t rows = ctx.grad().shape()[0], out = ctx.grad().shape()[1];
     Tensor db = Tensor::zeros(Shape{out});
-    const double* g = n.grad.data();
+    const double* g = ctx.grad().data();
     double* pb = db.data();
     for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t j = 0; j < out; ++j) pb[j] += g[i * out + j];
-    t.accumulate(n.inputs[2], std::move(db));
+    ctx.accumulate(2, std::move(db));
 }
 
 }  // namespace
