@@ -56,16 +56,17 @@ std::string where_recorded(const Tape* tape, std::optional<std::uint32_t> index,
 std::string describe_inputs(const Tape& tape, const Node& n) {
     std::string out;
     auto it = std::back_inserter(out);
+    const auto ids = tape.inputs(n);
     for (std::uint32_t k = 0; k < n.n_inputs; ++k) {
-        const Node& in = tape.node(n.inputs[k]);
-        fmt::format_to(it, "{}#{} {} {} ({})", k ? ", " : "", n.inputs[k], in.op, in.value.shape(), finiteness(in.value));
+        const Node& in = tape.node(ids[k]);
+        fmt::format_to(it, "{}#{} {} {} ({})", k ? ", " : "", ids[k], in.op, in.value.shape(), finiteness(in.value));
     }
     return n.n_inputs ? out : "none";
 }
 
 }  // namespace
 
-void check_forward(const char* op, const Tensor& value, std::initializer_list<VarRef> inputs, const Tape* tape,
+void check_forward(const char* op, const Tensor& value, Inputs inputs, const Tape* tape,
                    std::optional<std::uint32_t> index, CallSite site) {
     const auto bad = first_non_finite(value);
     if (!bad) return;
@@ -73,11 +74,8 @@ void check_forward(const char* op, const Tensor& value, std::initializer_list<Va
     if (tape && index) {
         ins = describe_inputs(*tape, tape->node(*index));
     } else {
-        std::size_t k = 0;
-        for (const Var& in : inputs) {
-            ins += fmt::format("{}input {} {} ({})", k ? ", " : "", k, in.shape(), finiteness(in.value()));
-            ++k;
-        }
+        for (std::size_t k = 0; k < inputs.size(); ++k)
+            ins += fmt::format("{}input {} {} ({})", k ? ", " : "", k, inputs[k].shape(), finiteness(inputs[k].value()));
         ins += " (not recorded: no input needs a gradient, or NoGrad is active)";
     }
     const std::string node = index ? fmt::format("tape #{}", *index) : "not on the tape";
@@ -100,15 +98,16 @@ void check_seed(const Tape& tape, std::uint32_t root, const Tensor& seed) {
 
 void check_backward(const Tape& tape, std::uint32_t index) {
     const Node& n = tape.node(index);
+    const auto ids = tape.inputs(n);
     for (std::uint32_t k = 0; k < n.n_inputs; ++k) {
-        const Node& in = tape.node(n.inputs[k]);
+        const Node& in = tape.node(ids[k]);
         const auto bad = first_non_finite(in.grad);
         if (!bad) continue;
         throw AnomalyError(
             fmt::format("anomaly detected in the backward pass: the backward rule of '{}' (tape #{}) gave input {} "
                         "(#{} {} {}) a gradient with {} at element {} of {}\n"
                         "  {}\n  output {}, upstream gradient {}; inputs: {}",
-                        n.op, index, k, n.inputs[k], in.op, in.value.shape(), kind(in.grad.data()[*bad]), *bad,
+                        n.op, index, k, ids[k], in.op, in.value.shape(), kind(in.grad.data()[*bad]), *bad,
                         in.grad.numel(), where_recorded(&tape, index, n.site), n.value.shape(), finiteness(n.grad),
                         describe_inputs(tape, n)),
             n.op, index);

@@ -89,7 +89,7 @@ private:
 
 namespace detail {
 // Called by `record` with the op's output: `tape` and `index` name the node when it was recorded.
-void check_forward(const char* op, const Tensor& value, std::initializer_list<VarRef> inputs, const Tape* tape,
+void check_forward(const char* op, const Tensor& value, Inputs inputs, const Tape* tape,
                    std::optional<std::uint32_t> index, CallSite site);
 // Called by Tape::backward with the seed, and after node `index`'s backward rule.
 void check_seed(const Tape& tape, std::uint32_t root, const Tensor& seed);

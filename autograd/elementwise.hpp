@@ -2,6 +2,7 @@
 // Each one's derivative is stated beside its backward rule in elementwise.cpp.
 #pragma once
 
+#include "autograd/op.hpp"  // record, for ops of your own beside these
 #include "autograd/var.hpp"
 
 namespace tapeflow {

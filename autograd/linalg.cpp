@@ -1,5 +1,6 @@
 #include "autograd/linalg.hpp"
 
+#include "autograd/op.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/reduce.hpp"
 
@@ -15,42 +16,42 @@ Tensor fold_batch(const Tensor& g, const Tensor& operand) {
 
 // C = A·B:  dA = dC·Bᵀ,  dB = Aᵀ·dC.
 Var matmul(const Var& a, const Var& b, CallSite site) {
-    return record("matmul", tapeflow::matmul(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
-        const Tensor& A = t.value(n.inputs[0]);
-        const Tensor& B = t.value(n.inputs[1]);
-        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(matmul_nt(n.grad, B), A));
-        if (t.node(n.inputs[1]).requires_grad) {
+    return record("matmul", tapeflow::matmul(a.value(), b.value()), {a, b}, [](Backward& ctx) {
+        const Tensor& A = ctx.input(0);
+        const Tensor& B = ctx.input(1);
+        if (ctx.needs_grad(0)) ctx.accumulate(0, fold_batch(matmul_nt(ctx.grad(), B), A));
+        if (ctx.needs_grad(1)) {
             // A shared weight under a batched input: fold the batch into the rows instead of summing
             // B products (one big product instead of many small ones).
             if (A.rank() == 3 && B.rank() == 2) {
                 const Shape rows{A.shape()[0] * A.shape()[1], A.shape()[2]};
-                const Shape grads{rows[0], n.grad.shape()[2]};
-                t.accumulate(n.inputs[1], tapeflow::matmul_tn(A.reshape(rows), n.grad.reshape(grads)));
+                const Shape grads{rows[0], ctx.grad().shape()[2]};
+                ctx.accumulate(1, tapeflow::matmul_tn(A.reshape(rows), ctx.grad().reshape(grads)));
             } else {
-                t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(A, n.grad), B));
+                ctx.accumulate(1, fold_batch(tapeflow::matmul_tn(A, ctx.grad()), B));
             }
         }
-    }, {}, site);
+    }, site);
 }
 
 // C = Aᵀ·B:  dA = B·dCᵀ,  dB = A·dC.
 Var matmul_tn(const Var& a, const Var& b, CallSite site) {
-    return record("matmul_tn", tapeflow::matmul_tn(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
-        const Tensor& A = t.value(n.inputs[0]);
-        const Tensor& B = t.value(n.inputs[1]);
-        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul_nt(B, n.grad), A));
-        if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul(A, n.grad), B));
-    }, {}, site);
+    return record("matmul_tn", tapeflow::matmul_tn(a.value(), b.value()), {a, b}, [](Backward& ctx) {
+        const Tensor& A = ctx.input(0);
+        const Tensor& B = ctx.input(1);
+        if (ctx.needs_grad(0)) ctx.accumulate(0, fold_batch(tapeflow::matmul_nt(B, ctx.grad()), A));
+        if (ctx.needs_grad(1)) ctx.accumulate(1, fold_batch(tapeflow::matmul(A, ctx.grad()), B));
+    }, site);
 }
 
 // C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A.
 Var matmul_nt(const Var& a, const Var& b, CallSite site) {
-    return record("matmul_nt", tapeflow::matmul_nt(a.value(), b.value()), {a, b}, [](Tape& t, const Node& n) {
-        const Tensor& A = t.value(n.inputs[0]);
-        const Tensor& B = t.value(n.inputs[1]);
-        if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], fold_batch(tapeflow::matmul(n.grad, B), A));
-        if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], fold_batch(tapeflow::matmul_tn(n.grad, A), B));
-    }, {}, site);
+    return record("matmul_nt", tapeflow::matmul_nt(a.value(), b.value()), {a, b}, [](Backward& ctx) {
+        const Tensor& A = ctx.input(0);
+        const Tensor& B = ctx.input(1);
+        if (ctx.needs_grad(0)) ctx.accumulate(0, fold_batch(tapeflow::matmul(ctx.grad(), B), A));
+        if (ctx.needs_grad(1)) ctx.accumulate(1, fold_batch(tapeflow::matmul_tn(ctx.grad(), A), B));
+    }, site);
 }
 
 }  // namespace tapeflow

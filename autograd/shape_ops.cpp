@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "autograd/op.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
 
 namespace tapeflow {
 
 namespace {
-
-const Shape& input_shape(const Tape& t, const Node& n, int k = 0) { return t.value(n.inputs[k]).shape(); }
 
 // Integer lists (axes, indices) ride along in the node as a tensor of doubles: exact below 2⁵³,
 // and free of per-step heap allocation beyond the tensor itself.
@@ -44,7 +43,7 @@ Around around(const Shape& s, std::size_t axis) {
 // Reshapes move no element: the gradient is reshaped back.
 Var reshape(const Var& a, const Shape& shape, CallSite site) {
     return record("reshape", a.value().reshape(shape), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad.reshape(input_shape(t, n))); }, {}, site);
+                  [](Backward& ctx) { ctx.accumulate(0, ctx.grad().reshape(ctx.input(0).shape())); }, site);
 }
 Var flatten(const Var& a, CallSite site) { return reshape(a, Shape{a.numel()}, site); }
 Var unsqueeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow::unsqueeze(a.value(), axis).shape(), site); }
@@ -53,51 +52,49 @@ Var squeeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow:
 // The gradient of a transpose is the transposed gradient.
 Var transpose(const Var& a, CallSite site) {
     return record("transpose", tapeflow::transpose(a.value()), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], tapeflow::transpose(n.grad)); }, {}, site);
+                  [](Backward& ctx) { ctx.accumulate(0, tapeflow::transpose(ctx.grad())); }, site);
 }
 
 // The gradient of a permutation of axes is permuted back by the inverse permutation.
 Var permute(const Var& a, const std::vector<std::size_t>& axes, CallSite site) {
-    return record("permute", tapeflow::permute(a.value(), axes), {a}, [](Tape& t, const Node& n) {
-        const std::vector<std::size_t> axes = unpack_indices(n.attributes.saved);
+    return record("permute", tapeflow::permute(a.value(), axes), {a}, [saved = pack_indices(axes)](Backward& ctx) {
+        const std::vector<std::size_t> axes = unpack_indices(saved);
         std::vector<std::size_t> inverse(axes.size());
         for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
-        t.accumulate(n.inputs[0], tapeflow::permute(n.grad, inverse));
-    }, {.saved = pack_indices(axes)}, site);
+        ctx.accumulate(0, tapeflow::permute(ctx.grad(), inverse));
+    }, site);
 }
 
 // The gradient of a slice is the upstream gradient placed back into a zero tensor of the input's shape.
 Var narrow(const Var& a, int axis, std::size_t start, std::size_t length, CallSite site) {
-    return record("narrow", tapeflow::narrow(a.value(), axis, start, length), {a}, [](Tape& t, const Node& n) {
-        const Shape& in = input_shape(t, n);
-        const std::size_t ax = normalize_axis(n.attributes.axis, in.rank(), "narrow");
-        const std::size_t start = static_cast<std::size_t>(n.attributes.scalar);
+    return record("narrow", tapeflow::narrow(a.value(), axis, start, length), {a}, [axis, start](Backward& ctx) {
+        const Shape& in = ctx.input(0).shape();
+        const std::size_t ax = normalize_axis(axis, in.rank(), "narrow");
         const Around v = around(in, ax);
-        const std::size_t len = n.grad.shape()[ax];
+        const std::size_t len = ctx.grad().shape()[ax];
         Tensor g = Tensor::zeros(in);
         for (std::size_t o = 0; o < v.outer; ++o)
-            std::copy_n(n.grad.data() + o * len * v.inner, len * v.inner, g.data() + (o * v.n + start) * v.inner);
-        t.accumulate(n.inputs[0], std::move(g));
-    }, {.scalar = static_cast<double>(start), .axis = axis}, site);
+            std::copy_n(ctx.grad().data() + o * len * v.inner, len * v.inner, g.data() + (o * v.n + start) * v.inner);
+        ctx.accumulate(0, std::move(g));
+    }, site);
 }
 
-// Concatenation of two parts: each part's gradient is its slice of the upstream gradient.
-// More parts are joined pairwise from the left.
+// Concatenation, one node for all k parts: each part's gradient is its slice of the upstream gradient
+// (one copy per part, where joining pairwise copied O(k²) elements).
 Var concat(const std::vector<Var>& parts, int axis, CallSite site) {
     if (parts.empty()) throw std::invalid_argument("concat: needs at least one tensor");
-    Var joined = parts.front();
-    for (std::size_t i = 1; i < parts.size(); ++i) {
-        const Var& next = parts[i];
-        joined = record("concat", tapeflow::concat(std::vector<Tensor>{joined.value(), next.value()}, axis), {joined, next},
-                        [](Tape& t, const Node& n) {
-                            const int axis = n.attributes.axis;
-                            const std::size_t first = input_shape(t, n, 0)[normalize_axis(axis, n.grad.rank(), "concat")];
-                            const std::size_t second = input_shape(t, n, 1)[normalize_axis(axis, n.grad.rank(), "concat")];
-                            t.accumulate(n.inputs[0], tapeflow::narrow(n.grad, axis, 0, first));
-                            t.accumulate(n.inputs[1], tapeflow::narrow(n.grad, axis, first, second));
-                        }, {.axis = axis}, site);
-    }
-    return joined;
+    std::vector<Tensor> values;
+    values.reserve(parts.size());
+    for (const Var& p : parts) values.push_back(p.value());
+    return record("concat", tapeflow::concat(values, axis), parts, [axis](Backward& ctx) {
+        const std::size_t ax = normalize_axis(axis, ctx.grad().rank(), "concat");
+        std::size_t start = 0;
+        for (std::size_t k = 0; k < ctx.n_inputs(); ++k) {
+            const std::size_t length = ctx.input(k).shape()[ax];
+            if (ctx.needs_grad(k)) ctx.accumulate(k, tapeflow::narrow(ctx.grad(), axis, start, length));
+            start += length;
+        }
+    }, site);
 }
 
 std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes, CallSite site) {
@@ -119,45 +116,44 @@ std::vector<Var> chunk(const Var& a, std::size_t n, int axis, CallSite site) {
 
 // Each selected entry sends its gradient back to its source index; an index picked twice gets both.
 Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices, CallSite site) {
-    return record("index_select", tapeflow::index_select(a.value(), axis, indices), {a}, [](Tape& t, const Node& n) {
-        const Shape& in = input_shape(t, n);
-        const std::size_t ax = normalize_axis(n.attributes.axis, in.rank(), "index_select");
+    return record("index_select", tapeflow::index_select(a.value(), axis, indices), {a}, [axis, saved = pack_indices(indices)](Backward& ctx) {
+        const Shape& in = ctx.input(0).shape();
+        const std::size_t ax = normalize_axis(axis, in.rank(), "index_select");
         const Around v = around(in, ax);
-        const Tensor& idx = n.attributes.saved;
+        const Tensor& idx = saved;
         const std::size_t k = idx.numel();
         Tensor g = Tensor::zeros(in);
         for (std::size_t o = 0; o < v.outer; ++o)
             for (std::size_t j = 0; j < k; ++j) {
-                const double* src = n.grad.data() + (o * k + j) * v.inner;
+                const double* src = ctx.grad().data() + (o * k + j) * v.inner;
                 double* dst = g.data() + (o * v.n + static_cast<std::size_t>(idx[j])) * v.inner;
                 for (std::size_t i = 0; i < v.inner; ++i) dst[i] += src[i];
             }
-        t.accumulate(n.inputs[0], std::move(g));
-    }, {.saved = pack_indices(indices), .axis = axis}, site);
+        ctx.accumulate(0, std::move(g));
+    }, site);
 }
 
 // Each picked entry sends its gradient back where it came from; an entry picked twice gets both.
 Var take_along_axis(const Var& a, const Tensor& indices, int axis, CallSite site) {
-    return record("take_along_axis", tapeflow::take_along_axis(a.value(), indices, axis), {a}, [](Tape& t, const Node& n) {
-        const Shape& in = input_shape(t, n);
-        const Tensor& idx = n.attributes.saved;
-        const Around v = around(in, normalize_axis(n.attributes.axis, in.rank(), "take_along_axis"));
-        const std::size_t k = idx.shape()[normalize_axis(n.attributes.axis, in.rank(), "take_along_axis")];
+    return record("take_along_axis", tapeflow::take_along_axis(a.value(), indices, axis), {a}, [axis, idx = indices](Backward& ctx) {
+        const Shape& in = ctx.input(0).shape();
+        const Around v = around(in, normalize_axis(axis, in.rank(), "take_along_axis"));
+        const std::size_t k = idx.shape()[normalize_axis(axis, in.rank(), "take_along_axis")];
         Tensor g = Tensor::zeros(in);
         for (std::size_t o = 0; o < v.outer; ++o)
             for (std::size_t j = 0; j < k; ++j)
                 for (std::size_t i = 0; i < v.inner; ++i) {
                     const std::size_t at = (o * k + j) * v.inner + i;
-                    g[(o * v.n + static_cast<std::size_t>(idx[at])) * v.inner + i] += n.grad[at];
+                    g[(o * v.n + static_cast<std::size_t>(idx[at])) * v.inner + i] += ctx.grad()[at];
                 }
-        t.accumulate(n.inputs[0], std::move(g));
-    }, {.saved = indices, .axis = axis}, site);
+        ctx.accumulate(0, std::move(g));
+    }, site);
 }
 
 // Broadcasting copies elements: their gradients are summed back (accumulate's sum_to does it).
 Var broadcast_to(const Var& a, const Shape& shape, CallSite site) {
     return record("broadcast_to", tapeflow::broadcast_to(a.value(), shape), {a},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad); }, {}, site);
+                  [](Backward& ctx) { ctx.accumulate(0, ctx.grad()); }, site);
 }
 
 }  // namespace tapeflow

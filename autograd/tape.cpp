@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "autograd/anomaly.hpp"
+#include "autograd/op.hpp"
 #include "autograd/var.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
@@ -18,12 +19,36 @@ thread_local bool grad_mode = true;
 
 std::size_t tensor_bytes(const Tensor& t) { return t.defined() ? t.numel() * sizeof(double) : 0; }
 
-void check_input_count(const char* op, std::size_t n) {
-    if (n > Node::max_inputs)
-        throw std::invalid_argument(
-            fmt::format("{}: an op takes at most {} inputs, got {}", op, Node::max_inputs, n));
-}
+// Arena blocks for the rules' states: one block holds the captures of a few thousand typical rules.
+constexpr std::size_t arena_block_bytes = 64 * 1024;
 }  // namespace
+
+Tape::~Tape() { destroy_states(); }
+
+void Tape::destroy_states() {
+    for (Node& n : nodes_)
+        if (n.destroy) n.destroy(n.state);
+}
+
+void* Tape::allocate_state(std::size_t size, std::size_t align) {
+    if (size > arena_block_bytes)
+        throw std::invalid_argument(fmt::format("record: a rule's captures take {} bytes, more than the {} a rule may "
+                                                "hold; capture a Tensor (a handle) instead of large arrays",
+                                                size, arena_block_bytes));
+    for (;;) {
+        if (arena_block_ < arena_.size()) {
+            const std::size_t offset = (arena_used_ + align - 1) / align * align;
+            if (offset + size <= arena_block_bytes) {
+                arena_used_ = offset + size;
+                return arena_[arena_block_].get() + offset;
+            }
+            ++arena_block_;
+            arena_used_ = 0;
+        } else {
+            arena_.push_back(std::make_unique<std::byte[]>(arena_block_bytes));
+        }
+    }
+}
 
 Tape& Tape::current() { return current_tape ? *current_tape : default_tape; }
 
@@ -57,34 +82,6 @@ void Tape::check(const Var& v, std::string_view op) const {
             "{}: this Var was recorded before tape.clear() (generation {}, the tape is now at generation {}); "
             "recompute it in the current step",
             op, v.generation(), generation_));
-}
-
-Var Tape::push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-               NodeAttributes attributes, CallSite site) {
-    check_input_count(op, inputs.size());
-    // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was.
-    for (const Var& in : inputs)
-        if (in.requires_grad()) check(in, op);
-    std::array<std::uint32_t, Node::max_inputs> indices{};
-    std::uint32_t k = 0;
-    for (const Var& in : inputs) {
-        if (in.requires_grad()) {
-            indices[k++] = in.index();
-        } else {
-            // A constant operand gets a leaf of its own so the backward rule can read its value.
-            indices[k++] = push_leaf("constant", in.value(), false, nullptr);
-        }
-    }
-    Node& n = nodes_.emplace_back();
-    n.op = op;
-    n.inputs = indices;
-    n.n_inputs = k;
-    n.requires_grad = true;
-    n.value = value;
-    n.backward = rule;
-    n.attributes = std::move(attributes);
-    n.site = site;
-    return Var(std::move(value), this, static_cast<std::uint32_t>(nodes_.size() - 1), generation_);
 }
 
 void Tape::accumulate(std::uint32_t input, Tensor gradient) {
@@ -129,8 +126,9 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
             if (!p.grad.defined() || !(p.grad.shape() == p.value.shape())) p.grad = Tensor::zeros(p.value.shape());
             add_into(p.grad, n.grad);
         }
-        if (n.backward) {
-            n.backward(*this, n);
+        if (n.rule) {
+            Backward context(*this, n);
+            n.rule(n.state, context);
             if (detect) detail::check_backward(*this, static_cast<std::uint32_t>(i));
         }
     }
@@ -144,14 +142,18 @@ Tensor Tape::grad(const Var& v) const {
 }
 
 void Tape::clear() {
+    destroy_states();
     nodes_.clear();  // keeps capacity: the next step records into the same slots
+    inputs_.clear();
+    arena_block_ = 0;
+    arena_used_ = 0;
     ++generation_;
 }
 
 std::size_t Tape::bytes() const {
-    std::size_t total = nodes_.capacity() * sizeof(Node);
-    for (const Node& n : nodes_)
-        total += tensor_bytes(n.value) + tensor_bytes(n.grad) + tensor_bytes(n.attributes.saved);
+    std::size_t total = nodes_.capacity() * sizeof(Node) + inputs_.capacity() * sizeof(std::uint32_t) +
+                        arena_.size() * arena_block_bytes;
+    for (const Node& n : nodes_) total += tensor_bytes(n.value) + tensor_bytes(n.grad);
     return total;
 }
 
@@ -162,7 +164,7 @@ std::string Tape::dump() const {
         const Node& n = nodes_[i];
         fmt::format_to(it, "#{:<3} {:<12}", i, n.op);
         std::string args;
-        for (std::uint32_t k = 0; k < n.n_inputs; ++k) args += fmt::format("{}#{}", k ? ", " : "", n.inputs[k]);
+        for (std::uint32_t in : inputs(n)) args += fmt::format("{}#{}", args.empty() ? "" : ", ", in);
         fmt::format_to(it, " ({:<10}) -> {:<10}", args, n.value.shape());
         if (n.value.numel() <= 4) fmt::format_to(it, " = {:.6g}", fmt::join(n.value.span(), ", "));
         if (!n.requires_grad) out += "   (no grad)";
@@ -179,7 +181,7 @@ std::string Tape::to_dot() const {
         const bool leaf = n.n_inputs == 0;
         fmt::format_to(it, "  n{} [label=\"#{} {}\\n{}\", shape={}{}];\n", i, i, n.op, n.value.shape(),
                        leaf ? "box" : "ellipse", n.requires_grad ? "" : ", style=dashed");
-        for (std::uint32_t k = 0; k < n.n_inputs; ++k) fmt::format_to(it, "  n{} -> n{};\n", n.inputs[k], i);
+        for (std::uint32_t in : inputs(n)) fmt::format_to(it, "  n{} -> n{};\n", in, i);
     }
     out += "}\n";
     return out;
@@ -198,23 +200,59 @@ Tensor Var::grad() const {
     return tape_->grad(*this);
 }
 
-Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-           NodeAttributes attributes, CallSite site) {
-    check_input_count(op, inputs.size());
+std::uint32_t Backward::index(std::size_t k) const {
+    if (k >= node_.n_inputs)
+        throw std::out_of_range(fmt::format("{}: backward rule asked for input {} of an op with {} inputs", node_.op, k,
+                                            node_.n_inputs));
+    return tape_.inputs_[node_.first_input + k];
+}
+
+void Backward::accumulate(std::size_t k, Tensor gradient) { tape_.accumulate(index(k), std::move(gradient)); }
+
+namespace detail {
+
+Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site) {
     Tape* tape = nullptr;
-    for (const Var& in : inputs) {
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        const Var& in = inputs[k];
         if (!in.requires_grad()) continue;
         if (tape && tape != in.tape())
             throw std::logic_error(fmt::format("{}: inputs were recorded on different tapes", op));
         tape = in.tape();
     }
     if (!tape || !grad_mode) {
-        if (anomaly_detection_enabled()) detail::check_forward(op, value, inputs, nullptr, std::nullopt, site);
+        if (anomaly_detection_enabled()) check_forward(op, value, inputs, nullptr, std::nullopt, site);
         return Var(std::move(value));
     }
-    Var out = tape->push(op, std::move(value), inputs, rule, std::move(attributes), site);
-    if (anomaly_detection_enabled()) detail::check_forward(op, out.value(), inputs, tape, out.index(), site);
+    // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was.
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        if (inputs[k].requires_grad()) tape->check(inputs[k], op);
+    void* state = nullptr;
+    if (ops.size) {
+        state = tape->allocate_state(ops.size, ops.align);
+        ops.relocate(state, rule);
+    }
+    const auto first = static_cast<std::uint32_t>(tape->inputs_.size());
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        const Var& in = inputs[k];
+        // A constant operand gets a leaf of its own so the backward rule can read its value.
+        tape->inputs_.push_back(in.requires_grad() ? in.index() : tape->push_leaf("constant", in.value(), false, nullptr));
+    }
+    Node& n = tape->nodes_.emplace_back();
+    n.op = op;
+    n.first_input = first;
+    n.n_inputs = static_cast<std::uint32_t>(inputs.size());
+    n.requires_grad = true;
+    n.value = value;
+    n.rule = ops.invoke;
+    n.destroy = ops.destroy;
+    n.state = state;
+    n.site = site;
+    Var out(std::move(value), tape, static_cast<std::uint32_t>(tape->nodes_.size() - 1), tape->generation_);
+    if (anomaly_detection_enabled()) check_forward(op, out.value(), inputs, tape, out.index(), site);
     return out;
 }
+
+}  // namespace detail
 
 }  // namespace tapeflow

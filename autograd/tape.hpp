@@ -6,9 +6,10 @@
 // generation counter so that a Var from an earlier step is detected instead of silently misread.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <span>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -29,38 +30,33 @@ using VarRef = std::reference_wrapper<const Var>;
 // record an empty one. Anomaly reports print it (autograd/anomaly.hpp). A pointer-sized handle.
 using CallSite = std::source_location;
 
-// A backward rule reads the node's upstream gradient `node.grad` and adds each input's share
-// into the tape with `tape.accumulate(node.inputs[k], ...)`. Gradient buffers may be shared between
-// nodes (accumulate copies on write), so a rule reads `node.grad` and never writes into it.
-using BackwardRule = void (*)(Tape& tape, const Node& node);
+class Backward;
 
-// What an op's backward rule needs besides its inputs' and its own values.
-struct NodeAttributes {
-    Tensor saved;        // an extra tensor (e.g. indices for index_select)
-    double scalar = 0;   // a constant operand (the p of xᵖ, a slope)
-    double scalar2 = 0;  // a second constant (clamp's upper bound)
-    int axis = 0;
-    bool keepdim = false;
-};
-
+// One recorded operation. Its inputs are tape indices kept in the tape's side array (Tape::inputs), and
+// its backward rule — any callable, with whatever state it captured — lives in the tape's arena, so
+// recording a node allocates nothing once the tape has grown to a step's size (autograd/op.hpp).
 struct Node {
-    static constexpr std::size_t max_inputs = 3;
-
     const char* op = "";
-    std::array<std::uint32_t, max_inputs> inputs{};
+    std::uint32_t first_input = 0;  // into the tape's input list
     std::uint32_t n_inputs = 0;
     bool requires_grad = false;
     Tensor value;
     Tensor grad;  // d loss / d value, filled during backward
-    BackwardRule backward = nullptr;
     Parameter* parameter = nullptr;  // set on a parameter's leaf: its gradient goes there
-    NodeAttributes attributes;
+    void (*rule)(void* state, Backward& backward) = nullptr;
+    void (*destroy)(void* state) = nullptr;  // null when the state needs no destructor
+    void* state = nullptr;                   // the rule's captures, in the tape's arena
     CallSite site;  // the line that recorded the op; empty for leaves and operators
 };
+
+namespace detail {
+class Recorder;
+}  // namespace detail
 
 class Tape {
 public:
     Tape() = default;
+    ~Tape();
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
 
@@ -96,18 +92,26 @@ public:
     // The graph in Graphviz DOT: leaves as boxes, parameters named, edges input → op.
     std::string to_dot() const;
 
-    // For op implementations (see `record` in var.hpp).
-    Var push(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-             NodeAttributes attributes, CallSite site = {});
-    void accumulate(std::uint32_t input, Tensor gradient);
+    // The tape indices of node n's inputs.
+    std::span<const std::uint32_t> inputs(const Node& n) const { return {inputs_.data() + n.first_input, n.n_inputs}; }
     const Tensor& value(std::uint32_t index) const { return nodes_[index].value; }
     // Throws unless v was recorded on this tape in its current generation.
     void check(const Var& v, std::string_view op) const;
 
 private:
+    friend class Backward;
+    friend class detail::Recorder;
     std::uint32_t push_leaf(const char* op, Tensor value, bool requires_grad, Parameter* p);
+    void accumulate(std::uint32_t input, Tensor gradient);
+    // Raw storage for a rule's state, aligned; valid until clear().
+    void* allocate_state(std::size_t size, std::size_t align);
+    void destroy_states();
 
     std::vector<Node> nodes_;
+    std::vector<std::uint32_t> inputs_;
+    // The rules' states: blocks kept across clear(), filled front to back.
+    std::vector<std::unique_ptr<std::byte[]>> arena_;
+    std::size_t arena_block_ = 0, arena_used_ = 0;
     std::uint64_t generation_ = 0;
 };
 

@@ -1,10 +1,11 @@
 // Var: the handle user code computes with. It carries its value and, when it takes part in a
 // differentiable computation, the tape entry that recorded it. Var ops mirror the tensor ops
-// (autograd/elementwise.hpp, reduce.hpp, linalg.hpp, shape_ops.hpp).
+// (autograd/elementwise.hpp, reduce.hpp, linalg.hpp, shape_ops.hpp); autograd/op.hpp records new ones.
 #pragma once
 
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "autograd/tape.hpp"
 #include "tensor/tensor.hpp"
@@ -34,6 +35,7 @@ public:
 
 private:
     friend class Tape;
+    friend class detail::Recorder;
     Var(Tensor value, Tape* tape, std::uint32_t index, std::uint64_t generation)
         : value_(std::move(value)), tape_(tape), index_(index), generation_(generation) {}
 
@@ -43,15 +45,21 @@ private:
     std::uint64_t generation_ = 0;
 };
 
-// Records one differentiable operation: `value` is its output, computed by the caller from the
-// inputs' values; `rule` is its backward. If no input requires a gradient, or under no_grad,
-// nothing is recorded and a constant is returned. This is also how users define their own ops
-// (see tutorial 01). `site` is kept for anomaly reports: left at its default it is the caller's line;
-// an op built on record passes its own caller's site on. Under DetectAnomaly (autograd/anomaly.hpp) a
-// NaN or ±inf in `value` throws AnomalyError. Throws std::invalid_argument for more than
-// Node::max_inputs (3) inputs, and std::logic_error for inputs from different tapes or recorded
-// before the last tape.clear().
-Var record(const char* op, Tensor value, std::initializer_list<VarRef> inputs, BackwardRule rule,
-           NodeAttributes attributes = {}, CallSite site = CallSite::current());
+namespace detail {
+// The inputs of an op as `record` receives them: a braced list {a, b, …} or a vector of Vars.
+class Inputs {
+public:
+    // The list's elements live until the end of the full expression that calls record: long enough.
+    Inputs(std::initializer_list<VarRef> refs) : refs_(refs), n_(refs.size()) {}
+    Inputs(const std::vector<Var>& vars) : vars_(vars.data()), n_(vars.size()) {}
+    std::size_t size() const { return n_; }
+    const Var& operator[](std::size_t k) const { return vars_ ? vars_[k] : refs_.begin()[k].get(); }
+
+private:
+    std::initializer_list<VarRef> refs_;
+    const Var* vars_ = nullptr;
+    std::size_t n_ = 0;
+};
+}  // namespace detail
 
 }  // namespace tapeflow

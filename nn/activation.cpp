@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "autograd/op.hpp"
 #include "tensor/broadcast.hpp"
 #include "tensor/stable.hpp"
 
@@ -28,20 +29,19 @@ Var elu(const Var& x, double alpha) {
     require_finite(alpha, "alpha", "elu");
     require_defined(x.value(), "elu");
     Tensor value = map_unary(x.value(), [alpha](double v) { return v > 0 ? v : alpha * std::expm1(v); });
-    return record("elu", std::move(value), {x}, [](Tape& t, const Node& n) {
-        const double alpha = n.attributes.scalar;
-        t.accumulate(n.inputs[0], map_ternary(n.grad, t.value(n.inputs[0]), n.value,
+    return record("elu", std::move(value), {x}, [alpha](Backward& ctx) {
+        ctx.accumulate(0, map_ternary(ctx.grad(), ctx.input(0), ctx.value(),
                                               [alpha](double g, double v, double y) { return v > 0 ? g : g * (y + alpha); },
                                               "elu"));
-    }, {.scalar = alpha});
+    });
 }
 
 // d(x·σ(x)) = (σ(x) + x·σ(x)(1 − σ(x)))·dx = σ(x)·(1 + x·(1 − σ(x)))·dx.
 Var silu(const Var& x) {
     require_defined(x.value(), "silu");
     Tensor value = map_unary(x.value(), [](double v) { return v * stable::sigmoid(v); });
-    return record("silu", std::move(value), {x}, [](Tape& t, const Node& n) {
-        t.accumulate(n.inputs[0], map_binary(n.grad, t.value(n.inputs[0]), [](double g, double v) {
+    return record("silu", std::move(value), {x}, [](Backward& ctx) {
+        ctx.accumulate(0, map_binary(ctx.grad(), ctx.input(0), [](double g, double v) {
             const double s = stable::sigmoid(v);
             return g * s * (1 + v * (1 - s));
         }, "silu"));

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "autograd/op.hpp"
+
 
 namespace tapeflow::nn {
 
@@ -35,22 +37,20 @@ namespace {
 
 // One tape node for y = γ_c · (x − μ_c) · r_c + β_c with r_c = 1/sqrt(σ_c² + ε): the composition of
 // elementwise ops it replaces recorded a dozen nodes per layer, each with a full-size temporary (the
-// layer sits in every residual block). attributes.saved holds [μ; r] [2, C]; attributes.scalar is 1
-// when μ, σ² are the batch's own statistics (differentiated through), 0 for the running averages.
+// layer sits in every residual block). `stats` holds [μ; r] [2, C]; `batch_statistics` says whether
+// μ, σ² are the batch's own statistics (differentiated through) or the running averages.
 //
 // With m = N·H·W values per channel and x̂ = (x − μ)·r (Ioffe & Szegedy 2015, Sec. 3):
 //     dβ_c = Σ dy,   dγ_c = Σ dy·x̂,
 //     dx = γ_c·r_c·dy                                          (fixed statistics)
 //     dx = γ_c·r_c·(dy − Σ dy/m − x̂·Σ(dy·x̂)/m)                 (batch statistics)
-void backward_batch_norm(Tape& t, const Node& n) {
-    const Tensor& x = t.value(n.inputs[0]);
-    const Tensor& gamma = t.value(n.inputs[1]);
-    const Tensor& stats = n.attributes.saved;
-    const bool batch_statistics = n.attributes.scalar != 0;
+void backward_batch_norm(Backward& ctx, const Tensor& stats, bool batch_statistics) {
+    const Tensor& x = ctx.input(0);
+    const Tensor& gamma = ctx.input(1);
     const std::size_t batch = x.shape()[0], channels = x.shape()[1], pixels = x.shape()[2] * x.shape()[3];
     const double m = static_cast<double>(batch * pixels);
     Tensor dgamma = Tensor::zeros(Shape{channels}), dbeta = Tensor::zeros(Shape{channels});
-    const double* dy = n.grad.data();
+    const double* dy = ctx.grad().data();
     const double* px = x.data();
     for (std::size_t i = 0; i < batch; ++i)
         for (std::size_t c = 0; c < channels; ++c) {
@@ -64,7 +64,7 @@ void backward_batch_norm(Tape& t, const Node& n) {
             dbeta[c] += sum_dy;
             dgamma[c] += sum_dy_xhat;
         }
-    if (t.node(n.inputs[0]).requires_grad) {
+    if (ctx.needs_grad(0)) {
         Tensor dx(x.shape());
         for (std::size_t i = 0; i < batch; ++i)
             for (std::size_t c = 0; c < channels; ++c) {
@@ -75,10 +75,10 @@ void backward_batch_norm(Tape& t, const Node& n) {
                 for (std::size_t p = 0; p < pixels; ++p)
                     dx[at + p] = a * (dy[at + p] - shift - (px[at + p] - mean) * r * tilt);
             }
-        t.accumulate(n.inputs[0], std::move(dx));
+        ctx.accumulate(0, std::move(dx));
     }
-    t.accumulate(n.inputs[1], std::move(dgamma));
-    t.accumulate(n.inputs[2], std::move(dbeta));
+    if (ctx.needs_grad(1)) ctx.accumulate(1, std::move(dgamma));
+    if (ctx.needs_grad(2)) ctx.accumulate(2, std::move(dbeta));
 }
 
 // Per-channel mean and population variance of x [N, C, H, W], two passes (no E[x²] − E[x]² cancellation).
@@ -136,8 +136,10 @@ Var BatchNorm2d::forward(const Var& x) {
             for (std::size_t p = 0; p < pixels; ++p) y[at + p] = in[at + p] * a + b;
         }
     const Var gamma_var = weight_.var(), beta_var = bias_.var();
-    return record("batch_norm_2d", std::move(y), {x, gamma_var, beta_var}, backward_batch_norm,
-                  {.saved = std::move(stats), .scalar = training() ? 1.0 : 0.0});
+    return record("batch_norm_2d", std::move(y), {x, gamma_var, beta_var},
+                  [stats = std::move(stats), batch_statistics = training()](Backward& ctx) {
+                      backward_batch_norm(ctx, stats, batch_statistics);
+                  });
 }
 
 std::string BatchNorm2d::name() const { return fmt::format("BatchNorm2d({})", channels_); }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "autograd/op.hpp"
 #include "autograd/shape_ops.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/linalg.hpp"
@@ -49,39 +50,37 @@ Tensor affine_value(const Tensor& x, const Tensor& w, const Tensor* b) {
 }
 
 // y = x·W with upstream gradient dy:  dx = dy·Wᵀ,  dW = xᵀ·dy.
-void product_grads(Tape& t, const Node& n, const Tensor& dy) {
-    const Tensor& x = t.value(n.inputs[0]);
-    const Tensor& w = t.value(n.inputs[1]);
-    if (t.node(n.inputs[0]).requires_grad) t.accumulate(n.inputs[0], matmul_nt(dy, w));
-    if (t.node(n.inputs[1]).requires_grad) t.accumulate(n.inputs[1], matmul_tn(x, dy));
+void product_grads(Backward& ctx, const Tensor& dy) {
+    if (ctx.needs_grad(0)) ctx.accumulate(0, matmul_nt(dy, ctx.input(1)));
+    if (ctx.needs_grad(1)) ctx.accumulate(1, matmul_tn(ctx.input(0), dy));
 }
 
-void backward_product(Tape& t, const Node& n) { product_grads(t, n, n.grad); }
+void backward_product(Backward& ctx) { product_grads(ctx, ctx.grad()); }
 
-bool bias_needs_grad(Tape& t, const Node& n) { return n.n_inputs == 3 && t.node(n.inputs[2]).requires_grad; }
+bool bias_needs_grad(const Backward& ctx) { return ctx.n_inputs() == 3 && ctx.needs_grad(2); }
 
 // y = x·W + b: as above, and db = Σ_rows dy (the bias was broadcast over the rows).
-void backward_affine(Tape& t, const Node& n) {
-    backward_product(t, n);
-    if (!bias_needs_grad(t, n)) return;
-    const std::size_t rows = n.grad.shape()[0], out = n.grad.shape()[1];
+void backward_affine(Backward& ctx) {
+    backward_product(ctx);
+    if (!bias_needs_grad(ctx)) return;
+    const std::size_t rows = ctx.grad().shape()[0], out = ctx.grad().shape()[1];
     Tensor db = Tensor::zeros(Shape{out});
-    const double* g = n.grad.data();
+    const double* g = ctx.grad().data();
     double* pb = db.data();
     for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t j = 0; j < out; ++j) pb[j] += g[i * out + j];
-    t.accumulate(n.inputs[2], std::move(db));
+    ctx.accumulate(2, std::move(db));
 }
 
 // y = relu(p), p = x·W + b: dp = dy ⊙ [p > 0], read off the output (y > 0 exactly where p > 0, and a
 // NaN p gives a NaN y, which is not > 0); db = Σ_rows dp in the same pass; dx and dW from dp as above.
-void backward_affine_relu(Tape& t, const Node& n) {
-    const std::size_t rows = n.grad.shape()[0], out = n.grad.shape()[1];
-    Tensor dp(n.grad.shape());
-    const double* g = n.grad.data();
-    const double* y = n.value.data();
+void backward_affine_relu(Backward& ctx) {
+    const std::size_t rows = ctx.grad().shape()[0], out = ctx.grad().shape()[1];
+    Tensor dp(ctx.grad().shape());
+    const double* g = ctx.grad().data();
+    const double* y = ctx.value().data();
     double* pd = dp.data();
-    if (bias_needs_grad(t, n)) {
+    if (bias_needs_grad(ctx)) {
         Tensor db = Tensor::zeros(Shape{out});
         double* pb = db.data();
         for (std::size_t i = 0; i < rows; ++i)
@@ -90,11 +89,11 @@ void backward_affine_relu(Tape& t, const Node& n) {
                 pd[k] = y[k] > 0 ? g[k] : 0.0;
                 pb[j] += pd[k];
             }
-        t.accumulate(n.inputs[2], std::move(db));
+        ctx.accumulate(2, std::move(db));
     } else {
         for (std::size_t k = 0; k < rows * out; ++k) pd[k] = y[k] > 0 ? g[k] : 0.0;
     }
-    product_grads(t, n, dp);
+    product_grads(ctx, dp);
 }
 
 }  // namespace

@@ -121,8 +121,4 @@ StorageStats storage_stats() {
     return c ? c->stats() : StorageStats{};
 }
 
-void release_cached_storage() {
-    if (BlockCache* c = cache()) c->release();
-}
-
 }  // namespace tapeflow

@@ -22,7 +22,5 @@ struct StorageStats {
 
 // Counters for this thread (the bench shows that a training step's fresh allocations stop growing).
 StorageStats storage_stats();
-// Returns this thread's cached blocks to the system allocator.
-void release_cached_storage();
 
 }  // namespace tapeflow

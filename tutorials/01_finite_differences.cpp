@@ -66,19 +66,19 @@ double loglog_slope(const std::vector<double>& eps, const std::vector<double>& e
 
 // The cube x³ with a backward rule that is WRONG on purpose: d(x³)/dx = 3x², but this says 3x.
 // It is defined exactly as a user defines a new op: a value, the inputs, and a backward rule that
-// adds the input's share of the upstream gradient n.grad into the tape.
+// adds the input's share of the upstream gradient ctx.grad() into the tape.
 Var bad_cube(const Var& a) {
-    return record("bad_cube", tapeflow::mul(tapeflow::square(a.value()), a.value()), {a}, [](Tape& t, const Node& n) {
-        const Tensor& x = t.value(n.inputs[0]);
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, x * 3.0));  // the bug: should be 3·x²
+    return record("bad_cube", tapeflow::mul(tapeflow::square(a.value()), a.value()), {a}, [](Backward& ctx) {
+        const Tensor& x = ctx.input(0);
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), x * 3.0));  // the bug: should be 3·x²
     });
 }
 
 // The same op with the right rule: d(x³) = 3x²·dx.
 Var cube(const Var& a) {
-    return record("cube", tapeflow::mul(tapeflow::square(a.value()), a.value()), {a}, [](Tape& t, const Node& n) {
-        const Tensor& x = t.value(n.inputs[0]);
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, tapeflow::square(x) * 3.0));
+    return record("cube", tapeflow::mul(tapeflow::square(a.value()), a.value()), {a}, [](Backward& ctx) {
+        const Tensor& x = ctx.input(0);
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), tapeflow::square(x) * 3.0));
     });
 }
 

@@ -28,6 +28,7 @@
 
 #include "autograd/elementwise.hpp"
 #include "autograd/gradcheck.hpp"
+#include "autograd/op.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "autograd/var.hpp"
@@ -57,29 +58,22 @@ void print_indented(const std::string& text) {
     for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
 }
 
-// f applied to every element of a copy of t.
-template <class F>
-Tensor map(const Tensor& t, F f) {
-    Tensor out = t.clone();
-    for (double& v : out.span()) v = f(v);
-    return out;
-}
-
-// ---- Three custom ops, each one `record`: a value, its inputs, and the derivative on paper --------
+// ---- Three custom ops, each one `record` (autograd/op.hpp): a value, its inputs, and the derivative
+// on paper. `map` (also from op.hpp) applies a scalar function to every element.
 
 // asinh(a), d/da = 1/√(1 + a²), written 1/hypot(1, a) so that it does not overflow for huge a.
 Var asinh(const Var& a) {
-    return record("asinh", map(a.value(), [](double v) { return std::asinh(v); }), {a}, [](Tape& t, const Node& n) {
-        const Tensor slope = map(t.value(n.inputs[0]), [](double v) { return 1 / std::hypot(1.0, v); });
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, slope));
+    return record("asinh", map(a.value(), [](double v) { return std::asinh(v); }), {a}, [](Backward& ctx) {
+        const Tensor slope = map(ctx.input(0), [](double v) { return 1 / std::hypot(1.0, v); });
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), slope));
     });
 }
 
 // sinh(a), d/da = cosh(a).
 Var sinh(const Var& a) {
-    return record("sinh", map(a.value(), [](double v) { return std::sinh(v); }), {a}, [](Tape& t, const Node& n) {
-        const Tensor slope = map(t.value(n.inputs[0]), [](double v) { return std::cosh(v); });
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, slope));
+    return record("sinh", map(a.value(), [](double v) { return std::sinh(v); }), {a}, [](Backward& ctx) {
+        const Tensor slope = map(ctx.input(0), [](double v) { return std::cosh(v); });
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), slope));
     });
 }
 
@@ -87,9 +81,9 @@ Var sinh(const Var& a) {
 // overflows (log(cosh(800)) is inf in doubles, log cosh 800 = 800 − log 2). d/da = tanh(a).
 double log_cosh(double a) { return std::abs(a) + std::log1p(std::exp(-2 * std::abs(a))) - ln2; }
 Var log_cosh(const Var& a) {
-    return record("log_cosh", map(a.value(), [](double v) { return log_cosh(v); }), {a}, [](Tape& t, const Node& n) {
-        const Tensor slope = map(t.value(n.inputs[0]), [](double v) { return std::tanh(v); });
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, slope));
+    return record("log_cosh", map(a.value(), [](double v) { return log_cosh(v); }), {a}, [](Backward& ctx) {
+        const Tensor slope = map(ctx.input(0), [](double v) { return std::tanh(v); });
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), slope));
     });
 }
 

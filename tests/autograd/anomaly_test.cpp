@@ -126,9 +126,9 @@ TEST_CASE("a custom op with a wrong backward rule is reported at the line that c
     TapeScope scope(tape);
     const Var x = tape.variable(Tensor{1.0, 2.0, 3.0});
     const auto line = std::source_location::current().line() + 1;
-    const Var y = record("bad_square", tapeflow::square(x.value()), {x}, [](Tape& t, const Node& n) {
+    const Var y = record("bad_square", tapeflow::square(x.value()), {x}, [](Backward& ctx) {
         // Wrong on purpose: 0/0 instead of 2x·g.
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, Tensor::full(n.value.shape(), kNaN)));
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), Tensor::full(ctx.value().shape(), kNaN)));
     });
     const Var loss = sum(y);
     DetectAnomaly guard;

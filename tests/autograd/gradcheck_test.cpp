@@ -24,31 +24,31 @@ namespace {
 
 // x², with a wrong derivative: x instead of 2x.
 Var bad_square(const Var& x) {
-    return record("bad_square", tapeflow::square(x.value()), {x}, [](Tape& t, const Node& n) {
-        t.accumulate(n.inputs[0], tapeflow::mul(n.grad, t.value(n.inputs[0])));
+    return record("bad_square", tapeflow::square(x.value()), {x}, [](Backward& ctx) {
+        ctx.accumulate(0, tapeflow::mul(ctx.grad(), ctx.input(0)));
     });
 }
 
 // The identity, whose backward drifts by one part in 10⁹ per call: right to finite-difference
 // accuracy, but a second backward pass gives different numbers.
 Var drifting_identity(const Var& x) {
-    return record("drifting_identity", x.value().clone(), {x}, [](Tape& t, const Node& n) {
+    return record("drifting_identity", x.value().clone(), {x}, [](Backward& ctx) {
         static int calls = 0;
         ++calls;
-        t.accumulate(n.inputs[0], n.grad * (1.0 + 1e-9 * calls));
+        ctx.accumulate(0, ctx.grad() * (1.0 + 1e-9 * calls));
     });
 }
 
 // The identity, whose backward adds a constant too small for the finite-difference comparison.
 Var offset_identity(const Var& x) {
     return record("offset_identity", x.value().clone(), {x},
-                  [](Tape& t, const Node& n) { t.accumulate(n.inputs[0], n.grad + 1e-9); });
+                  [](Backward& ctx) { ctx.accumulate(0, ctx.grad() + 1e-9); });
 }
 
 // The identity, whose backward produces NaN.
 Var nan_identity(const Var& x) {
-    return record("nan_identity", x.value().clone(), {x}, [](Tape& t, const Node& n) {
-        t.accumulate(n.inputs[0], n.grad * std::numeric_limits<double>::quiet_NaN());
+    return record("nan_identity", x.value().clone(), {x}, [](Backward& ctx) {
+        ctx.accumulate(0, ctx.grad() * std::numeric_limits<double>::quiet_NaN());
     });
 }
 

@@ -52,7 +52,7 @@ public:
             case Fault::wrong_gradient:
                 // Identity in value; the backward rule passes on 1.5× the gradient.
                 t.value = record("wrong", t.value.value(), {t.value},
-                                 [](Tape& tape, const Node& n) { tape.accumulate(n.inputs[0], n.grad * 1.5); });
+                                 [](Backward& ctx) { ctx.accumulate(0, ctx.grad() * 1.5); });
                 break;
             default: break;
         }

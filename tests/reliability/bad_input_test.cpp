@@ -246,9 +246,9 @@ TEST_CASE("autograd layer: tape misuse and malformed ops are reported, not misre
          [] { Tape t1, t2; (void)mul(t1.variable(Tensor{1.0}), t2.variable(Tensor{2.0})); }},
         {"Var::grad", "a constant", Expect::logic, "constant",
          [] { (void)Var(Tensor{1.0}).grad(); }},
-        {"record", "4 inputs", Expect::invalid_argument, "at most 3 inputs",
-         [] { Tape t; const Var x = t.variable(Tensor{1.0});
-              (void)record("four", Tensor{1.0}, {x, x, x, x}, [](Tape&, const Node&) {}); }},
+        {"Backward::accumulate", "input 1 of a one-input op", Expect::logic, "asked for input 1 of an op with 1 inputs",
+         [] { Tape t; TapeScope s(t); const Var x = t.variable(Tensor{1.0});
+              t.backward(record("one", Tensor{1.0}, {x}, [](Backward& ctx) { ctx.accumulate(1, ctx.grad()); })); }},
         {"Tape::variable", "an undefined tensor", Expect::invalid_argument, "Tape::variable",
          [] { Tape t; (void)t.variable(Tensor()); }},
         {"add (Var)", "[2] + [3]", Expect::invalid_argument, "[3]",

@@ -1,0 +1,121 @@
+// Writing a differentiable op of your own: `record` its output with a backward rule.
+//
+//     // log cosh x, with d/dx = tanh x
+//     Var log_cosh(const Var& x) {
+//         return record("log_cosh", map(x.value(), [](double v) { return std::log(std::cosh(v)); }), {x},
+//                       [](Backward& ctx) {
+//                           ctx.accumulate(0, map(ctx.grad(), ctx.input(0), [](double g, double v) {
+//                               return g * std::tanh(v);
+//                           }));
+//                       });
+//     }
+//
+// The rule receives a Backward: the upstream gradient d loss / d out (`grad()`), the op's output
+// (`value()`), each input's value (`input(k)`), whether input k wants a gradient (`needs_grad(k)`, to
+// skip work), and `accumulate(k, g)`, which adds g into input k's gradient (a g of a broadcast input's
+// output shape is summed back to the input's shape). A rule may capture what it needs by value — an
+// axis, a constant, an index tensor: the captures are stored in the tape's arena (no heap allocation
+// per node once the tape has grown to a step's size) and destroyed at tape.clear(). Capture by value:
+// the rule runs during backward, after the op's caller has returned.
+//
+// Rules must not write into the tensors they are given: `grad()` may be the very buffer another node
+// holds as its gradient (a gradient that only flows through is passed on without a copy).
+//
+// An op with several outputs is recorded once, with its outputs joined along an axis, and split into
+// views by `split` / `narrow` (autograd/shape_ops.hpp): each piece's gradient flows back into its slice
+// of the joined node (tests/autograd/op_test.cpp records sin and cos in one node this way).
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "autograd/var.hpp"
+#include "tensor/broadcast.hpp"
+
+namespace tapeflow {
+
+// What a backward rule sees of its node (see the top of this file).
+class Backward {
+public:
+    const Tensor& grad() const { return node_.grad; }
+    const Tensor& value() const { return node_.value; }
+    std::size_t n_inputs() const { return node_.n_inputs; }
+    const Tensor& input(std::size_t k) const { return tape_.value(index(k)); }
+    bool needs_grad(std::size_t k) const { return tape_.node(index(k)).requires_grad; }
+    void accumulate(std::size_t k, Tensor gradient);
+    const char* op() const { return node_.op; }
+
+private:
+    friend class Tape;
+    Backward(Tape& tape, const Node& node) : tape_(tape), node_(node) {}
+    std::uint32_t index(std::size_t k) const;
+
+    Tape& tape_;
+    const Node& node_;
+};
+
+namespace detail {
+// How the tape handles one rule type: call it, move it into the arena, destroy it.
+struct RuleOps {
+    void (*invoke)(void* state, Backward& backward);
+    void (*relocate)(void* to, void* from);  // move-constructs at `to`
+    void (*destroy)(void* state);            // null when trivially destructible
+    std::size_t size;                        // 0 for a rule without captures: nothing is stored
+    std::size_t align;
+};
+
+template <class R>
+constexpr RuleOps rule_ops() {
+    if constexpr (std::is_empty_v<R> && std::is_default_constructible_v<R>) {
+        return {[](void*, Backward& b) { R{}(b); }, nullptr, nullptr, 0, 1};
+    } else {
+        return {[](void* s, Backward& b) { (*static_cast<R*>(s))(b); },
+                [](void* to, void* from) { ::new (to) R(std::move(*static_cast<R*>(from))); },
+                std::is_trivially_destructible_v<R> ? nullptr : +[](void* s) { static_cast<R*>(s)->~R(); },
+                sizeof(R), alignof(R)};
+    }
+}
+
+class Recorder {
+public:
+    static Var record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site);
+};
+}  // namespace detail
+
+// Records one differentiable operation: `value` is its output, computed by the caller from the
+// inputs' values; `rule` is its backward, any callable taking Backward&. Inputs come as a braced list
+// {a, b, …} or a std::vector<Var>, any number of them. If no input requires a gradient, or under
+// no_grad, nothing is recorded and a constant is returned. `site` is kept for anomaly reports: left at
+// its default it is the caller's line; an op built on record passes its own caller's site on. Under
+// DetectAnomaly (autograd/anomaly.hpp) a NaN or ±inf in `value` throws AnomalyError. Throws
+// std::logic_error for inputs from different tapes or recorded before the last tape.clear().
+template <class Rule>
+Var record(const char* op, Tensor value, detail::Inputs inputs, Rule&& rule, CallSite site = CallSite::current()) {
+    using R = std::decay_t<Rule>;
+    static_assert(std::is_invocable_v<R&, Backward&>, "a backward rule is called as rule(Backward&)");
+    static_assert(alignof(R) <= alignof(std::max_align_t), "a rule's captures must not be over-aligned");
+    static constexpr detail::RuleOps ops = detail::rule_ops<R>();
+    R local(std::forward<Rule>(rule));
+    return detail::Recorder::record(op, std::move(value), inputs, &local, ops, site);
+}
+
+// Elementwise maps for computing values and gradients: f applied to each element (a), or to the
+// elements of a and b (and c) under NumPy broadcasting; `op` names the caller in shape errors.
+template <class F>
+Tensor map(const Tensor& a, F&& f) {
+    require_defined(a, "map");
+    return detail::map_unary(a, std::forward<F>(f));
+}
+template <class F>
+Tensor map(const Tensor& a, const Tensor& b, F&& f, std::string_view op = "map") {
+    return detail::map_binary(a, b, std::forward<F>(f), op);
+}
+template <class F>
+Tensor map(const Tensor& a, const Tensor& b, const Tensor& c, F&& f, std::string_view op = "map") {
+    return detail::map_ternary(a, b, c, std::forward<F>(f), op);
+}
+
+}  // namespace tapeflow
