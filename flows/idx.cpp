@@ -162,18 +162,16 @@ std::vector<std::uint8_t> read_payload(GzipReader& in, std::size_t header, std::
 std::vector<std::uint8_t> read_gzip_file(const std::string& path, std::size_t max_bytes) {
     GzipReader in(path);
     std::vector<std::uint8_t> out;
-    constexpr std::size_t step = 1 << 20;
     for (;;) {
-        const std::size_t at = out.size();
-        if (at > max_bytes)
-            fail(path, fmt::format("decompresses to more than the {} bytes allowed", max_bytes));
-        out.resize(at + step);
-        const std::size_t got = in.read(out.data() + at, step);
+        // One byte past the bound tells "more than allowed" without inflating further.
+        const std::size_t at = out.size(), left = max_bytes - at;  // at ≤ max_bytes here
+        const std::size_t want = left >= (1 << 20) ? std::size_t{1} << 20 : left + 1;
+        out.resize(at + want);
+        const std::size_t got = in.read(out.data() + at, want);
         out.resize(at + got);
-        if (got < step) break;
+        if (out.size() > max_bytes) fail(path, fmt::format("decompresses to more than the {} bytes allowed", max_bytes));
+        if (got < want) return out;
     }
-    if (out.size() > max_bytes) fail(path, fmt::format("decompresses to more than the {} bytes allowed", max_bytes));
-    return out;
 }
 
 IdxImages read_idx_images(const std::string& path) {
