@@ -27,7 +27,10 @@ FashionMnist load_fashion_mnist(const std::string& split, const std::string& dir
     if (images.rows != 28 || images.cols != 28)
         throw std::runtime_error(fmt::format("{}-images-idx3-ubyte.gz: images are {}×{}, Fashion-MNIST's are 28×28",
                                              prefix, images.rows, images.cols));
-    const std::size_t n = limit > 0 ? std::min(limit, images.count) : images.count;
+    if (limit > images.count)
+        throw std::runtime_error(fmt::format("{}-images-idx3-ubyte.gz: it holds {} images, fewer than the {} asked for",
+                                             prefix, images.count, limit));
+    const std::size_t n = limit > 0 ? limit : images.count;
     const std::size_t d = images.rows * images.cols;
     FashionMnist data{Tensor(Shape{n, d}), std::vector<std::uint8_t>(labels.begin(), labels.begin() + n)};
     std::transform(images.pixels.begin(), images.pixels.begin() + n * d, data.pixels.data(),

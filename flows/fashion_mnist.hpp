@@ -20,7 +20,8 @@ struct FashionMnist {
 std::string fashion_mnist_dir();
 
 // split is "train" (60,000 images) or "test" (10,000); `limit` > 0 keeps only the first `limit`.
-// Throws naming the file when it is missing or malformed, and when images and labels disagree.
+// Throws std::runtime_error naming the file when it is missing, not a regular file or malformed,
+// when images and labels disagree, and when it holds fewer than `limit` images.
 FashionMnist load_fashion_mnist(const std::string& split, const std::string& dir = fashion_mnist_dir(),
                                 std::size_t limit = 0);
 

@@ -236,18 +236,23 @@ ParsedCheckpoint parse(const std::string& path, std::span<const unsigned char> b
             fail(fmt::format("tensor '{}' has rank {} (at byte {}); at most {} is supported", t.name, rank, rank_at,
                              Shape::max_rank));
         // numel · 8 must fit in size_t; a zero dim makes the tensor empty whatever the others are.
+        // The dims are checked here, before a Shape is made of them (which would refuse an overflowing
+        // product with an exception that does not name the file).
         std::size_t numel = 1;
         bool has_zero = false, overflow = false;
+        std::array<std::size_t, Shape::max_rank> dims{};
         for (std::uint32_t axis = 0; axis < rank; ++axis) {
             const auto dim = in.read_le<std::uint64_t>(fmt::format("the dims of '{}'", t.name));
-            t.shape.push_back(dim);
+            dims[axis] = dim;
             if (dim == 0) has_zero = true;
             else if (numel > SIZE_MAX / sizeof(double) / dim) overflow = true;
             else numel *= dim;
         }
         if (has_zero) numel = 0;
         else if (overflow)
-            fail(fmt::format("tensor '{}' has shape {}, more elements than this machine can address", t.name, t.shape));
+            fail(fmt::format("tensor '{}' has shape [{}], more elements than this machine can address", t.name,
+                             fmt::join(dims.begin(), dims.begin() + rank, ", ")));
+        t.shape = Shape(std::span<const std::size_t>(dims.data(), rank));
         t.data = in.take(numel * sizeof(double), fmt::format("the data of '{}'", t.name));
         out.tensors.push_back(std::move(t));
     }

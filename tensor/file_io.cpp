@@ -263,7 +263,7 @@ InputFile::InputFile(std::string path, std::uint64_t max_bytes, std::string kind
     const auto fail = [&](const std::string& what) {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
-        throw std::runtime_error(fmt::format("{} {}: {}", kind_, path_, what));
+        throw std::runtime_error(fmt::format("{}: {}", label(), what));
     };
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, possibly forever.
     fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -282,6 +282,8 @@ InputFile::InputFile(std::string path, std::uint64_t max_bytes, std::string kind
         fail(fmt::format("cannot read the file: {}", error_text(errno)));
 }
 
+std::string InputFile::label() const { return kind_.empty() ? path_ : fmt::format("{} {}", kind_, path_); }
+
 InputFile::~InputFile() {
     if (fd_ >= 0) ::close(fd_);
 }
@@ -295,8 +297,8 @@ std::size_t InputFile::read_some(std::span<unsigned char> into) {
             const ssize_t n = ::read(fd_, &probe, 1);
             if (n < 0 && errno == EINTR) continue;
             if (n > 0)
-                throw std::runtime_error(fmt::format("{} {}: the file grew past the {} bytes allowed while being read",
-                                                     kind_, path_, max_bytes_));
+                throw std::runtime_error(
+                    fmt::format("{}: the file grew past the {} bytes allowed while being read", label(), max_bytes_));
             break;
         }
         return 0;
@@ -306,7 +308,7 @@ std::size_t InputFile::read_some(std::span<unsigned char> into) {
         const ssize_t n = ::read(fd_, into.data(), into.size());
         if (n < 0 && errno == EINTR) continue;
         if (n < 0)
-            throw std::runtime_error(fmt::format("{} {}: cannot read the file: {}", kind_, path_, error_text(errno)));
+            throw std::runtime_error(fmt::format("{}: cannot read the file: {}", label(), error_text(errno)));
         consumed_ += static_cast<std::uint64_t>(n);
         return static_cast<std::size_t>(n);
     }

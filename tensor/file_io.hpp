@@ -70,7 +70,7 @@ std::size_t remove_stale_temporaries(const std::string& path);
 std::uint64_t physical_memory_bytes();
 
 // A regular file opened for reading, checked before the first byte is read. Errors are
-// std::runtime_error "<kind> <path>: ..." naming the system's reason (strerror) or the kind of
+// std::runtime_error "<kind> <path>: ..." ("<path>: ..." for an empty kind) naming the system's reason (strerror) or the kind of
 // file found (a directory, a FIFO, a character device...) or the size against the bound.
 class InputFile {
 public:
@@ -85,6 +85,8 @@ public:
     std::size_t read_some(std::span<unsigned char> into);
 
 private:
+    std::string label() const;
+
     std::string path_, kind_;
     int fd_ = -1;
     std::uint64_t size_ = 0, max_bytes_ = 0, consumed_ = 0;

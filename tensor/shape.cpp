@@ -1,5 +1,6 @@
 #include "tensor/shape.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace tapeflow {
@@ -12,11 +13,20 @@ Shape::Shape(std::span<const std::size_t> dims) {
         throw std::invalid_argument(
             fmt::format("Shape: rank {} exceeds the maximum rank {}", dims.size(), max_rank));
     for (std::size_t d : dims) dims_[rank_++] = d;
+    (void)numel();
 }
 
 std::size_t Shape::numel() const {
     std::size_t n = 1;
-    for (std::size_t d : *this) n *= d;
+    bool overflow = false;
+    for (std::size_t d : *this) {
+        if (d == 0) return 0;
+        overflow |= __builtin_mul_overflow(n, d, &n);
+    }
+    if (overflow)
+        throw std::invalid_argument(fmt::format(
+            "Shape {}: the element count (the product of the dims) overflows std::size_t (more than {})", str(),
+            SIZE_MAX));
     return n;
 }
 
@@ -24,6 +34,12 @@ void Shape::push_back(std::size_t dim) {
     if (rank_ == max_rank)
         throw std::invalid_argument(fmt::format("Shape: cannot grow {} beyond rank {}", str(), max_rank));
     dims_[rank_++] = dim;
+    try {
+        (void)numel();
+    } catch (...) {
+        --rank_;  // the shape stays as it was
+        throw;
+    }
 }
 
 bool operator==(const Shape& a, const Shape& b) {
@@ -61,6 +77,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
 
 std::array<std::size_t, Shape::max_rank> contiguous_strides(const Shape& shape) {
     std::array<std::size_t, Shape::max_rank> strides{};
+    (void)shape.numel();  // the strides are partial products of it: checked once here
     std::size_t s = 1;
     for (std::size_t i = shape.rank(); i-- > 0;) {
         strides[i] = s;

@@ -19,11 +19,16 @@ public:
     // keeping them inline makes a Shape as cheap to copy as a few integers.
     static constexpr std::size_t max_rank = 8;
 
+    // Every shape is checked where it is made: a rank above max_rank, or dims whose product (the
+    // element count) does not fit in std::size_t, throw std::invalid_argument naming the dims. (An
+    // unchecked product wraps around: [2⁶² + 1, 4] would claim 4 elements and every kernel reading
+    // it would run off its buffer.) A zero dim makes the shape empty, whatever the others are.
     Shape() = default;  // rank 0: a scalar
     Shape(std::initializer_list<std::size_t> dims);
     explicit Shape(std::span<const std::size_t> dims);
 
     std::size_t rank() const { return rank_; }
+    // Checked again here, since operator[] can change a dim after construction.
     std::size_t numel() const;
     std::size_t operator[](std::size_t axis) const { return dims_[axis]; }
     std::size_t& operator[](std::size_t axis) { return dims_[axis]; }

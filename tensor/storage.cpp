@@ -2,8 +2,12 @@
 
 #include <array>
 #include <bit>
+#include <cstdint>
+#include <iterator>
 #include <new>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace tapeflow {
 
@@ -112,8 +116,29 @@ struct CachingAllocator {
 
 }  // namespace
 
-std::shared_ptr<double[]> allocate_storage(std::size_t n) {
-    return std::allocate_shared_for_overwrite<double[]>(CachingAllocator<double>{}, n);
+std::shared_ptr<double[]> allocate_storage(std::size_t n, const Shape* shape) {
+    // "8.80 TB": the size a reader can compare with the machine's memory.
+    const auto describe = [&](const char* reason) {
+        const double bytes = static_cast<double>(n) * sizeof(double);
+        const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB", "EB"};
+        double scaled = bytes;
+        std::size_t u = 0;
+        while (scaled >= 1000 && u + 1 < std::size(units)) {
+            scaled /= 1000;
+            ++u;
+        }
+        return fmt::format("{}: cannot allocate {} doubles ({:.3g} {}): {}",
+                           shape ? fmt::format("Tensor {}", *shape) : std::string("allocate_storage"), n, scaled,
+                           units[u], reason);
+    };
+    // allocate_shared adds a control block; keep well inside what a pointer difference can express.
+    if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double) / 2)
+        throw AllocationError(describe("more bytes than this machine can address"));
+    try {
+        return std::allocate_shared_for_overwrite<double[]>(CachingAllocator<double>{}, n);
+    } catch (const std::bad_alloc&) {
+        throw AllocationError(describe("out of memory"));
+    }
 }
 
 StorageStats storage_stats() {

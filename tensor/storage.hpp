@@ -8,11 +8,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <string>
+
+#include "tensor/shape.hpp"
 
 namespace tapeflow {
 
-// Storage for n doubles (uninitialized), shared-ownership like any tensor buffer.
-std::shared_ptr<double[]> allocate_storage(std::size_t n);
+// A failed tensor allocation, saying what was being allocated: a std::bad_alloc (so existing handlers
+// still catch it) whose what() names the shape, the element count and the bytes.
+class AllocationError : public std::bad_alloc {
+public:
+    explicit AllocationError(std::string message) : message_(std::move(message)) {}
+    const char* what() const noexcept override { return message_.c_str(); }
+
+private:
+    std::string message_;
+};
+
+// Storage for n doubles (uninitialized), shared-ownership like any tensor buffer. Throws
+// AllocationError when the bytes overflow the address space or the system allocator refuses them,
+// naming `shape` (the tensor being made, when given), n and the bytes.
+std::shared_ptr<double[]> allocate_storage(std::size_t n, const Shape* shape = nullptr);
 
 struct StorageStats {
     std::uint64_t fresh_allocations = 0;  // blocks obtained from the system allocator

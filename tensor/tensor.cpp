@@ -13,7 +13,7 @@ namespace tapeflow {
 Tensor::Tensor(const Shape& shape)
     : shape_(shape), numel_(shape.numel()),
       // Storage for n ≥ 1 elements so that a defined tensor always has a valid data() pointer.
-      storage_(allocate_storage(std::max<std::size_t>(numel_, 1))) {}
+      storage_(allocate_storage(std::max<std::size_t>(numel_, 1), &shape)) {}
 
 Tensor::Tensor(const Shape& shape, std::vector<double> values) : Tensor(shape) {
     if (values.size() != numel_)

@@ -483,7 +483,8 @@ int run(const tutorial::Options& opt) {
         ckpt_path, step_saved);
     {
         std::vector<std::vector<std::string>> rows;
-        std::uint64_t layout_bytes = 8 + 4 + 4 + 8 + 4 + 8;  // magic, version, has_step, step, count, checksum
+        // magic, version, has_step, step, entry count, configuration count (none stored), checksum
+        std::uint64_t layout_bytes = 8 + 4 + 4 + 8 + 4 + 4 + 8;
         for (const nn::CheckpointEntry& e : info.entries) {
             std::size_t numel = 1;
             for (std::size_t d = 0; d < e.shape.rank(); ++d) numel *= e.shape[d];

@@ -1,5 +1,8 @@
 #include "flows/idx.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -172,4 +175,65 @@ TEST_CASE("fuzz regressions: header sizes whose product wraps, gzip members, tra
     CHECK(error_of([&] { read_idx_labels(trailing_path); }) ==
           trailing_path + ": trailing data after the end of the gzip stream at compressed byte " + std::to_string(end) +
               " (1 bytes)");
+}
+
+TEST_CASE("bounded reading: inflation stops at the size the header declares") {
+    TempDir dir;
+    // A valid labels file followed by 200 gzip members of 1 MiB of zeros each (~1 kB compressed): the
+    // reader used to inflate all 200 MiB before looking at the header; it now stops one byte after
+    // the 5 declared labels.
+    std::vector<std::uint8_t> file = gzip(labels_idx(5, 5));
+    const std::size_t first_member_end = file.size();
+    const std::vector<std::uint8_t> zeros_member = gzip(std::vector<std::uint8_t>(1 << 20, 0));
+    for (int i = 0; i < 200; ++i) file.insert(file.end(), zeros_member.begin(), zeros_member.end());
+    const std::string members = dir.write("members.gz", file);
+    CHECK(error_of([&] { read_idx_labels(members); }) ==
+          members + ": the header says 5 labels (5 bytes from offset 8), but more bytes follow it (trailing data)");
+    // read_gzip_file has no header: its own bound stops it.
+    CHECK(error_of([&] { read_gzip_file(members, 3 << 20); }) ==
+          members + ": decompresses to more than the 3145728 bytes allowed");
+
+    // Garbage after the last member, as before.
+    std::vector<std::uint8_t> garbage(file.begin(), file.begin() + static_cast<long>(first_member_end));
+    garbage.insert(garbage.end(), {'P', 'K', 3, 4});
+    const std::string garbage_path = dir.write("garbage.gz", garbage);
+    CHECK(error_of([&] { read_idx_labels(garbage_path); }) ==
+          garbage_path + ": trailing data after the end of the gzip stream at compressed byte " +
+              std::to_string(first_member_end) + " (4 bytes)");
+
+    // A header that declares more than the file could ever hold fails before any allocation.
+    const std::string liar = dir.write("liar.gz", gzip(images_idx(60000, 28000, 28000, 10)));
+    CHECK(error_of([&] { read_idx_images(liar); })
+              .find(": the header says 60000 images of 28000×28000 (47040000000000 bytes), more than a gzip file of") !=
+          std::string::npos);
+
+    // Members that split the declared data are still one file (RFC 1952 §2.2).
+    const std::vector<std::uint8_t> whole = images_idx(2, 2, 2, 8);
+    std::vector<std::uint8_t> split = gzip({whole.begin(), whole.begin() + 11});
+    const auto rest = gzip({whole.begin() + 11, whole.end()});
+    split.insert(split.end(), rest.begin(), rest.end());
+    const IdxImages images = read_idx_images(dir.write("split.gz", split));
+    CHECK(images.pixels == std::vector<std::uint8_t>(whole.begin() + 16, whole.end()));
+}
+
+TEST_CASE("bounded reading: a path that is not a regular file fails at once, naming it and why") {
+    TempDir dir;
+    const std::string folder = (dir.path / "images").string();
+    fs::create_directories(folder);
+    CHECK(error_of([&] { read_idx_images(folder); }) == folder + ": cannot read the file: Is a directory");
+    const std::string fifo = (dir.path / "fifo.gz").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // would block a plain open() until a writer comes
+    CHECK(error_of([&] { read_idx_labels(fifo); }) ==
+          fifo + ": cannot read the file: it is a FIFO (named pipe), not a regular file");
+    CHECK(error_of([] { read_idx_labels("/dev/zero"); }) ==
+          "/dev/zero: cannot read the file: it is a character device, not a regular file");
+}
+
+TEST_CASE("load_fashion_mnist: fewer images than asked for is an error naming the file") {
+    TempDir dir;
+    dir.write("train-images-idx3-ubyte.gz", gzip(images_idx(3, 28, 28, 3 * 784)));
+    dir.write("train-labels-idx1-ubyte.gz", gzip(labels_idx(3, 3)));
+    CHECK(error_of([&] { load_fashion_mnist("train", dir.path.string(), 8); }) ==
+          (dir.path / "train").string() + "-images-idx3-ubyte.gz: it holds 3 images, fewer than the 8 asked for");
+    CHECK(load_fashion_mnist("train", dir.path.string(), 2).pixels.shape() == tapeflow::Shape{2, 784});
 }

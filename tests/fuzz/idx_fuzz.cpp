@@ -5,8 +5,11 @@
 // harness gzips first, so mutations reach the IDX header checks instead of dying in inflate; without
 // it the payload is the file itself, which fuzzes the gzip handling. With bits 1 and 2 the payload is
 // compressed as two gzip members (split in the middle), which a gzip file may hold (RFC 1952 §2.2).
-// The contract checked: each call returns or throws std::runtime_error, and what it returns agrees
-// with the header (pixels = count · rows · cols, computed without overflow; labels = count).
+// With bits 1 and 4, a member of 1 MiB of zeros follows (extra data after whatever the header
+// declares: the bounded reader must stop at the declared size, inside the harness's malloc limit).
+// The contract checked: each call returns or throws std::runtime_error, what it returns agrees with
+// the header (pixels = count · rows · cols, computed without overflow; labels = count), and
+// read_gzip_file never returns more than its bound.
 #include <zlib.h>
 
 #include <cstdint>
@@ -66,6 +69,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const auto second = gzip(data + 1 + half, size - 1 - half);
             compressed.insert(compressed.end(), second.begin(), second.end());
         }
+        if (data[0] & 4) {
+            static const std::vector<std::uint8_t> zeros(1 << 20, 0);
+            const auto extra = gzip(zeros.data(), zeros.size());
+            compressed.insert(compressed.end(), extra.begin(), extra.end());
+        }
         fuzz::write_file(path, compressed.data(), compressed.size());
     } else {
         fuzz::write_file(path, data + 1, size - 1);
@@ -77,9 +85,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         raw = flows::read_gzip_file(path);
         decompressed = true;
     });
+    const bool padded = (data[0] & 1) && (data[0] & 4);
     if ((data[0] & 1) && !decompressed) fuzz::finding("read_gzip_file rejected a valid gzip file");
-    if ((data[0] & 1) && !std::equal(raw.begin(), raw.end(), data + 1, data + size))
+    if ((data[0] & 1) && !padded && !std::equal(raw.begin(), raw.end(), data + 1, data + size))
         fuzz::finding("read_gzip_file returned bytes different from those compressed");
+    if (padded && (raw.size() != size - 1 + (1 << 20) || !std::equal(data + 1, data + size, raw.begin())))
+        fuzz::finding("read_gzip_file lost or changed bytes of a padded file");
+    returns_or_throws_cleanly("read_gzip_file with a bound", [&] {
+        if (flows::read_gzip_file(path, 4096).size() > 4096) fuzz::finding("read_gzip_file returned more than its bound");
+    });
 
     returns_or_throws_cleanly("read_idx_images", [&] {
         const flows::IdxImages images = flows::read_idx_images(path);

@@ -67,6 +67,7 @@
 #include "tensor/reduce.hpp"
 #include "tensor/search.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tensor/storage.hpp"
 #include "tests/reliability/child_process.hpp"
 
 using namespace tapeflow;
@@ -78,7 +79,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // The exception a row expects. invalid_argument is a logic_error, so `logic` accepts both.
-enum class Expect { invalid_argument, logic, runtime };
+enum class Expect { invalid_argument, logic, runtime, allocation };
 
 struct Row {
     std::string entry_point;
@@ -93,6 +94,7 @@ std::string expect_name(Expect e) {
         case Expect::invalid_argument: return "std::invalid_argument";
         case Expect::logic: return "std::logic_error";
         case Expect::runtime: return "std::runtime_error";
+        case Expect::allocation: return "tapeflow::AllocationError (a std::bad_alloc)";
     }
     return "?";
 }
@@ -102,6 +104,7 @@ bool has_expected_type(const std::exception& e, Expect expect) {
         case Expect::invalid_argument: return dynamic_cast<const std::invalid_argument*>(&e) != nullptr;
         case Expect::logic: return dynamic_cast<const std::logic_error*>(&e) != nullptr;
         case Expect::runtime: return dynamic_cast<const std::runtime_error*>(&e) != nullptr;
+        case Expect::allocation: return dynamic_cast<const AllocationError*>(&e) != nullptr;
     }
     return false;
 }
@@ -228,6 +231,33 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [] { (void)conv2d(Tensor::ones({1, 3, 4, 4}), Tensor::ones({2, 3, 3, 3}), Tensor::ones({3})); }},
         {"crop2d", "a window larger than the image", Expect::invalid_argument, "does not fit",
          [] { (void)crop2d(Tensor::ones({1, 1, 2, 2}), 1, 0, 2, 2); }},
+    };
+    run_table(rows);
+}
+
+// Huge requests must fail as AllocationError, not abort: under AddressSanitizer that takes
+// allocator_may_return_null (its default reports an "allocation-size-too-big" and stops).
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1:detect_leaks=1"; }
+#endif
+
+TEST_CASE("memory safety: shapes that overflow size_t and allocations that fail are refused, named") {
+    constexpr std::size_t big = (std::size_t{1} << 62) + 1;  // [big, 4] has 2⁶⁴ + 4 elements: "4" if wrapped
+    const std::vector<Row> rows{
+        {"Tensor::zeros", "[2⁶² + 1, 4] (the element count overflows)", Expect::invalid_argument,
+         "Shape [4611686018427387905, 4]: the element count (the product of the dims) overflows",
+         [] { (void)Tensor::zeros({big, 4}); }},
+        {"reshape", "a 4-element tensor to [2⁶² + 1, 4]", Expect::invalid_argument, "overflows",
+         [] { (void)reshape(Tensor::ones({4}), Shape{big, 4}); }},
+        {"Tensor(shape)", "a shape edited in place to overflow", Expect::invalid_argument, "overflows",
+         [] { Shape s{1, 1}; s[0] = big; s[1] = 4; Tensor t(s); }},
+        {"broadcast_shapes", "[2³³, 1] with [1, 2³³] (2⁶⁶ elements)", Expect::invalid_argument, "overflows",
+         [] { (void)broadcast_shapes(Shape{std::size_t{1} << 33, 1}, Shape{1, std::size_t{1} << 33}, "add"); }},
+        {"Tensor(shape)", "[2⁴⁰] (8.8 TB)", Expect::allocation,
+         "Tensor [1099511627776]: cannot allocate 1099511627776 doubles (8.8 TB): out of memory",
+         [] { Tensor t(Shape{std::size_t{1} << 40}); }},
+        {"Tensor(shape)", "[2⁶⁰] (more bytes than a pointer can address)", Expect::allocation,
+         "more bytes than this machine can address", [] { Tensor t(Shape{std::size_t{1} << 60}); }},
     };
     run_table(rows);
 }
@@ -622,5 +652,25 @@ TEST_CASE("tutorial 00 on a disk that refuses writes fails naming tape.dot and t
     CHECK(r.err.find((out / "tape.dot").string()) != std::string::npos);
     CHECK(r.err.find("File too large") != std::string::npos);
     CHECK(!fs::exists(out / "tape.dot"));  // not a 0-byte file claiming to be the graph
+    fs::remove_all(out);
+}
+
+TEST_CASE("tutorial 07 with a hidden size its range allows but memory does not: the allocation is named") {
+    const char* dir = std::getenv("TAPEFLOW_TUTORIALS_DIR");
+    if (!dir) {
+        MESSAGE("TAPEFLOW_TUTORIALS_DIR is not set (run through meson test): skipped");
+        return;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    ::setenv("ASAN_OPTIONS", "allocator_may_return_null=1:detect_leaks=1", 1);  // see __asan_default_options
+#endif
+    const fs::path out = fs::temp_directory_path() / fmt::format("tapeflow_hidden_{}", ::getpid());
+    // A 100000 × 100000 weight is 80 GB.
+    const test::ChildResult r = test::run_child((fs::path(dir) / "07_realnvp").string(),
+                                                {"--quick", "--out", out.string(), "--hidden", "100000"});
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("Tensor [100000, 100000]: cannot allocate 10000000000 doubles (80 GB): out of memory") !=
+          std::string::npos);
     fs::remove_all(out);
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
@@ -116,4 +117,24 @@ TEST_CASE("contiguous_strides are row-major element strides") {
     CHECK(u[0] == 2);
     CHECK(u[1] == 2);
     CHECK(u[2] == 1);
+}
+
+TEST_CASE("a shape whose element count overflows size_t is refused where it is made") {
+    constexpr std::size_t big = (std::size_t{1} << 62) + 1;  // × 4 wraps to 4 without the check
+    CHECK_THROWS_WITH_AS(Shape({big, 4}), doctest::Contains("Shape [4611686018427387905, 4]: the element count"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS(broadcast_shapes(Shape{std::size_t{1} << 33, 1}, Shape{1, std::size_t{1} << 33}, "add"),
+                    std::invalid_argument);
+    Shape grown{big};
+    CHECK_THROWS_AS(grown.push_back(4), std::invalid_argument);
+    CHECK(grown == Shape{big});  // unchanged by the refused push_back
+    // A dim changed in place is caught when the shape is next used.
+    Shape edited{2, 2};
+    edited[0] = big;
+    edited[1] = 4;
+    CHECK_THROWS_AS((void)edited.numel(), std::invalid_argument);
+    CHECK_THROWS_AS((void)contiguous_strides(edited), std::invalid_argument);
+    // A zero dim makes any shape empty, however large the other dims.
+    CHECK(Shape{SIZE_MAX, 0, SIZE_MAX}.numel() == 0);
+    CHECK(Shape{SIZE_MAX}.numel() == SIZE_MAX);
 }
