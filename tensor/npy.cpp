@@ -58,6 +58,7 @@ public:
             else if (key == "shape") once(has_shape), h.shape = tuple("the value of 'shape'");
             else fail_at(key_at, fmt::format("unexpected key '{}' (a .npy header has 'descr', 'fortran_order' and 'shape')", key));
             if (peek() == ',') ++pos_;
+            else if (peek() != '}') fail_at(pos_, fmt::format("expected ',' or '}}' after the value of '{}', found '{}'", key, printable(text_[pos_])));
         }
         ++pos_;
         skip_space();

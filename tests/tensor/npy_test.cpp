@@ -121,6 +121,7 @@ TEST_CASE("decode_npy names the file, the byte offset and what was wrong") {
     CHECK(decode_error(npy_with("{'descr': '<f8', 'fortran_order': 0, 'shape': (2,), }", 16)).find("True or False") != std::string::npos);
     CHECK(decode_error(npy_with("{'descr': '<f8', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 8)).find("more than 8 dimensions") != std::string::npos);
     CHECK(decode_error(npy_with("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 0)).find("more elements than this machine can address") != std::string::npos);
+    CHECK(decode_error(npy_with("{'descr': '<f8' 'fortran_order': False, 'shape': (2,), }", 16)).find("expected ',' or '}' after the value of 'descr', found '''") != std::string::npos);
     CHECK(decode_error(npy_with("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), } x", 16)).find("unexpected 'x' after the header dict") != std::string::npos);
 }
 
