@@ -136,6 +136,24 @@ Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices
     }, {.saved = pack_indices(indices), .axis = axis}, site);
 }
 
+// Each picked entry sends its gradient back where it came from; an entry picked twice gets both.
+Var take_along_axis(const Var& a, const Tensor& indices, int axis, CallSite site) {
+    return record("take_along_axis", tapeflow::take_along_axis(a.value(), indices, axis), {a}, [](Tape& t, const Node& n) {
+        const Shape& in = input_shape(t, n);
+        const Tensor& idx = n.attributes.saved;
+        const Around v = around(in, normalize_axis(n.attributes.axis, in.rank(), "take_along_axis"));
+        const std::size_t k = idx.shape()[normalize_axis(n.attributes.axis, in.rank(), "take_along_axis")];
+        Tensor g = Tensor::zeros(in);
+        for (std::size_t o = 0; o < v.outer; ++o)
+            for (std::size_t j = 0; j < k; ++j)
+                for (std::size_t i = 0; i < v.inner; ++i) {
+                    const std::size_t at = (o * k + j) * v.inner + i;
+                    g[(o * v.n + static_cast<std::size_t>(idx[at])) * v.inner + i] += n.grad[at];
+                }
+        t.accumulate(n.inputs[0], std::move(g));
+    }, {.saved = indices, .axis = axis}, site);
+}
+
 // Broadcasting copies elements: their gradients are summed back (accumulate's sum_to does it).
 Var broadcast_to(const Var& a, const Shape& shape, CallSite site) {
     return record("broadcast_to", tapeflow::broadcast_to(a.value(), shape), {a},

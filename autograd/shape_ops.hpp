@@ -20,6 +20,9 @@ Var concat(const std::vector<Var>& parts, int axis, CallSite site = CallSite::cu
 std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes, CallSite site = CallSite::current());
 std::vector<Var> chunk(const Var& a, std::size_t n, int axis, CallSite site = CallSite::current());
 Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices, CallSite site = CallSite::current());
+// The per-row gather of tensor/shape_ops.hpp; indices are constants (whole numbers as doubles). The
+// backward scatter-adds each upstream gradient to the entry it was taken from.
+Var take_along_axis(const Var& a, const Tensor& indices, int axis, CallSite site = CallSite::current());
 Var broadcast_to(const Var& a, const Shape& shape, CallSite site = CallSite::current());
 
 }  // namespace tapeflow

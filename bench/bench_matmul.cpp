@@ -1,12 +1,14 @@
 // Throughput of tapeflow::kernels::gemm in GFLOP/s (2·M·N·K flops per call), medians over repeats
 // (bench/bench_table.hpp).
 //
-// Rows: square sizes with 1 and 2 threads; the shapes a coupling-layer flow actually produces (forward
+// Rows: square sizes with 1 and 2 threads, the 1-thread rows naming the micro-kernel that ran
+// (tensor/micro_kernel.hpp); the shapes a coupling-layer flow actually produces (forward
 // op(A)·op(B), and the two backward products dA = dC·Bᵀ and dB = Aᵀ·dC), one thread, with the two-thread
 // rate in the details; the reference triple loop at two sizes for scale. bench/compare_pytorch.py puts
 // OpenBLAS's dgemm (through torch) beside the square rows.
 #include <cstddef>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 
 #include "bench/bench_table.hpp"
 #include "tensor/gemm.hpp"
+#include "tensor/micro_kernel.hpp"
 
 namespace {
 
@@ -66,9 +69,17 @@ Rates measure(const Product& p, std::mt19937_64& rng) {
 
 int main(int argc, char** argv) {
     using tapeflow::bench::print_row;
+    // The micro-kernel is chosen at run time (TAPEFLOW_KERNEL forces one); a bad TAPEFLOW_KERNEL is
+    // reported here rather than by the first gemm.
+    std::string kernel;
+    try {
+        kernel = fmt::format("kernel {}", tapeflow::kernels::active_kernel_name());
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "bench_matmul: {}\n", e.what());
+        return 1;
+    }
     if (tapeflow::bench::wants_header(argc, argv)) tapeflow::bench::print_header();
     std::mt19937_64 rng(42);
-    const std::string kernel = fmt::format("kernel {}", tapeflow::kernels::gemm_kernel_name());
 
     constexpr Transpose no = Transpose::no;
     constexpr Transpose yes = Transpose::yes;

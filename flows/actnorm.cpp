@@ -28,7 +28,7 @@ ActNorm::ActNorm(std::size_t dim)
     : dim_(checked_dim(dim)),
       loc_(register_parameter("loc", Tensor::zeros(Shape{dim}))),
       log_scale_(register_parameter("log_scale", Tensor::zeros(Shape{dim}))),
-      initialized_(Tensor::zeros(Shape{1})) {}
+      initialized_(register_buffer("initialized", Tensor::zeros(Shape{1}))) {}
 
 void ActNorm::initialize(const Tensor& x) {
     require_batch(Var(x), dim_, "ActNorm::initialize");

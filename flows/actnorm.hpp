@@ -9,9 +9,10 @@
 // unit variance in every dimension. After that it is an ordinary learned affine layer.
 //
 // `forward` never initializes (before initialization it is the identity), and evaluation mode never
-// initializes. The "initialized" flag is state, not a parameter: when resuming training from a
-// checkpoint, save and restore it with the parameters (flow_buffers in realnvp.hpp lists it), or
-// call set_initialized() after loading, or the first batch would overwrite the loaded values.
+// initializes. The "initialized" flag is state, not a parameter: it is the module's buffer
+// "initialized" (a [1] tensor holding 0 or 1), which nn::save_checkpoint saves and load restores, so
+// a resumed run does not re-initialize over the loaded values. To initialize from a batch of your
+// choice (a larger or a held-out one rather than the first training batch), call initialize(x).
 #pragma once
 
 #include <cstddef>
@@ -46,14 +47,12 @@ public:
     // Sets b and log_s from a batch x [N, D] exactly as the first training-mode inverse would, and
     // marks the layer initialized. Same errors as `inverse`.
     void initialize(const Tensor& x);
-    // The non-trainable state, for checkpoints: {"initialized", a [1] tensor holding 0 or 1}.
-    std::vector<std::pair<std::string, Tensor*>> buffers() { return {{"initialized", &initialized_}}; }
 
 private:
     std::size_t dim_;
     Parameter& loc_;
     Parameter& log_scale_;
-    Tensor initialized_;
+    Tensor& initialized_;  // buffer "initialized"
 };
 
 }  // namespace tapeflow::flows

@@ -31,8 +31,8 @@ BatchNormOptions checked(BatchNormOptions o) {
 BatchNorm::BatchNorm(std::size_t dim, BatchNormOptions options)
     : dim_(checked_dim(dim)),
       options_(checked(options)),
-      running_mean_(Tensor::zeros(Shape{dim})),
-      running_var_(Tensor::ones(Shape{dim})) {
+      running_mean_(register_buffer("running_mean", Tensor::zeros(Shape{dim}))),
+      running_var_(register_buffer("running_var", Tensor::ones(Shape{dim}))) {
     if (options_.affine) {
         log_gamma_ = &register_parameter("log_gamma", Tensor::zeros(Shape{dim}));
         beta_ = &register_parameter("beta", Tensor::zeros(Shape{dim}));

@@ -21,8 +21,8 @@
 // sampling from a model means. So in training mode forward and inverse are not each other's inverse
 // (exactly so only after the averages converge); in evaluation mode they are, to rounding.
 //
-// The running averages are state, not parameters: save them with a checkpoint through buffers()
-// (or flow_buffers in realnvp.hpp), or a loaded model evaluates with the initial mean 0, variance 1.
+// The running averages are state, not parameters: they are the module's buffers "running_mean" and
+// "running_var" (nn::Module::register_buffer), which nn::save_checkpoint saves and load restores.
 #pragma once
 
 #include <cstddef>
@@ -61,18 +61,14 @@ public:
     // Null when affine = false.
     Parameter* log_gamma() { return log_gamma_; }
     Parameter* beta() { return beta_; }
-    // The non-trainable state, for checkpoints: {"running_mean", …}, {"running_var", …}.
-    std::vector<std::pair<std::string, Tensor*>> buffers() {
-        return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
-    }
 
 private:
     std::size_t dim_;
     BatchNormOptions options_;
     Parameter* log_gamma_ = nullptr;
     Parameter* beta_ = nullptr;
-    Tensor running_mean_;
-    Tensor running_var_;
+    Tensor& running_mean_;  // buffers "running_mean", "running_var": saved in checkpoints
+    Tensor& running_var_;
 };
 
 }  // namespace tapeflow::flows

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/random.hpp"
@@ -15,34 +16,9 @@
 namespace tapeflow::flows {
 
 Var row_norm(const Var& v) {
-    const Tensor& x = v.value();
-    if (x.rank() != 2) throw std::invalid_argument(fmt::format("row_norm: expects a 2-D tensor [N, D], got {}", x.shape()));
-    const std::size_t n = x.shape()[0], d = x.shape()[1];
-    Tensor r(Shape{n});
-    for (std::size_t i = 0; i < n; ++i) {
-        const double* row = x.data() + i * d;
-        double scale = 0;
-        bool nan = false;
-        for (std::size_t j = 0; j < d; ++j) {
-            scale = std::max(scale, std::abs(row[j]));
-            nan = nan || std::isnan(row[j]);
-        }
-        // Scaled by the largest entry, so the squares neither overflow nor underflow.
-        double s = 0;
-        if (scale > 0 && std::isfinite(scale))
-            for (std::size_t j = 0; j < d; ++j) s += (row[j] / scale) * (row[j] / scale);
-        r[i] = nan ? std::nan("") : scale > 0 && std::isfinite(scale) ? scale * std::sqrt(s) : scale;
-    }
-    return record("row_norm", std::move(r), {v}, [](Tape& t, const Node& node) {
-        const Tensor& x = t.value(node.inputs[0]);
-        const std::size_t n = x.shape()[0], d = x.shape()[1];
-        Tensor g(x.shape());
-        for (std::size_t i = 0; i < n; ++i) {
-            const double r = node.value[i];
-            for (std::size_t j = 0; j < d; ++j) g[i * d + j] = r > 0 ? node.grad[i] * x[i * d + j] / r : 0.0;
-        }
-        t.accumulate(node.inputs[0], std::move(g));
-    });
+    if (v.value().rank() != 2)
+        throw std::invalid_argument(fmt::format("row_norm: expects a 2-D tensor [N, D], got {}", v.shape()));
+    return norm(v, 1);
 }
 
 namespace {

@@ -65,15 +65,4 @@ std::string_view to_string(CouplingMask mask) {
     return "?";
 }
 
-std::vector<std::pair<std::string, Tensor*>> flow_buffers(Flow& flow) {
-    std::vector<std::pair<std::string, Tensor*>> out;
-    for (std::size_t k = 0; k < flow.size(); ++k) {
-        std::vector<std::pair<std::string, Tensor*>> buffers;
-        if (auto* a = dynamic_cast<ActNorm*>(&flow.layer(k))) buffers = a->buffers();
-        if (auto* b = dynamic_cast<BatchNorm*>(&flow.layer(k))) buffers = b->buffers();
-        for (auto& [name, tensor] : buffers) out.emplace_back(fmt::format("layers.{}.{}", k, name), tensor);
-    }
-    return out;
-}
-
 }  // namespace tapeflow::flows

@@ -55,10 +55,4 @@ std::unique_ptr<Flow> make_realnvp(const RealNVPOptions& options = {});
 std::string_view to_string(Normalization norm);
 std::string_view to_string(CouplingMask mask);
 
-// The non-trainable state of a flow's layers (BatchNorm's running averages, ActNorm's initialized
-// flag), named "layers.<k>.<buffer>", for nn::CheckpointExtras, so that a checkpoint restores a
-// model that evaluates (and resumes training) exactly as saved:
-//     nn::save_checkpoint(path, *flow, {.tensors = flow_buffers(*flow)});
-std::vector<std::pair<std::string, Tensor*>> flow_buffers(Flow& flow);
-
 }  // namespace tapeflow::flows

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "flows/bijector.hpp"
 #include "tensor/broadcast.hpp"
@@ -28,42 +29,6 @@ std::pair<Var, Var> coordinates(const Var& z, const char* who) {
     const Shape column{z.shape()[0]};
     const std::vector<Var> parts = split(z, 1, {1, 1});
     return {reshape(parts[0], column), reshape(parts[1], column)};
-}
-
-// ‖z_n‖ for each row of z [N, 2], as std::hypot (no overflow of the squares far out).
-// d‖z‖/dz = z/‖z‖; at z = 0 (U1's cone point) that is 0/0 and we take the subgradient 0.
-Var row_norm(const Var& z) {
-    const std::size_t n = z.shape()[0];
-    const double* pz = z.value().data();
-    Tensor r(Shape{n});
-    for (std::size_t i = 0; i < n; ++i) r[i] = std::hypot(pz[2 * i], pz[2 * i + 1]);
-    return record("row_norm", std::move(r), {z}, [](Tape& t, const Node& node) {
-        const Tensor& z = t.value(node.inputs[0]);
-        Tensor dz(z.shape());
-        for (std::size_t i = 0, n = node.value.numel(); i < n; ++i) {
-            const double scale = node.value[i] > 0 ? node.grad[i] / node.value[i] : 0.0;
-            dz[2 * i] = scale * z[2 * i];
-            dz[2 * i + 1] = scale * z[2 * i + 1];
-        }
-        t.accumulate(node.inputs[0], std::move(dz));
-    });
-}
-
-// log(eᵃ + eᵇ) elementwise, stable (tensor/stable.hpp): the −log(exp + exp) of U1, U3, U4 would be
-// log(0) = −inf wherever both exponents underflow, i.e. a few units away from the modes.
-// d/da = eᵃ/(eᵃ + eᵇ) = σ(a − b), d/db = σ(b − a).
-Var log_add_exp(const Var& a, const Var& b) {
-    Tensor value = detail::map_binary(a.value(), b.value(), stable::log_add_exp, "log_add_exp");
-    return record("log_add_exp", std::move(value), {a, b}, [](Tape& t, const Node& node) {
-        const Tensor& a = t.value(node.inputs[0]);
-        const Tensor& b = t.value(node.inputs[1]);
-        t.accumulate(node.inputs[0], detail::map_ternary(node.grad, a, b, [](double g, double x, double y) {
-            return g * stable::sigmoid(x - y);
-        }, "log_add_exp"));
-        t.accumulate(node.inputs[1], detail::map_ternary(node.grad, a, b, [](double g, double x, double y) {
-            return g * stable::sigmoid(y - x);
-        }, "log_add_exp"));
-    });
 }
 
 // −½(x/s)²: the log of an unnormalized Gaussian bump of width s.
@@ -103,7 +68,7 @@ void require_box(double box, std::size_t n, const char* who) {
 
 Var U1(const Var& z) {
     auto [z1, z2] = coordinates(z, "U1");
-    const Var ring = 0.5 * square((row_norm(z) - 2.0) / 0.4);
+    const Var ring = 0.5 * square((norm(z, 1) - 2.0) / 0.4);
     return ring - log_add_exp(log_bump(z1 - 2.0, 0.6), log_bump(z1 + 2.0, 0.6));
 }
 

@@ -35,6 +35,18 @@ void require_trainable(Flow& flow, const TrainOptions& options, const char* who)
 // A non-finite value as text: "NaN" whatever its sign bit (fmt prints "-nan" for some), else fmt's "inf".
 std::string non_finite(double v) { return std::isnan(v) ? "NaN" : fmt::format("{}", v); }
 
+// An update can overflow a parameter while its loss and gradient were finite; checked at the log
+// points (a non-finite parameter makes the next loss non-finite anyway, which every step checks).
+void require_finite_parameters(Flow& flow, const char* who, std::size_t step, double loss) {
+    for (const auto& [name, p] : flow.named_parameters())
+        for (double v : p->value.span())
+            if (!std::isfinite(v))
+                throw Diverged(fmt::format("{}: diverged at step {}: its update made parameter '{}' {} (the loss was "
+                                           "{}); try a lower learning rate",
+                                           who, step, name, non_finite(v), loss),
+                               step);
+}
+
 // Puts a module in training mode for a scope and restores its mode afterwards.
 class TrainingMode {
 public:
@@ -70,15 +82,21 @@ TrainResult run(Flow& flow, const TrainOptions& options, const char* who, LossAt
         const double value = loss.item();
         // Checked before the update, so a diverging run leaves the last finite parameters behind.
         if (!std::isfinite(value))
-            throw std::runtime_error(fmt::format("{}: the loss is {} at step {}; try a lower learning rate or clip_norm",
-                                                 who, non_finite(value), t + 1));
+            throw Diverged(fmt::format("{}: diverged at step {}: the loss is {}; the parameters keep their values from "
+                                       "before this step (try a lower learning rate or clip_norm)",
+                                       who, t + 1, non_finite(value)),
+                           t + 1);
         tape.backward(loss);
         const double norm = options.clip_norm ? nn::clip_grad_norm(parameters, *options.clip_norm) : nn::grad_norm(parameters);
         if (!std::isfinite(norm))
-            throw std::runtime_error(
-                fmt::format("{}: the gradient norm is {} at step {} (loss {})", who, non_finite(norm), t + 1, value));
+            throw Diverged(fmt::format("{}: diverged at step {}: the gradient norm is {} (loss {}); the parameters keep "
+                                       "their values from before this step",
+                                       who, t + 1, non_finite(norm), value),
+                           t + 1);
         adam.step();
         tape.clear();
+        const bool log_point = window_steps + 1 == options.log_every || t + 1 == options.steps;
+        if (log_point) require_finite_parameters(flow, who, t + 1, value);
 
         window_sum += value;
         ++window_steps;

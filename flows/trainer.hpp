@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,20 @@ struct TrainOptions {
     std::optional<double> clip_norm;
 };
 
+// Thrown when training diverges: the loss or the gradient norm is NaN or infinite at a step (checked
+// before that step's update, so the parameters keep their values from before it), or an update made a
+// parameter non-finite (checked before each on_log call and at the end, so on_log never sees a
+// diverged model: a checkpoint saved from on_log stays the last good one). The message starts
+// "<who>: diverged at step N: " and names the loss, the norm or the parameter.
+class Diverged : public std::runtime_error {
+public:
+    Diverged(const std::string& what, std::size_t step) : std::runtime_error(what), step_(step) {}
+    std::size_t step() const { return step_; }  // 1-based, as on_log counts
+
+private:
+    std::size_t step_;
+};
+
 struct TrainResult {
     std::vector<double> losses;  // see TrainOptions::log_every
     double seconds = 0;          // wall-clock time of the loop
@@ -58,8 +73,8 @@ struct TrainResult {
 // previous mode back afterwards.
 // Throws std::invalid_argument for steps, batch or log_every = 0, a negative or non-finite learning
 // rate, a clip norm not > 0, an empty sampler, a flow without parameters, annealing (it has no
-// meaning here), or a call under NoGrad; std::runtime_error naming the step if the loss or the
-// gradient norm becomes NaN or infinite (the parameters then keep their values from before that step).
+// meaning here), or a call under NoGrad; Diverged (a std::runtime_error) naming the step when the run
+// diverges (see Diverged).
 TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOptions& options = {});
 
 // Variational fit of p ∝ exp(−U): each step minimizes reverse_kl(flow, energy, batch, β, rng) =

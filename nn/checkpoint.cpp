@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -66,11 +67,31 @@ private:
     std::uint64_t hash_ = 14695981039346656037ULL;  // FNV-1a offset basis
 };
 
+// "2 non-finite values (the first, nan, at element 5 of 12)", or nothing when every value is finite.
+std::optional<std::string> first_non_finite(const Tensor& t) {
+    const std::span<const double> v = t.span();
+    std::size_t count = 0, first = 0;
+    for (std::size_t i = v.size(); i-- > 0;)
+        if (!std::isfinite(v[i])) {
+            ++count;
+            first = i;
+        }
+    if (count == 0) return std::nullopt;
+    return fmt::format("{} non-finite value{} (the first, {}, at element {} of {})", count, count == 1 ? "" : "s",
+                       v[first], first, v.size());
+}
+
+void put_text(Writer& w, std::string_view text) {
+    w.put_le(static_cast<std::uint32_t>(text.size()));
+    w.put({reinterpret_cast<const unsigned char*>(text.data()), text.size()});
+}
+
 // Everything a save writes, in file order, validated before the disk is touched.
-std::vector<std::pair<std::string, const Tensor*>> tensors_to_save(const Module& model,
+std::vector<std::pair<std::string, const Tensor*>> tensors_to_save(const std::string& path, const Module& model,
                                                                    const CheckpointExtras& extras) {
     std::vector<std::pair<std::string, const Tensor*>> out;
     for (const auto& [name, p] : model.named_parameters()) out.emplace_back(name, &p->value);
+    for (const auto& [name, b] : model.named_buffers()) out.emplace_back(name, b);
     for (const auto& [name, t] : extras.tensors) {
         if (t == nullptr)
             throw std::invalid_argument(fmt::format("save_checkpoint: extra tensor '{}' is a null pointer", name));
@@ -85,12 +106,22 @@ std::vector<std::pair<std::string, const Tensor*>> tensors_to_save(const Module&
             throw std::invalid_argument(fmt::format("save_checkpoint: tensor '{}' is undefined", name));
         if (name.size() > UINT32_MAX)
             throw std::invalid_argument(fmt::format("save_checkpoint: a name of {} bytes is too long", name.size()));
+        if (const auto bad = first_non_finite(*t))
+            throw std::invalid_argument(fmt::format(
+                "save_checkpoint {}: tensor '{}' holds {}; a checkpoint never stores non-finite state (the run has "
+                "diverged?), so nothing was written and any previous checkpoint at this path is unchanged",
+                path, name, *bad));
     }
+    if (extras.config != nullptr)
+        for (const auto& [key, value] : *extras.config)
+            if (key.size() > UINT32_MAX || value.size() > UINT32_MAX)
+                throw std::invalid_argument(fmt::format("save_checkpoint: the configuration entry '{}' is too long",
+                                                        key.substr(0, 64)));
     return out;
 }
 
 void write_contents(Writer& w, const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                    const std::uint64_t* step) {
+                    const std::uint64_t* step, const CheckpointConfig* config) {
     w.put({reinterpret_cast<const unsigned char*>(checkpoint_magic), sizeof checkpoint_magic});
     w.put_le(checkpoint_version);
     w.put_le(std::uint32_t{step != nullptr});
@@ -103,6 +134,12 @@ void write_contents(Writer& w, const std::vector<std::pair<std::string, const Te
         for (std::size_t d : t->shape()) w.put_le(std::uint64_t{d});
         w.put_doubles(*t);
     }
+    w.put_le(static_cast<std::uint32_t>(config ? config->size() : 0));
+    if (config != nullptr)
+        for (const auto& [key, value] : *config) {
+            put_text(w, key);
+            put_text(w, value);
+        }
     w.finish();
 }
 
@@ -160,6 +197,7 @@ struct ParsedCheckpoint {
     std::uint32_t version = 0;
     std::optional<std::uint64_t> step;
     std::vector<StoredTensor> tensors;
+    CheckpointConfig config;  // empty in version 1
 };
 
 // Reads and checks the whole layout (see the header) without interpreting names against a model.
@@ -176,8 +214,8 @@ ParsedCheckpoint parse(const std::string& path, std::span<const unsigned char> b
                          printable(bytes.first(head))));
     in.take(sizeof checkpoint_magic, "the magic number");
     out.version = in.read_le<std::uint32_t>("the format version");
-    if (out.version != checkpoint_version)
-        fail(fmt::format("format version {} is not supported (this build reads version {}{})", out.version,
+    if (out.version < 1 || out.version > checkpoint_version)
+        fail(fmt::format("format version {} is not supported (this build reads versions 1 to {}{})", out.version,
                          checkpoint_version, out.version > checkpoint_version ? "; written by a newer tapeflow?" : ""));
     const std::size_t flag_at = in.offset();
     const auto has_step = in.read_le<std::uint32_t>("the step flag");
@@ -220,6 +258,22 @@ ParsedCheckpoint parse(const std::string& path, std::span<const unsigned char> b
             fail(fmt::format("tensor '{}' is stored twice (entries {} and {})", out.tensors[i].name, it->second, i));
     }
 
+    if (out.version >= 2) {
+        const auto entries = in.read_le<std::uint32_t>("the configuration count");
+        for (std::uint32_t i = 0; i < entries; ++i) {
+            const auto text = [&](std::string_view field) {
+                const auto length = in.read_le<std::uint32_t>(fmt::format("the {} length of configuration entry {}", field, i));
+                const auto bytes = in.take(length, fmt::format("the {} of configuration entry {}", field, i));
+                return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+            };
+            const std::size_t key_at = in.offset();
+            std::string key = text("key");
+            std::string value = text("value");
+            if (!out.config.emplace(key, std::move(value)).second)
+                fail(fmt::format("the configuration key '{}' (at byte {}) is stored twice", key, key_at));
+        }
+    }
+
     const std::size_t checksum_at = in.offset();
     const auto stored = in.read_le<std::uint64_t>("the checksum");
     if (in.remaining() != 0)
@@ -257,13 +311,52 @@ void copy_values(std::span<const unsigned char> from, Tensor& to) {
     }
 }
 
+// As first_non_finite, on the stored little-endian bit patterns (IEEE-754: exponent bits all ones).
+std::optional<std::string> first_non_finite_stored(std::span<const unsigned char> data) {
+    std::size_t count = 0, first = 0;
+    double first_value = 0;
+    const std::size_t n = data.size() / 8;
+    for (std::size_t i = n; i-- > 0;) {
+        std::uint64_t bits = 0;
+        for (std::size_t b = 0; b < 8; ++b) bits |= std::uint64_t{data[8 * i + b]} << (8 * b);
+        if ((bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL) {
+            ++count;
+            first = i;
+            first_value = std::bit_cast<double>(bits);
+        }
+    }
+    if (count == 0) return std::nullopt;
+    return fmt::format("{} non-finite value{} (the first, {}, at element {} of {})", count, count == 1 ? "" : "s",
+                       first_value, first, n);
+}
+
+// The run that wrote the file and this run must agree on every configuration key.
+void check_config(const std::string& path, const CheckpointConfig& stored, const CheckpointConfig& expected) {
+    const auto fail = [&](const std::string& what) {
+        throw std::runtime_error(fmt::format("checkpoint {}: {}; resume with the settings it was written with, or "
+                                             "start a new run",
+                                             path, what));
+    };
+    for (const auto& [key, value] : expected) {
+        const auto it = stored.find(key);
+        if (it == stored.end())
+            fail(fmt::format("it stores no value for {} (this run has {} {}){}", key, key, value,
+                             stored.empty() ? ", it was written without a configuration" : ""));
+        if (it->second != value)
+            fail(fmt::format("it was written with {} {}, this run has {} {}", key, it->second, key, value));
+    }
+    for (const auto& [key, value] : stored)
+        if (!expected.contains(key))
+            fail(fmt::format("it was written with {} {}, which this run does not set", key, value));
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Module& model, const CheckpointExtras& extras) {
-    const auto tensors = tensors_to_save(model, extras);
+    const auto tensors = tensors_to_save(path, model, extras);
     AtomicFileWriter out(path, "checkpoint");
     Writer writer(out);
-    write_contents(writer, tensors, extras.step);
+    write_contents(writer, tensors, extras.step, extras.config);
     out.commit();
 }
 
@@ -275,6 +368,7 @@ void load_checkpoint(const std::string& path, Module& model, const CheckpointExt
     };
     std::vector<Target> targets;
     for (auto& [name, p] : model.named_parameters()) targets.push_back({name, &p->value, "the model expects"});
+    for (auto& [name, b] : model.named_buffers()) targets.push_back({name, b, "the model expects (a buffer)"});
     for (const auto& [name, t] : extras.tensors) {
         if (t == nullptr)
             throw std::invalid_argument(fmt::format("load_checkpoint: extra tensor '{}' is a null pointer", name));
@@ -326,6 +420,11 @@ void load_checkpoint(const std::string& path, Module& model, const CheckpointExt
         if (t.tensor->defined() && !(t.tensor->shape() == s.shape))
             fail(fmt::format("tensor '{}' has shape {}, {} {}", t.name, s.shape, t.expects, t.tensor->shape()));
     }
+    for (const Target& t : targets)
+        if (const auto bad = first_non_finite_stored(stored.at(t.name)->data))
+            fail(fmt::format("tensor '{}' holds {}; refusing to load non-finite state (saved by a run that diverged?)",
+                             t.name, *bad));
+    if (extras.config != nullptr) check_config(path, file.config, *extras.config);
     if (extras.step != nullptr && !file.step)
         fail("the file stores no step count, but the extras expect one");
     if (extras.step == nullptr && file.step && unused == UnusedEntries::reject)
@@ -353,9 +452,18 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
     CheckpointInfo info;
     info.version = file.version;
     info.step = file.step;
+    info.config = file.config;
+    for (const StoredTensor& t : file.tensors)
+        for (std::size_t i = 0; i + 8 <= t.data.size(); i += 8)
+            // Exponent bits all ones (IEEE-754): NaN or ±∞. Byte 7 and the top nibble of byte 6, little-endian.
+            info.non_finite_values += (t.data[i + 7] & 0x7f) == 0x7f && (t.data[i + 6] & 0xf0) == 0xf0;
     info.file_bytes = bytes.size();
     for (const StoredTensor& s : file.tensors) info.entries.push_back({s.name, s.shape});
     return info;
+}
+
+void require_checkpoint_config(const std::string& path, const CheckpointConfig& expected) {
+    check_config(path, read_checkpoint_info(path).config, expected);
 }
 
 std::vector<CheckpointEntry> read_checkpoint_index(const std::string& path) {

@@ -1,15 +1,18 @@
-// Checkpoints: save a model's parameters (plus optimizer state and a step count) to a binary file
-// and load them back bit for bit. "Nothing the user saved is ever lost": a save replaces the old
+// Checkpoints: save a model's parameters and buffers (plus optimizer state, a step count and the
+// run's configuration) to a binary file and load them back bit for bit. "Nothing the user saved is ever lost": a save replaces the old
 // file atomically, so a crash, a full disk or a write error midway leaves the previous checkpoint
 // intact; a load validates the whole file before it changes anything, so a truncated or corrupt
-// file, or one written by a different model, is reported and leaves the model untouched.
+// file, or one written by a different model, is reported and leaves the model untouched. Non-finite
+// values are never saved nor loaded: a NaN in a checkpoint means a run diverged, and resuming from
+// it would silently continue from garbage.
 //
-// File layout, version 1. All integers are little-endian; doubles are IEEE-754 binary64 bit
-// patterns, little-endian, so NaN payloads, −0.0 and denormals survive exactly.
+// File layout, version 2 (version 1 is the same without the configuration block, and is still read).
+// All integers are little-endian; doubles are IEEE-754 binary64 bit patterns, little-endian, so −0.0
+// and denormals survive exactly.
 //
 //     offset  size      field
 //     0       8         magic, the ASCII bytes "TAPEFLOW"
-//     8       4         format version, u32 (= 1)
+//     8       4         format version, u32 (= 2)
 //     12      4         has_step, u32: 1 when a step count is stored, else 0
 //     16      8         step, u64 (0 when has_step is 0)
 //     24      4         entry count n, u32
@@ -18,14 +21,17 @@
 //                         rank r, u32 (at most Shape::max_rank)
 //                         r dims, u64 each
 //                         numel = ∏ dims values, f64 each, row-major
+//     ...     4         configuration count m, u32 (version 2 only)
+//     ...     ...       m entries in key order: key length, u32; key bytes; value length, u32; value bytes
 //     end − 8 8         checksum, u64: FNV-1a 64 of every byte before it
 //
-// Names are the module's dotted parameter names ("net.0.weight") followed by the extras' names
-// ("optimizer/adam.m.0"); each name appears once.
+// Names are the module's dotted parameter names ("net.0.weight"), then its buffers' names
+// ("layers.1.running_mean"), then the extras' names ("optimizer/adam.m.0"); each name appears once.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,7 +45,11 @@
 namespace tapeflow::nn {
 
 inline constexpr char checkpoint_magic[8] = {'T', 'A', 'P', 'E', 'F', 'L', 'O', 'W'};
-inline constexpr std::uint32_t checkpoint_version = 1;
+inline constexpr std::uint32_t checkpoint_version = 2;
+
+// The run's configuration as key/value text (e.g. "--lr" → "0.001"), stored in the checkpoint so
+// that resuming with different settings is refused instead of silently breaking "continues bit for bit".
+using CheckpointConfig = std::map<std::string, std::string>;
 
 // State saved beside the model: named tensors (e.g. an optimizer's moments, under a prefix such
 // as "optimizer/adam.m.0" so they cannot collide with parameter names) and a step counter.
@@ -48,6 +58,10 @@ inline constexpr std::uint32_t checkpoint_version = 1;
 struct CheckpointExtras {
     std::vector<std::pair<std::string, Tensor*>> tensors;
     std::uint64_t* step = nullptr;
+    // Save: stored in the file. Load: the file's configuration must have exactly these keys with
+    // these values, or the load is refused naming the first key that differs (before anything is
+    // changed). Null: not stored, and on load not checked.
+    const CheckpointConfig* config = nullptr;
 };
 
 // Writes every parameter of `model` and the extras to `path`, atomically, through
@@ -55,7 +69,8 @@ struct CheckpointExtras {
 // unique to this save, in the same directory, which is flushed, fsync'ed and renamed over `path`,
 // then the directory is fsync'ed so the rename itself is durable. Temporaries that killed saves of
 // the same path left behind are removed first (only those whose writer is provably dead).
-// Throws std::invalid_argument before touching the disk when a tensor is undefined, an extras
+// Throws std::invalid_argument before touching the disk when a tensor holds a NaN or an infinity
+// (naming it, the count and the first element), a tensor is undefined, an extras
 // pointer is null or a name is used twice; std::runtime_error naming the path, the failed step and
 // the system error (strerror) when the disk refuses. On any error up to and including the rename,
 // the previous file at `path` (if any) is unchanged and the temporary file is removed; if only the
@@ -75,7 +90,9 @@ enum class UnusedEntries { reject, ignore };
 //   - rank above Shape::max_rank, duplicate names, bytes after the checksum, checksum mismatch;
 //   - a tensor (or the step count) the model/extras expect that the file lacks;
 //   - a stored tensor (or step count) nobody asked for, unless `unused` is UnusedEntries::ignore;
-//   - a stored shape different from the target's shape.
+//   - a stored shape different from the target's shape;
+//   - a stored value that is NaN or infinite (the tensor, the count and the first element);
+//   - with extras.config set, a configuration key whose stored value differs, or that only one side has.
 void load_checkpoint(const std::string& path, Module& model, const CheckpointExtras& extras = {},
                      UnusedEntries unused = UnusedEntries::reject);
 
@@ -89,10 +106,15 @@ struct CheckpointInfo {
     std::uint32_t version = 0;
     std::optional<std::uint64_t> step;
     std::vector<CheckpointEntry> entries;  // in file order
+    CheckpointConfig config;               // empty for version 1 files
+    std::uint64_t non_finite_values = 0;   // NaN and ±∞ among the stored values (load refuses them)
     std::uint64_t file_bytes = 0;
 };
 CheckpointInfo read_checkpoint_info(const std::string& path);
 std::vector<CheckpointEntry> read_checkpoint_index(const std::string& path);
+// Throws std::runtime_error, as load_checkpoint with extras.config = &expected would, when the file's
+// configuration differs from `expected`: a resumed run can check its options before any other work.
+void require_checkpoint_config(const std::string& path, const CheckpointConfig& expected);
 
 // FNV-1a, 64-bit (Fowler, Noll & Vo; IETF draft-eastlake-fnv): h ← (h ⊕ byte) · 1099511628211
 // mod 2⁶⁴ from h = 14695981039346656037. Each step is a bijection of h for a fixed byte, so

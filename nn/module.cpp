@@ -17,6 +17,9 @@ void Module::check_new_name(const std::string& name, bool non_null, const char* 
     for (const auto& [existing, p] : parameters_)
         if (existing == name)
             throw std::invalid_argument(fmt::format("Module::{}: \"{}\" is already a parameter", op, name));
+    for (const auto& [existing, b] : buffers_)
+        if (existing == name)
+            throw std::invalid_argument(fmt::format("Module::{}: \"{}\" is already a buffer", op, name));
     for (const auto& [existing, child] : children_)
         if (existing == name)
             throw std::invalid_argument(fmt::format("Module::{}: \"{}\" is already a child module", op, name));
@@ -28,6 +31,34 @@ Parameter& Module::register_parameter(std::string name, Tensor initial) {
     Parameter& ref = *p;
     parameters_.emplace_back(std::move(name), std::move(p));
     return ref;
+}
+
+Tensor& Module::register_buffer(std::string name, Tensor initial) {
+    check_new_name(name, true, "register_buffer");
+    if (!initial.defined())
+        throw std::invalid_argument(fmt::format("Module::register_buffer: buffer \"{}\" is an undefined tensor", name));
+    auto b = std::make_unique<Tensor>(std::move(initial));
+    Tensor& ref = *b;
+    buffers_.emplace_back(std::move(name), std::move(b));
+    return ref;
+}
+
+void Module::collect_buffers(const std::string& prefix,
+                             std::vector<std::pair<std::string, const Tensor*>>& out) const {
+    for (const auto& [name, b] : buffers_) out.emplace_back(prefix + name, b.get());
+    for (const auto& [name, child] : children_) child->collect_buffers(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, const Tensor*>> Module::named_buffers() const {
+    std::vector<std::pair<std::string, const Tensor*>> out;
+    collect_buffers("", out);
+    return out;
+}
+
+std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() {
+    std::vector<std::pair<std::string, Tensor*>> out;
+    for (const auto& [name, b] : std::as_const(*this).named_buffers()) out.emplace_back(name, const_cast<Tensor*>(b));
+    return out;
 }
 
 void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, const Parameter*>>& out) const {

@@ -1,8 +1,10 @@
 // Module: the base of everything with trainable parameters (layers, networks, bijectors, flows).
 //
-// A module owns its parameters and its child modules in registries, so it can list them all,
-// recursively, with dotted names ("coupling.3.net.0.weight"), which is what optimizers,
-// gradient clipping and checkpoints work from. Parameters and children keep their addresses for
+// A module owns its parameters, its buffers and its child modules in registries, so it can list them
+// all, recursively, with dotted names ("coupling.3.net.0.weight"), which is what optimizers,
+// gradient clipping and checkpoints work from. A buffer is non-trainable state that a checkpoint
+// must restore for the model to behave as saved (BatchNorm's running averages, ActNorm's
+// initialized flag): no gradient, no optimizer, but saved and loaded beside the parameters. Parameters and children keep their addresses for
 // the module's whole life: modules are neither copied nor moved (hold them by value where they
 // are built, or by std::unique_ptr).
 #pragma once
@@ -32,6 +34,9 @@ public:
     std::vector<std::pair<std::string, const Parameter*>> named_parameters() const;
     std::vector<Parameter*> parameters();
     std::size_t parameter_count() const;  // total number of scalar parameters
+    // Own buffers first (in registration order), then each child's, depth first.
+    std::vector<std::pair<std::string, Tensor*>> named_buffers();
+    std::vector<std::pair<std::string, const Tensor*>> named_buffers() const;
     void zero_grad();
 
     // Training mode affects modules that behave differently in evaluation (BatchNorm, ActNorm's
@@ -46,10 +51,12 @@ public:
     virtual std::string name() const { return "Module"; }
 
 protected:
-    // Both throw std::invalid_argument for an empty name or one this module already uses for a
-    // parameter or a child (two entries with one dotted name would make a checkpoint ambiguous), and
-    // register_module for a null child.
+    // All three throw std::invalid_argument for an empty name or one this module already uses for a
+    // parameter, a buffer or a child (two entries with one dotted name would make a checkpoint
+    // ambiguous), register_buffer for an undefined tensor and register_module for a null child. The
+    // returned references stay valid for the module's life (write a buffer in place to update it).
     Parameter& register_parameter(std::string name, Tensor initial);
+    Tensor& register_buffer(std::string name, Tensor initial);
     template <class M>
     M& register_module(std::string name, std::unique_ptr<M> child) {
         check_new_name(name, child != nullptr, "register_module");
@@ -63,8 +70,10 @@ protected:
 private:
     void check_new_name(const std::string& name, bool non_null, const char* op) const;
     void collect(const std::string& prefix, std::vector<std::pair<std::string, const Parameter*>>& out) const;
+    void collect_buffers(const std::string& prefix, std::vector<std::pair<std::string, const Tensor*>>& out) const;
 
     std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> parameters_;
+    std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
     std::vector<std::pair<std::string, std::unique_ptr<Module>>> children_;
     bool training_ = true;
 };

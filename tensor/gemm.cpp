@@ -21,150 +21,24 @@
 // packing is cheap next to what the micro-kernel gains. Buffers are thread-local and only ever grow, so
 // the steady state allocates nothing.
 //
-// The micro-kernel comes in three builds, chosen at compile time: AVX-512 (8×24), AVX2+FMA (6×8) and a
-// portable loop the compiler vectorises as it can (4×8). All three share the packing and blocking code.
+// The micro-kernel comes in three builds, each in its own file with its own target flags, chosen at run
+// time from the CPU's features (tensor/micro_kernel.hpp): AVX-512 (8×24), AVX2+FMA (6×8) and a portable
+// loop the compiler vectorises as it can (4×8). All three share the packing and blocking code here, which
+// reads the tile shape (mr×nr) from the kernel a call runs with.
 #include "tensor/gemm.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
 #include <cstdlib>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
+#include "tensor/micro_kernel.hpp"
+#include "tensor/parallel.hpp"
 
 namespace tapeflow::kernels {
 namespace {
-
-// ---------------------------------------------------------------------------------------------------------
-// Micro-kernels
-//
-// Contract shared by all three builds:
-//   a: packed sliver of op(A), kc columns of mr doubles (a[p * mr + r] = op(A)(r, p)), 64-byte aligned
-//   b: packed sliver of op(B), kc rows of nr doubles    (b[p * nr + j] = op(B)(p, j)), 64-byte aligned
-//   c: top-left corner of the C tile; only the leading rows × cols part of the mr×nr tile is written
-//   add_to_c: false → C tile = a·b (C is not read), true → C tile += a·b
-// ---------------------------------------------------------------------------------------------------------
-
-#if defined(__AVX512F__)
-
-// 32 zmm registers: 8×24 uses 24 accumulators (8 rows × 3 vectors of 8 doubles), 3 registers for the row
-// of B and the broadcasts of A come straight from memory as FMA operands. Per k step that is 3 vector
-// loads + 8 broadcasts for 24 FMAs, the best loads-per-FMA ratio among tiles that fit (14×16 needs
-// 16 loads for 28 FMAs) — and 24 independent accumulators comfortably cover the 4-cycle FMA latency on
-// 2 FMA pipes (8 needed). mr = 8 also makes one k step of the A sliver exactly one 64-byte cache line.
-constexpr std::size_t mr = 8;
-constexpr std::size_t nr = 24;
-constexpr const char* kernel_name = "avx512 8x24";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    constexpr std::size_t vectors = nr / 8;
-    // Start fetching the C tile now: it is only needed after the k loop, and when C has fallen out of
-    // cache (large K, so the tile is revisited once per kc slice) this hides the misses behind the FMAs.
-    for (std::size_t r = 0; r < rows; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + cols - 1), _MM_HINT_T0);
-    }
-    __m512d acc[mr][vectors];
-    for (std::size_t r = 0; r < mr; ++r)
-        for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm512_setzero_pd();
-
-#pragma GCC unroll 4
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr) {
-        __m512d b_row[vectors];
-        for (std::size_t v = 0; v < vectors; ++v) b_row[v] = _mm512_load_pd(b + 8 * v);
-        for (std::size_t r = 0; r < mr; ++r) {
-            const __m512d a_r = _mm512_set1_pd(a[r]);
-            for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm512_fmadd_pd(a_r, b_row[v], acc[r][v]);
-        }
-    }
-
-    // One mask bit per valid column; lanes outside C are neither loaded nor stored.
-    const std::uint32_t col_bits = cols >= nr ? (std::uint32_t{1} << nr) - 1 : (std::uint32_t{1} << cols) - 1;
-    for (std::size_t r = 0; r < mr; ++r) {
-        if (r >= rows) break;
-        double* c_row = c + r * ldc;
-        for (std::size_t v = 0; v < vectors; ++v) {
-            const auto mask = static_cast<__mmask8>(col_bits >> (8 * v));
-            __m512d value = acc[r][v];
-            if (add_to_c) value = _mm512_add_pd(value, _mm512_maskz_loadu_pd(mask, c_row + 8 * v));
-            _mm512_mask_storeu_pd(c_row + 8 * v, mask, value);
-        }
-    }
-}
-
-#elif defined(__AVX2__) && defined(__FMA__)
-
-// 16 ymm registers: 6×8 uses 12 accumulators (6 rows × 2 vectors of 4 doubles) + 2 for the row of B + 1
-// for the broadcast of A = 15. This is the BLIS Haswell shape; 12 accumulators cover the FMA latency.
-constexpr std::size_t mr = 6;
-constexpr std::size_t nr = 8;
-constexpr const char* kernel_name = "avx2 6x8";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    constexpr std::size_t vectors = nr / 4;
-    __m256d acc[mr][vectors];
-    for (std::size_t r = 0; r < mr; ++r)
-        for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm256_setzero_pd();
-
-#pragma GCC unroll 4
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr) {
-        __m256d b_row[vectors];
-        for (std::size_t v = 0; v < vectors; ++v) b_row[v] = _mm256_load_pd(b + 4 * v);
-        for (std::size_t r = 0; r < mr; ++r) {
-            const __m256d a_r = _mm256_broadcast_sd(a + r);
-            for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm256_fmadd_pd(a_r, b_row[v], acc[r][v]);
-        }
-    }
-
-    // AVX2 masks are vectors: lane l of vector v is valid when 4v + l < cols.
-    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-    for (std::size_t r = 0; r < mr; ++r) {
-        if (r >= rows) break;
-        double* c_row = c + r * ldc;
-        for (std::size_t v = 0; v < vectors; ++v) {
-            const auto valid = static_cast<long long>(cols) - static_cast<long long>(4 * v);
-            const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(valid), lane);
-            __m256d value = acc[r][v];
-            if (add_to_c) value = _mm256_add_pd(value, _mm256_maskload_pd(c_row + 4 * v, mask));
-            _mm256_maskstore_pd(c_row + 4 * v, mask, value);
-        }
-    }
-}
-
-#else
-
-// Portable build: a 4×8 tile of plain doubles. The compiler keeps it in registers and vectorises the
-// inner loop with whatever vector width the target has (two doubles with baseline SSE2).
-constexpr std::size_t mr = 4;
-constexpr std::size_t nr = 8;
-constexpr const char* kernel_name = "portable 4x8";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    double acc[mr][nr] = {};
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr)
-        for (std::size_t r = 0; r < mr; ++r)
-            for (std::size_t j = 0; j < nr; ++j) acc[r][j] += a[r] * b[j];
-
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] = add_to_c ? c[r * ldc + j] + acc[r][j] : acc[r][j];
-}
-
-#endif
 
 // ---------------------------------------------------------------------------------------------------------
 // Cache blocking
@@ -174,6 +48,7 @@ void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, s
 //     for jc in N by nc:  pack B block (kc×nc)                         → stays in L2 (per core, 2 MiB)
 //       for ir in mc by mr:  A sliver (mr×kc)                          → stays in L1 (48 KiB)
 //         for jr in nc by nr:  micro-kernel(A sliver, B sliver)        → B sliver streams in from L2
+// The two inner loops are the kernel's multiply_block, compiled in the kernel's own file for its ISA.
 //
 // kc = 256: the A sliver is 8·256·8 B = 16 KiB, a third of L1, so it survives the B slivers streaming past
 //   it; and each micro-kernel call runs 256 k steps (~3000 cycles of FMAs with mr×nr = 8×24), which
@@ -188,10 +63,9 @@ void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, s
 // ---------------------------------------------------------------------------------------------------------
 
 constexpr std::size_t kc_block = 256;
-constexpr std::size_t nc_block = (480 / nr) * nr;
-constexpr std::size_t mc_block = (1024 / mr) * mr;
-
-static_assert(nc_block % nr == 0 && mc_block % mr == 0, "blocks must hold whole micro-tiles");
+// nc and mc rounded down to whole micro-tiles of the kernel.
+std::size_t nc_block(const MicroKernel& kernel) { return 480 / kernel.nr * kernel.nr; }
+std::size_t mc_block(const MicroKernel& kernel) { return 1024 / kernel.mr * kernel.mr; }
 
 // ---------------------------------------------------------------------------------------------------------
 // Operands
@@ -300,10 +174,12 @@ std::size_t balanced_block(std::size_t extent, std::size_t limit, std::size_t ti
 // Blocked path: C (M×N) = op(A)·op(B) (+ C), with M, N, K > 0.
 // ---------------------------------------------------------------------------------------------------------
 
-void gemm_blocked(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
-                  std::size_t K, double* C, std::size_t ldc, bool accumulate) {
-    const std::size_t mc_step = balanced_block(M, mc_block, mr);
-    const std::size_t nc_step = balanced_block(N, nc_block, nr);
+void gemm_blocked(const MicroKernel& kernel, const matrix_operand& a, const matrix_operand& b, std::size_t M,
+                  std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    const std::size_t mr = kernel.mr;
+    const std::size_t nr = kernel.nr;
+    const std::size_t mc_step = balanced_block(M, mc_block(kernel), mr);
+    const std::size_t nc_step = balanced_block(N, nc_block(kernel), nr);
     const std::size_t kc_step = balanced_block(K, kc_block, 1);
     double* packed_a = buffers.a.reserve(round_up(mc_step, mr) * kc_step);
     double* packed_b = buffers.b.reserve(round_up(nc_step, nr) * kc_step);
@@ -320,15 +196,7 @@ void gemm_blocked(const matrix_operand& a, const matrix_operand& b, std::size_t 
             for (std::size_t jc = 0; jc < N; jc += nc_step) {
                 const std::size_t nc = std::min(nc_step, N - jc);
                 pack_slivers(b_t, jc, nc, pc, kc, nr, packed_b);
-
-                for (std::size_t ir = 0; ir < mc; ir += mr) {
-                    const double* a_sliver = packed_a + ir * kc;
-                    double* c_row = C + (ic + ir) * ldc + jc;
-                    const std::size_t rows = std::min(mr, mc - ir);
-                    for (std::size_t jr = 0; jr < nc; jr += nr)
-                        micro_kernel(kc, a_sliver, packed_b + jr * kc, c_row + jr, ldc, rows,
-                                     std::min(nr, nc - jr), add_to_c);
-                }
+                kernel.multiply_block(mc, nc, kc, packed_a, packed_b, C + ic * ldc + jc, ldc, add_to_c);
             }
         }
     }
@@ -508,151 +376,8 @@ void gemm_direct(const matrix_operand& a, const matrix_operand& b, std::size_t M
 bool use_direct_path(std::size_t M, std::size_t N) { return N < 8 || M < 4; }
 
 // ---------------------------------------------------------------------------------------------------------
-// Threads
+// Threads (the pool is tensor/parallel's)
 // ---------------------------------------------------------------------------------------------------------
-
-// One iteration of a spin-wait. Deliberately *not* the x86 `pause` instruction: under a hypervisor with
-// pause-loop exiting (as here), a loop of `pause` can make the vCPU trap to the host; with it a parallel
-// 64³ product measured 440 µs instead of 10 µs (one run, possibly also disturbed by other load). Without
-// SMT siblings to yield to, `pause` buys nothing. A compiler barrier keeps the loop re-reading the atomics.
-inline void spin_once() { std::atomic_signal_fence(std::memory_order_seq_cst); }
-
-// A tiny persistent pool. Workers are started on first use and stay alive, so a parallel gemm does not
-// pay for a thread start. Waking a *sleeping* thread is itself slow here — a condition-variable wake-up
-// measured ~45 µs on this (virtualised) machine, as long as a whole 128³ product — so after each task a
-// worker spins for a while (`spin_time`) watching for the next one before it goes to sleep: a training
-// loop issues its gemms microseconds apart and finds the worker awake.
-//
-// Parts are claimed, not assigned: the caller and the workers all take the next unclaimed part from one
-// atomic counter. If the machine is oversubscribed and the worker has not been scheduled by the time the
-// caller finishes its own part, the caller simply runs the worker's part too, instead of waiting a whole
-// scheduler time slice. (Measured with other jobs saturating both cores: 512×64×64 with two threads ran
-// at 4.4 GFLOP/s when each thread owned a fixed half, 12.5 GFLOP/s with claiming.) The caller only ever
-// waits for parts that a worker has actually started.
-//
-// One parallel gemm at a time: a caller that finds the pool busy (gemm called from several threads at
-// once) gets `false` and runs serially instead of waiting.
-class worker_pool {
-public:
-    static worker_pool& instance() {
-        static worker_pool pool;
-        return pool;
-    }
-
-    // Runs task(0), …, task(parts − 1), each exactly once, on the calling thread and the workers.
-    // Exceptions thrown by any part are rethrown here (the first one wins).
-    template <class Task>
-    bool try_run(std::size_t parts, Task& task) {
-        std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-        if (!busy.owns_lock() || parts > max_parts) return false;
-        while (workers_.size() + 1 < parts)
-            workers_.emplace_back([this, seen = generation_.load()] { worker_loop(seen); });
-
-        // Publish the task, then open the claims and bump the generation (release: whoever claims a part
-        // sees the task). The task fields cannot change while anyone holds an unfinished claim, because
-        // the next call only starts after every part has finished.
-        const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
-        run_part_ = [](void* context, std::size_t part) { (*static_cast<Task*>(context))(part); };
-        context_ = &task;
-        error_ = nullptr;
-        finished_.store(0, std::memory_order_relaxed);
-        claims_.store(claim_word(generation, parts, 0), std::memory_order_release);
-        {
-            std::lock_guard<std::mutex> lock(sleep_mutex_);  // a worker about to sleep cannot miss this
-            generation_.store(generation, std::memory_order_release);
-        }
-        wake_.notify_all();
-
-        run_claimed_parts(generation);
-        for (unsigned spins = 0; finished_.load(std::memory_order_acquire) != parts; ++spins)
-            if (spins < 100'000) spin_once(); else std::this_thread::yield();  // a worker was descheduled
-        if (error_) std::rethrow_exception(error_);
-        return true;
-    }
-
-    ~worker_pool() {
-        {
-            std::lock_guard<std::mutex> lock(sleep_mutex_);
-            stopping_.store(true);
-        }
-        wake_.notify_all();
-        for (std::thread& worker : workers_) worker.join();
-    }
-
-private:
-    static constexpr std::chrono::microseconds spin_time{200};
-    static constexpr std::size_t max_parts = 0xffff;
-
-    // The claim counter packs the generation it belongs to, the number of parts and the next unclaimed
-    // part into one word, so a claim is one compare-and-swap and a worker that wakes up late cannot claim
-    // a part of a newer call by mistake.
-    static std::uint64_t claim_word(std::uint64_t generation, std::size_t parts, std::size_t next) {
-        return (generation << 32) | (std::uint64_t{parts} << 16) | next;
-    }
-
-    worker_pool() = default;
-
-    // Claims and runs parts of call `generation` until none are left (or that call is over).
-    void run_claimed_parts(std::uint64_t generation) {
-        std::uint64_t word = claims_.load(std::memory_order_acquire);
-        for (;;) {
-            const std::size_t parts = (word >> 16) & max_parts;
-            const std::size_t next = word & max_parts;
-            if ((word >> 32) != (generation & 0xffffffff) || next >= parts) return;
-            if (!claims_.compare_exchange_weak(word, word + 1, std::memory_order_acquire)) continue;
-            try {
-                run_part_(context_, next);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mutex_);
-                if (!error_) error_ = std::current_exception();
-            }
-            finished_.fetch_add(1, std::memory_order_release);
-            word = claims_.load(std::memory_order_acquire);
-        }
-    }
-
-    // Returns once the generation differs from `seen` or the pool is stopping: spinning first, then asleep.
-    void wait_for_work(std::uint64_t seen) {
-        auto ready = [&] {
-            return generation_.load(std::memory_order_acquire) != seen ||
-                   stopping_.load(std::memory_order_acquire);
-        };
-        const auto deadline = std::chrono::steady_clock::now() + spin_time;
-        for (unsigned spins = 1; !ready(); ++spins) {
-            spin_once();
-            if (spins % 256 == 0 && std::chrono::steady_clock::now() > deadline) {
-                std::unique_lock<std::mutex> lock(sleep_mutex_);
-                wake_.wait(lock, ready);
-                return;
-            }
-        }
-    }
-
-    void worker_loop(std::uint64_t seen) {
-        for (;;) {
-            wait_for_work(seen);
-            if (stopping_.load(std::memory_order_acquire)) return;
-            seen = generation_.load(std::memory_order_acquire);
-            run_claimed_parts(seen);
-        }
-    }
-
-    std::mutex busy_;  // held by the caller for the whole of a parallel call
-    std::vector<std::thread> workers_;
-
-    // The current task, written by the caller before it opens the claims.
-    void (*run_part_)(void*, std::size_t) = nullptr;
-    void* context_ = nullptr;
-
-    std::atomic<std::uint64_t> generation_{0};  // bumped once per call; workers wait for it to change
-    std::atomic<std::uint64_t> claims_{0};      // see claim_word
-    std::atomic<std::size_t> finished_{0};      // parts of the current call that have completed
-    std::atomic<bool> stopping_{false};
-    std::mutex sleep_mutex_;
-    std::condition_variable wake_;
-    std::mutex error_mutex_;
-    std::exception_ptr error_;  // first exception thrown by a part
-};
 
 // Handing half the product to the (spinning) worker and having both threads pack their own copy of the
 // shared operand costs a few µs. Measured: 128×64×64 (0.5 M multiply-adds, 12 µs) gains nothing from a
@@ -661,18 +386,18 @@ constexpr std::size_t parallel_min_work = std::size_t{1} << 20;
 
 std::size_t usable_threads(int requested, std::size_t M, std::size_t N, std::size_t K) {
     if (requested <= 1 || M * N * K < parallel_min_work) return 1;
-    // Asked once: glibc answers hardware_concurrency() by reading /sys, which is not free per call.
-    static const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
-    return std::min(static_cast<std::size_t>(requested), hardware);
+    return static_cast<std::size_t>(std::min(requested, hardware_threads()));
 }
 
 // Splits C into `parts` slabs of whole micro-tiles — by rows or by columns, whichever leaves the largest
-// slab smallest (rows are cut in steps of mr = 8, columns of nr = 24, so a 64-wide C splits into 32 + 32
+// slab smallest (rows are cut in steps of mr, columns of nr: with 8×24 a 64-wide C splits into 32 + 32
 // rows but only 48 + 16 columns) — and runs the blocked path on each slab in its own thread. Slabs write
 // disjoint parts of C, so they need no synchronisation; each thread packs its own operands into its own
 // thread-local buffers. K is never split, so every c_ij is summed in the same order whatever `parts` is.
-bool gemm_parallel(std::size_t parts, const matrix_operand& a, const matrix_operand& b, std::size_t M,
-                   std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+bool gemm_parallel(std::size_t parts, const MicroKernel& kernel, const matrix_operand& a, const matrix_operand& b,
+                   std::size_t M, std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    const std::size_t mr = kernel.mr;
+    const std::size_t nr = kernel.nr;
     auto slab_width = [parts](std::size_t extent, std::size_t tile) {
         return round_up((extent + parts - 1) / parts, tile);
     };
@@ -689,11 +414,11 @@ bool gemm_parallel(std::size_t parts, const matrix_operand& a, const matrix_oper
         const std::size_t end = std::min(begin + slab, extent);
         if (begin == end) return;
         if (split_n)
-            gemm_blocked(a, b.offset(0, begin), M, end - begin, K, C + begin, ldc, accumulate);
+            gemm_blocked(kernel, a, b.offset(0, begin), M, end - begin, K, C + begin, ldc, accumulate);
         else
-            gemm_blocked(a.offset(begin, 0), b, end - begin, N, K, C + begin * ldc, ldc, accumulate);
+            gemm_blocked(kernel, a.offset(begin, 0), b, end - begin, N, K, C + begin * ldc, ldc, accumulate);
     };
-    return worker_pool::instance().try_run(parts, task);
+    return try_parallel_for(parts, task);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -737,9 +462,11 @@ void gemm(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t 
         gemm_direct(a, b, M, N, K, C, ldc, accumulate);
         return;
     }
+    // Read once: every part of a parallel call blocks for the same tile shape.
+    const MicroKernel& kernel = active_kernel();
     const std::size_t parts = usable_threads(threads, M, N, K);
-    if (parts > 1 && gemm_parallel(parts, a, b, M, N, K, C, ldc, accumulate)) return;
-    gemm_blocked(a, b, M, N, K, C, ldc, accumulate);
+    if (parts > 1 && gemm_parallel(parts, kernel, a, b, M, N, K, C, ldc, accumulate)) return;
+    gemm_blocked(kernel, a, b, M, N, K, C, ldc, accumulate);
 }
 
 void gemm_reference(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t K, const double* A,
@@ -755,7 +482,5 @@ void gemm_reference(Transpose ta, Transpose tb, std::size_t M, std::size_t N, st
             C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum : sum;
         }
 }
-
-const char* gemm_kernel_name() noexcept { return kernel_name; }
 
 }  // namespace tapeflow::kernels

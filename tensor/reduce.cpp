@@ -165,6 +165,29 @@ Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
     return out.reshape(squeezed);
 }
 
+Tensor cumsum(const Tensor& a, int axis) {
+    const AxisView v = axis_view(a, axis, true, "cumsum");
+    Tensor out(a.shape());
+    const double* pa = a.data();
+    double* po = out.data();
+    for (std::size_t o = 0; o < v.outer; ++o)
+        for (std::size_t k = 0; k < v.n; ++k) {
+            const std::size_t row = (o * v.n + k) * v.inner;
+            for (std::size_t i = 0; i < v.inner; ++i) po[row + i] = pa[row + i] + (k ? po[row - v.inner + i] : 0.0);
+        }
+    return out;
+}
+
+Tensor norm(const Tensor& a, int axis, bool keepdim) {
+    const Tensor scale = max(detail::map_unary(a, [](double x) { return std::abs(x); }), axis, true);
+    // A zero (or non-finite) scale is left as 1: the zero vector has norm 0, and inf/NaN propagate.
+    const Tensor safe = detail::map_unary(scale, [](double m) { return m > 0 && std::isfinite(m) ? m : 1.0; });
+    const Tensor squares = sum(detail::map_binary(a, safe, [](double x, double m) { return (x / m) * (x / m); }, "norm"),
+                               axis, keepdim);
+    return detail::map_binary(squares, keepdim ? safe : safe.reshape(squares.shape()),
+                              [](double s, double m) { return m * std::sqrt(s); }, "norm");
+}
+
 Tensor sum_to(const Tensor& a, const Shape& shape) {
     require_sums_to(a, shape);
     if (a.shape() == shape) return a;

@@ -20,6 +20,12 @@ Tensor argmax(const Tensor& a, int axis, bool keepdim = false);
 Tensor logsumexp(const Tensor& a);
 Tensor logsumexp(const Tensor& a, int axis, bool keepdim = false);
 
+// Running sums along the axis: out[…, k, …] = Σ_{j ≤ k} a[…, j, …] (numpy.cumsum with an axis).
+Tensor cumsum(const Tensor& a, int axis);
+// The Euclidean norm of each vector along the axis, √Σ a², scaled by the largest |a| first so that
+// neither 1e200 nor 1e-200 entries overflow or underflow in the squares (as hypot does).
+Tensor norm(const Tensor& a, int axis, bool keepdim = false);
+
 // The reverse of broadcasting: sums `a` over the axes along which `shape` was broadcast to
 // a.shape(). Every backward rule of a broadcasting op uses this one helper. When the shapes already
 // agree it returns `a` itself (shared storage, no copy).

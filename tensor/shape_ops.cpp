@@ -1,6 +1,7 @@
 #include "tensor/shape_ops.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "tensor/broadcast.hpp"
@@ -190,6 +191,34 @@ Tensor index_select(const Tensor& a, int axis, const std::vector<std::size_t>& i
         for (std::size_t k = 0; k < indices.size(); ++k)
             std::copy_n(a.data() + (o * v.n + indices[k]) * v.inner, v.inner,
                         out.data() + (o * indices.size() + k) * v.inner);
+    return out;
+}
+
+Tensor take_along_axis(const Tensor& a, const Tensor& indices, int axis) {
+    require_defined(a, "take_along_axis");
+    require_defined(indices, "take_along_axis");
+    const Around v = around(a.shape(), axis, "take_along_axis");
+    bool fits = indices.rank() == a.rank();
+    for (std::size_t i = 0; fits && i < a.rank(); ++i) fits = i == v.axis || indices.shape()[i] == a.shape()[i];
+    if (!fits)
+        throw std::invalid_argument(fmt::format(
+            "take_along_axis: indices of shape {} do not fit a tensor of shape {} along axis {} (same rank, "
+            "same sizes on every other axis)",
+            indices.shape(), a.shape(), axis));
+    const std::size_t k = indices.shape()[v.axis];
+    Tensor out(indices.shape());
+    for (std::size_t o = 0; o < v.outer; ++o)
+        for (std::size_t j = 0; j < k; ++j)
+            for (std::size_t i = 0; i < v.inner; ++i) {
+                const std::size_t at = (o * k + j) * v.inner + i;
+                const double index = indices[at];
+                if (!(index >= 0 && index < static_cast<double>(v.n) && index == std::floor(index)))
+                    throw std::invalid_argument(fmt::format(
+                        "take_along_axis: index {} (element {} of the indices) is not a whole number in [0, {}) for "
+                        "axis {} of shape {}",
+                        index, at, v.n, axis, a.shape()));
+                out[at] = a[(o * v.n + static_cast<std::size_t>(index)) * v.inner + i];
+            }
     return out;
 }
 

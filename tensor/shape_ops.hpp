@@ -27,6 +27,11 @@ std::vector<Tensor> split(const Tensor& a, int axis, const std::vector<std::size
 std::vector<Tensor> chunk(const Tensor& a, std::size_t n, int axis);
 // Picks the entries `indices` along `axis`, in that order (used by permutation bijectors).
 Tensor index_select(const Tensor& a, int axis, const std::vector<std::size_t>& indices);
+// Picks, along `axis`, a different entry for every position (numpy.take_along_axis):
+// out[…, j, …] = a[…, indices[…, j, …], …]. `indices` holds whole numbers (as doubles) in
+// [0, a.size(axis)), has a's rank and a's sizes on every other axis; its size along `axis` is the
+// number picked per row. The per-row gather of a spline's bin parameters.
+Tensor take_along_axis(const Tensor& a, const Tensor& indices, int axis);
 // Materializes NumPy broadcasting of `a` to `shape`.
 Tensor broadcast_to(const Tensor& a, const Shape& shape);
 

@@ -12,6 +12,11 @@ namespace tapeflow::stable {
 // no loss of the tiny value for very negative x.
 inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 
+// softplus⁻¹(y) = log(eʸ − 1) for y > 0, written as y + log(1 − e^−y): log(expm1(y)) overflows to
+// inf above y ≈ 709, this form is exact there (y) and still accurate as y → 0 (log y). NaN for y < 0,
+// −inf at 0, as the inverse of a map onto (0, ∞).
+inline double inverse_softplus(double y) { return y + std::log(-std::expm1(-y)); }
+
 // σ(x) = 1 / (1 + e^−x), evaluated so that the exponential never overflows.
 inline double sigmoid(double x) {
     if (x >= 0) return 1.0 / (1.0 + std::exp(-x));

@@ -217,7 +217,7 @@ struct Mixture {
 
 // ---- The trainable monotone map of sections 5-6 ----------------------------------------------
 
-double inverse_softplus(double y) { return y + std::log(-std::expm1(-y)); }  // softplus⁻¹(y) = ln(eʸ − 1)
+using stable::inverse_softplus;  // softplus⁻¹(y) = ln(eʸ − 1)
 
 // g(x) = σ(h(x)) with h(x) = a·x + c + Σ_k v_k·tanh(w_k·x + b_k), where a, v_k, w_k = softplus(free
 // parameter) > 0. Then h'(x) = a + Σ_k v_k·w_k·sech²(w_k·x + b_k) > 0: h is increasing for every value

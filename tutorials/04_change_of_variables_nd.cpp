@@ -60,7 +60,7 @@ std::string matrix_text(const Tensor& m) {
     return fmt::format("[{:15.12f} {:15.12f}]\n[{:15.12f} {:15.12f}]", m.at({0, 0}), m.at({0, 1}), m.at({1, 0}), m.at({1, 1}));
 }
 
-double inverse_softplus(double y) { return y + std::log(-std::expm1(-y)); }  // ln(eʸ − 1)
+using stable::inverse_softplus;  // ln(eʸ − 1)
 
 using Map = std::function<Var(const Var&)>;  // a batch [N, 2] → [N, 2]
 

@@ -76,7 +76,7 @@ std::unique_ptr<flows::Radial> radial_layer(const Tensor& z0, double alpha_prime
 }
 
 // The free parameter that gives softplus(x') = x.
-double softplus_inverse(double x) { return std::log(std::expm1(x)); }
+using stable::inverse_softplus;
 
 enum class Kind { planar, radial };
 const char* kind_name(Kind kind) { return kind == Kind::planar ? "planar" : "radial"; }
@@ -393,7 +393,7 @@ int run(const tutorial::Options& opt) {
         std::vector<std::vector<std::string>> constrained;
         bool all_ok = true;
         for (const double beta_prime : {2.0, 0.0, -3.0, -10.0, -30.0}) {
-            auto layer = radial_layer(Tensor{0.0, 0.0}, softplus_inverse(1.0), beta_prime);
+            auto layer = radial_layer(Tensor{0.0, 0.0}, inverse_softplus(1.0), beta_prime);
             const std::size_t n = 2001;
             Tensor z(Shape{n, 2});
             for (std::size_t i = 0; i < n; ++i) {
@@ -448,7 +448,7 @@ int run(const tutorial::Options& opt) {
         "(α = 1, β̂ = 0.5), relative round-trip error |r − r_true|/r_true:\n\n");
     {
         const double alpha = 1, beta = 0.5;
-        auto layer = radial_layer(Tensor{0.0, 0.0}, softplus_inverse(alpha), softplus_inverse(alpha + beta));
+        auto layer = radial_layer(Tensor{0.0, 0.0}, inverse_softplus(alpha), inverse_softplus(alpha + beta));
         std::vector<std::vector<std::string>> rows;
         double worst_stable = 0, worst_naive_small = 0;
         for (const double delta : {1e-12, 1e-8, 1e-4, 1.0, 1e4}) {

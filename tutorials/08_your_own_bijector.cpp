@@ -93,7 +93,7 @@ Var log_cosh(const Var& a) {
     });
 }
 
-double inverse_softplus(double y) { return y + std::log(-std::expm1(-y)); }  // ln(eʸ − 1), y > 0
+using stable::inverse_softplus;  // ln(eʸ − 1), y > 0
 
 // ---- The bijector ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@
 #include <limits>
 #include <memory>
 #include <numbers>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <stdexcept>
@@ -241,14 +242,52 @@ double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedul
     return flows::bits_per_dim(-nll, 0, dim);
 }
 
-// Everything a checkpoint holds beside the parameters: Adam's moments, the layers' buffers (ActNorm's
-// "initialized" flags, BatchNorm's running averages), the step, and the loss history (for the curve).
-nn::CheckpointExtras training_state(flows::Flow& flow, nn::Optimizer& optimizer, std::uint64_t& step,
-                                    Tensor& history) {
-    nn::CheckpointExtras extras{.tensors = flows::flow_buffers(flow), .step = &step};
+// The options a resumed run must share with the run that saved the checkpoint, or "continues bit for
+// bit" would quietly stop being true (a different batch, learning rate or schedule, other data or
+// another model). --checkpoint-every, --test-images, --threads and --out may change.
+nn::CheckpointConfig run_config(const Settings& s, const tutorial::Options& opt) {
+    return {{"--seed", fmt::format("{}", opt.seed)},        {"--batch", fmt::format("{}", s.batch)},
+            {"--lr", fmt::format("{}", s.lr)},              {"--warmup", fmt::format("{}", s.warmup)},
+            {"--train-images", fmt::format("{}", s.train_images)}, {"--steps", fmt::format("{}", s.steps)},
+            {"--hidden", fmt::format("{}", s.hidden)},      {"--couplings", fmt::format("{}", s.couplings)},
+            {"--norm", std::string(flows::to_string(s.norm))}};
+}
+
+// Everything a checkpoint holds beside the parameters and the layers' buffers (ActNorm's "initialized"
+// flags, BatchNorm's running averages, which the module saves itself): Adam's moments, the step, the
+// loss history (for the curve) and the run's configuration.
+nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
+                                    const nn::CheckpointConfig& config) {
+    nn::CheckpointExtras extras{.step = &step, .config = &config};
     for (auto& [name, tensor] : optimizer.state()) extras.tensors.emplace_back("optimizer/" + name, tensor);
     extras.tensors.emplace_back("history/bits_per_dim", &history);
     return extras;
+}
+
+// Every parameter and every tensor of Adam's state is finite (a huge step can overflow a parameter
+// while the loss that produced it was still finite).
+bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer) {
+    const auto finite = [](const Tensor& t) {
+        return !t.defined() || std::all_of(t.span().begin(), t.span().end(), [](double v) { return std::isfinite(v); });
+    };
+    for (const Parameter* p : flow.parameters())
+        if (!finite(p->value)) return false;
+    for (const auto& [name, t] : optimizer.state())
+        if (!finite(*t)) return false;
+    return true;
+}
+
+std::string diverged_message(std::uint64_t step, double bits, const std::string& ckpt_path,
+                             std::optional<std::uint64_t> last_saved_step) {
+    const std::string what = std::isfinite(bits) ? fmt::format("a parameter or Adam's state is not finite after the "
+                                                               "update (bits/dim {:.4f})", bits)
+                                                 : fmt::format("the batch's bits/dim is {}", std::isnan(bits) ? "NaN" : "infinite");
+    const std::string kept =
+        last_saved_step ? fmt::format("the last good checkpoint, step {}, is kept at {}", *last_saved_step, ckpt_path)
+                        : fmt::format("no checkpoint was saved by this run (anything at {} is untouched)", ckpt_path);
+    return fmt::format("training diverged at step {}: {}; stopped without saving it, {}. Try a lower --lr or a longer "
+                       "--warmup.",
+                       step, what, kept);
 }
 
 double max_parameter_diff(flows::Flow& a, flows::Flow& b) {
@@ -323,6 +362,8 @@ int run(const tutorial::Options& opt) {
     if (s.resume && !std::filesystem::exists(ckpt_path))  // before any work, not after sections 1-3
         throw std::runtime_error(fmt::format(
             "--resume: no checkpoint at {}; run once without --resume (same --out) to create it", ckpt_path));
+    // Also before any work: a resume with other settings would not continue the saved run.
+    if (s.resume) nn::require_checkpoint_config(ckpt_path, run_config(s, opt));
 
     Verifier verifier;
     Tape& tape = Tape::current();
@@ -724,10 +765,11 @@ int run(const tutorial::Options& opt) {
     const nn::LinearWarmup schedule(nn::CosineAnnealing(s.lr, s.steps, 0.0), s.warmup, 1.0 / static_cast<double>(s.warmup));
     std::vector<double> history;  // bits/dim of every training batch since step 1
     std::uint64_t start_step = 0;
+    const nn::CheckpointConfig config = run_config(s, opt);
     if (s.resume) {
         std::uint64_t stored_step = 0;
         Tensor stored_history;
-        nn::load_checkpoint(ckpt_path, flow, training_state(flow, optimizer, stored_step, stored_history));
+        nn::load_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
         optimizer.set_step_count(stored_step);
         start_step = stored_step;
         history = stored_history.to_vector();
@@ -776,23 +818,30 @@ int run(const tutorial::Options& opt) {
     }
     const double train_cpu_start = cpu_seconds(), train_wall_start = wall_seconds();
     std::uint64_t last_step = start_step;
+    std::optional<std::uint64_t> last_saved_step;
+    if (s.resume) last_saved_step = start_step;
     if (start_step < s.steps) {
         nn::Progress progress(s.steps, {.label = "bits/dim", .initial_step = start_step});
         for (std::uint64_t step = start_step + 1; step <= s.steps; ++step) {
             const double bits = train_step(flow, optimizer, schedule, train.pixels, s.batch, data_seed, step);
+            // A diverged run stops here, before anything is saved: the last checkpoint stays the
+            // last good one (save_checkpoint would refuse the NaNs anyway, naming the tensor).
+            if (!std::isfinite(bits) || !all_finite(flow, optimizer))
+                throw std::runtime_error(diverged_message(step, bits, ckpt_path, last_saved_step));
             history.push_back(bits);
             last_step = step;
             if (step % s.checkpoint_every == 0 || step == s.steps) {
                 std::uint64_t stored_step = step;
                 Tensor stored_history(Shape{history.size()}, history);
-                nn::save_checkpoint(ckpt_path, flow, training_state(flow, optimizer, stored_step, stored_history));
+                nn::save_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
+                last_saved_step = step;
                 if (checkpoints_saved++ == 0 && step + resume_check_steps <= s.steps) {
                     first_info = nn::read_checkpoint_info(ckpt_path);
                     twin = make_model(s, init_seed + 2);
                     twin_optimizer = std::make_unique<nn::Adam>(twin->parameters(), nn::AdamOptions{.lr = s.lr});
                     std::uint64_t loaded_step = 0;
                     Tensor loaded_history;
-                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin, *twin_optimizer, loaded_step, loaded_history));
+                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin_optimizer, loaded_step, loaded_history, config));
                     twin_optimizer->set_step_count(loaded_step);
                     twin_from = loaded_step;
                     for (std::uint64_t t = loaded_step + 1; t <= loaded_step + resume_check_steps; ++t)
@@ -839,11 +888,11 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "\nThe checkpoint of step {} ({} entries: {} parameter tensors, Adam's m and v for each, {} layer\n"
             "buffers, the history; {:.1f} MB). A twin loaded it and took steps {}..{} itself:\n\n",
-            twin_from, first_info.entries.size(), flow.parameters().size(), flows::flow_buffers(flow).size(),
+            twin_from, first_info.entries.size(), flow.parameters().size(), flow.named_buffers().size(),
             static_cast<double>(first_info.file_bytes) / 1e6, twin_from + 1, twin_from + resume_check_steps);
         verifier.check_close("entries: params + m + v + buffers + history",
                              static_cast<double>(first_info.entries.size()),
-                             static_cast<double>(3 * flow.parameters().size() + flows::flow_buffers(flow).size() + 1), 0,
+                             static_cast<double>(3 * flow.parameters().size() + flow.named_buffers().size() + 1), 0,
                              0);
         verifier.check("stored step", first_info.step && *first_info.step == twin_from,
                        fmt::format("{}", first_info.step.value_or(0)));

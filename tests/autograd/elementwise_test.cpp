@@ -284,6 +284,31 @@ TEST_CASE("where: gradients route by the mask, with broadcasting in each argumen
     CHECK(equal(b.grad(), Tensor{1.0, 0.0}));
 }
 
+TEST_CASE("where's gradient trap: a NaN in the branch not taken poisons the gradient, the safe pattern does not") {
+    // y = where(x > 0, log(x), 0) at x = [−1, 4]: log(−1) is NaN in the branch not taken. Its upstream
+    // gradient there is 0, but log's rule multiplies it by 1/x … and the chain rule through sqrt (as
+    // here) gives 0 · ∞ = NaN.
+    const Tensor x0{-1.0, 0.0, 4.0};
+    const Tensor positive{0.0, 0.0, 1.0};
+    {
+        Tape tape;
+        TapeScope scope(tape);
+        const Var x = tape.variable(x0);
+        tape.backward(sum(where(positive, sqrt(x), Var(Tensor::zeros({3})))));
+        CHECK(std::isnan(x.grad()[1]));  // d√x at 0 is ∞, times the 0 routed by where: NaN
+    }
+    {
+        // The safe pattern: make the untaken branch's *input* harmless first, so no op ever sees a value
+        // outside its domain: where(c, f(where(c, x, 1)), 0).
+        Tape tape;
+        TapeScope scope(tape);
+        const Var x = tape.variable(x0);
+        const Var safe_x = where(positive, x, Var(Tensor::ones({3})));
+        tape.backward(sum(where(positive, sqrt(safe_x), Var(Tensor::zeros({3})))));
+        CHECK(equal(x.grad(), Tensor{0.0, 0.0, 0.25}));
+    }
+}
+
 TEST_CASE("long chains of ops, with a broadcast operand along the way") {
     // 50 stages of 2-4 ops each, all keeping values in a bounded range so the gradient neither
     // explodes nor vanishes below the tolerance.

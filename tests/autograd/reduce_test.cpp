@@ -159,3 +159,92 @@ TEST_CASE("logsumexp: a −inf entry gets exactly zero gradient, never NaN") {
     // e^{x − lse} with lse rounded at 1000's scale (ulp 1.1e-13): one half to about 1e-13.
     CHECK(max_abs_diff(big.grad(), Tensor{0.5, 0.5}) <= 2e-13);
 }
+
+TEST_CASE("softmax and log_softmax: gradients along every axis, values that sum to one, no overflow") {
+    Rng rng(11);
+    for (const Shape& shape : shapes) {
+        const Tensor x = randn(shape, rng);
+        const Tensor w = randn(shape, rng);  // a weighted sum makes the gradient depend on every output
+        for (int axis = -static_cast<int>(shape.rank()); axis < static_cast<int>(shape.rank()); ++axis) {
+            CAPTURE(shape);
+            CAPTURE(axis);
+            CHECK_GRADCHECK([axis, &w](const Vars& v) { return sum(softmax(v[0], axis) * Var(w)); }, {x});
+            CHECK_GRADCHECK([axis, &w](const Vars& v) { return sum(log_softmax(v[0], axis) * Var(w)); }, {x});
+            const Tensor total = tapeflow::sum(softmax(Var(x), axis).value(), axis);
+            CHECK(max_abs_diff(total, Tensor::ones(total.shape())) <= 1e-15);
+            CHECK(max_abs_diff(exp(log_softmax(Var(x), axis).value()), softmax(Var(x), axis).value()) <= 1e-15);
+        }
+    }
+    // e^1000 overflows, the shifted form does not: [1000, 1000 + log 3] has softmax [1/4, 3/4].
+    const Tensor big = softmax(Var(Tensor{1000.0, 1000.0 + std::log(3.0)}), 0).value();
+    CHECK(big[0] == doctest::Approx(0.25).epsilon(1e-13));
+    CHECK(big[1] == doctest::Approx(0.75).epsilon(1e-13));
+    // log_softmax of a far-behind entry stays finite (the softmax itself underflows to 0).
+    CHECK(log_softmax(Var(Tensor{0.0, -2000.0}), 0).value()[1] == doctest::Approx(-2000.0).epsilon(1e-15));
+    CHECK_GRADCHECK([](const Vars& v) { return sum(softmax(v[0] * 40.0, 0) * Var(Tensor{1.0, -2.0, 0.5})); },
+                    {Tensor{0.3, -0.2, 0.1}});
+}
+
+TEST_CASE("cumsum: running sums along an axis and their gradient") {
+    const Tensor m{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
+    CHECK(equal(cumsum(Var(m), 1).value(), Tensor{{1.0, 3.0, 6.0}, {4.0, 9.0, 15.0}}));
+    CHECK(equal(cumsum(Var(m), 0).value(), Tensor{{1.0, 2.0, 3.0}, {5.0, 7.0, 9.0}}));
+    Tape tape;
+    TapeScope scope(tape);
+    const Var x = tape.variable(Tensor{1.0, 2.0, 3.0, 4.0});
+    tape.backward(sum(cumsum(x, 0) * Var(Tensor{1.0, 10.0, 100.0, 1000.0})));
+    CHECK(equal(x.grad(), Tensor{1111.0, 1110.0, 1100.0, 1000.0}));  // entry j feeds outputs j…3
+    Rng rng(12);
+    for (const Shape& shape : shapes) {
+        const Tensor x0 = randn(shape, rng);
+        const Tensor w = randn(shape, rng);
+        for (int axis = -static_cast<int>(shape.rank()); axis < static_cast<int>(shape.rank()); ++axis) {
+            CAPTURE(shape);
+            CAPTURE(axis);
+            CHECK_GRADCHECK([axis, &w](const Vars& v) { return sum(square(cumsum(v[0], axis)) * Var(w)); }, {x0});
+        }
+    }
+    CHECK(cumsum(Var(Tensor::zeros({2, 0})), 1).value().shape() == Shape{2, 0});
+}
+
+TEST_CASE("norm: values without overflow, gradients along each axis, and 0 (not NaN) at the zero vector") {
+    CHECK(norm(Var(Tensor{{3.0, 4.0}, {0.0, 0.0}}), 1).value()[0] == 5.0);
+    CHECK(norm(Var(Tensor{3e200, 4e200}), 0).value().item() == doctest::Approx(5e200).epsilon(1e-15));
+    CHECK(norm(Var(Tensor{3e-200, 4e-200}), 0).value().item() == doctest::Approx(5e-200).epsilon(1e-15));
+    CHECK(norm(Var(Tensor{{3.0, 4.0}}), 1, true).value().shape() == Shape{1, 1});
+    CHECK(std::isnan(norm(Var(Tensor{1.0, std::nan("")}), 0).value().item()));
+    Rng rng(13);
+    for (const Shape& shape : shapes) {
+        const Tensor x = randn(shape, rng);
+        for (int axis = -static_cast<int>(shape.rank()); axis < static_cast<int>(shape.rank()); ++axis)
+            for (bool keepdim : {false, true}) {
+                CAPTURE(shape);
+                CAPTURE(axis);
+                CHECK_GRADCHECK([axis, keepdim](const Vars& v) { return sum(square(norm(v[0], axis, keepdim))  + norm(v[0], axis, keepdim)); }, {x});
+            }
+    }
+    Tape tape;
+    TapeScope scope(tape);
+    const Var z = tape.variable(Tensor{{0.0, 0.0}, {3.0, 4.0}});
+    tape.backward(sum(norm(z, 1)));
+    CHECK(equal(z.grad(), Tensor{{0.0, 0.0}, {0.6, 0.8}}));
+}
+
+TEST_CASE("log_add_exp: stable values, broadcasting, posterior-weight gradients, −inf handled") {
+    CHECK(log_add_exp(Var(Tensor{0.0}), Var(Tensor{0.0})).value()[0] == doctest::Approx(std::log(2.0)).epsilon(1e-15));
+    CHECK(log_add_exp(Var(Tensor{1000.0}), Var(Tensor{1000.0})).value()[0] ==
+          doctest::Approx(1000.0 + std::log(2.0)).epsilon(1e-15));
+    CHECK(log_add_exp(Var(Tensor{-inf}), Var(Tensor{-inf})).value()[0] == -inf);
+    CHECK(log_add_exp(Var(Tensor(Shape{2, 1}, {1.0, 2.0})), Var(Tensor{0.0, 3.0, -1.0})).value().shape() == Shape{2, 3});
+    Rng rng(14);
+    CHECK_GRADCHECK([](const Vars& v) { return sum(log_add_exp(v[0], v[1])); },
+                    {randn({3, 1}, rng), randn({1, 4}, rng)});
+    CHECK_GRADCHECK([](const Vars& v) { return sum(square(log_add_exp(v[0], v[1]))); }, {randn({2, 3}, rng), randn({3}, rng)});
+    Tape tape;
+    TapeScope scope(tape);
+    const Var a = tape.variable(Tensor{-inf, 0.0, -inf});
+    const Var b = tape.variable(Tensor{-inf, std::log(3.0), 2.0});
+    tape.backward(sum(log_add_exp(a, b)));
+    CHECK(equal(a.grad(), Tensor{0.5, 0.25, 0.0}));  // σ(a − b): e⁰ / (e⁰ + 3) = 1/4
+    CHECK(max_abs_diff(b.grad(), Tensor{0.5, 0.75, 1.0}) <= 1e-15);
+}

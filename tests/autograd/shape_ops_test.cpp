@@ -196,3 +196,26 @@ TEST_CASE("broadcast_to sums the copies' gradients back") {
     CHECK(equal(x.grad(), Tensor{3.0, 3.0}));
     CHECK_THROWS_AS(broadcast_to(x, Shape{3}), std::invalid_argument);
 }
+
+TEST_CASE("take_along_axis: a different pick per row, and a scatter-add backward") {
+    const Tensor a{{10.0, 11.0, 12.0}, {20.0, 21.0, 22.0}};
+    CHECK(equal(take_along_axis(Var(a), Tensor(Shape{2, 1}, {2.0, 0.0}), 1).value(), Tensor(Shape{2, 1}, {12.0, 20.0})));
+    CHECK(equal(take_along_axis(Var(a), Tensor{{1.0, 0.0, 1.0}}, 0).value(), Tensor{{20.0, 11.0, 22.0}}));
+    Tape tape;
+    TapeScope scope(tape);
+    const Var x = tape.variable(a);
+    // Row 0 picks entry 1 twice: it receives both upstream gradients (2 + 3).
+    tape.backward(sum(take_along_axis(x, Tensor{{1.0, 1.0}, {0.0, 2.0}}, 1) * Var(Tensor{{2.0, 3.0}, {5.0, 7.0}})));
+    CHECK(equal(x.grad(), Tensor{{0.0, 5.0, 0.0}, {5.0, 0.0, 7.0}}));
+    Rng rng(21);
+    const Tensor x3 = randn({2, 4, 3}, rng);
+    for (int axis : {0, 1, 2, -1}) {
+        CAPTURE(axis);
+        Shape s = x3.shape();
+        const std::size_t ax = static_cast<std::size_t>(axis < 0 ? axis + 3 : axis);
+        s[ax] = 5;  // more picks than entries: repeats are certain
+        Tensor idx(s);
+        for (std::size_t i = 0; i < idx.numel(); ++i) idx[i] = static_cast<double>(rng.below(x3.shape()[ax]));
+        check_shape_op([&idx, axis](const Var& v) { return take_along_axis(v, idx, axis); }, x3);
+    }
+}

@@ -96,11 +96,11 @@ TEST_CASE("ActNorm: evaluation mode and forward never initialize; set_initialize
     a.train();
     a.set_initialized();  // e.g. after loading a checkpoint
     CHECK(equal(a.inverse(Var(x)).value.value(), x));
-    REQUIRE(a.buffers().size() == 1);
-    CHECK(a.buffers()[0].first == "initialized");
-    CHECK(a.buffers()[0].second->item() == 1.0);
+    REQUIRE(a.named_buffers().size() == 1);
+    CHECK(a.named_buffers()[0].first == "initialized");
+    CHECK(a.named_buffers()[0].second->item() == 1.0);
     a.set_initialized(false);
-    CHECK(a.buffers()[0].second->item() == 0.0);
+    CHECK(a.named_buffers()[0].second->item() == 0.0);
 }
 
 TEST_CASE("ActNorm: a dimension constant over the batch is centred and keeps log_s = 0") {

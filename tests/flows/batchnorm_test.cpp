@@ -50,8 +50,9 @@ TEST_CASE("BatchNorm: parameters, buffers, option errors") {
     CHECK(named[1].first == "beta");
     CHECK(equal(bn.running_mean(), Tensor{0, 0, 0}));
     CHECK(equal(bn.running_var(), Tensor{1, 1, 1}));
-    REQUIRE(bn.buffers().size() == 2);
-    CHECK(bn.buffers()[1].first == "running_var");
+    REQUIRE(bn.named_buffers().size() == 2);
+    CHECK(bn.named_buffers()[1].first == "running_var");
+    CHECK(bn.named_buffers()[1].second == &bn.running_var());
     BatchNorm plain(2, {.affine = false});
     CHECK(plain.parameters().empty());
     CHECK(plain.log_gamma() == nullptr);

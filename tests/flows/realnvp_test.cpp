@@ -167,7 +167,7 @@ TEST_CASE("make_realnvp: a short maximum-likelihood run on two moons beats the b
     CHECK(std::isfinite(after));
 }
 
-TEST_CASE("flow_buffers: a checkpoint restores BatchNorm's averages and ActNorm's flag") {
+TEST_CASE("module buffers: a checkpoint restores BatchNorm's averages and ActNorm's flag") {
     const std::string path = (std::filesystem::temp_directory_path() /
                               ("tapeflow_realnvp_test_" + std::to_string(::getpid()) + ".ckpt")).string();
     for (const Normalization norm : {Normalization::actnorm, Normalization::batchnorm}) {
@@ -175,13 +175,13 @@ TEST_CASE("flow_buffers: a checkpoint restores BatchNorm's averages and ActNorm'
         const RealNVPOptions options{.couplings = 3, .hidden = {8}, .norm = norm, .seed = 4};
         const auto flow = make_realnvp(options);
         train(*flow, 20, 64, 5);
-        const auto buffers = flow_buffers(*flow);
+        const auto buffers = flow->named_buffers();
         REQUIRE(buffers.size() == (norm == Normalization::batchnorm ? 4 : 2));
         CHECK(buffers[0].first == (norm == Normalization::batchnorm ? "layers.1.running_mean" : "layers.1.initialized"));
-        nn::save_checkpoint(path, *flow, {.tensors = buffers});
+        nn::save_checkpoint(path, *flow);
 
         const auto loaded = make_realnvp(options);
-        nn::load_checkpoint(path, *loaded, {.tensors = flow_buffers(*loaded)});
+        nn::load_checkpoint(path, *loaded);
         flow->eval();
         loaded->eval();
         Rng rng(6);

@@ -179,14 +179,14 @@ TEST_CASE("a NaN loss or gradient stops training with the step, before the param
         train_reverse_kl(m.flow, nan_at_third_call, {.steps = 10, .batch = 8, .learning_rate = 0.1});
         FAIL("no exception");
     } catch (const std::runtime_error& e) {
-        CHECK(std::string(e.what()).find("train_reverse_kl: the loss is NaN at step 3") != std::string::npos);
+        CHECK(std::string(e.what()).find("train_reverse_kl: diverged at step 3: the loss is NaN") != std::string::npos);
     }
     // A finite loss with an infinite derivative: d√u/du = ∞ at u = 0.
     AffineFlow g;
     const Tensor loc_before = g.loc().clone();
     const Energy infinite_slope = [](const Var& x) { return sqrt(sum(square(x - x), 1)); };
     CHECK_THROWS_WITH_AS(train_reverse_kl(g.flow, infinite_slope, {.steps = 3, .batch = 8}),
-                         doctest::Contains("train_reverse_kl: the gradient norm is NaN at step 1"), std::runtime_error);
+                         doctest::Contains("train_reverse_kl: diverged at step 1: the gradient norm is NaN"), std::runtime_error);
     CHECK(equal(g.loc(), loc_before));
 }
 

@@ -6,7 +6,8 @@
 //      the checksum check (name matching, shapes, lazy allocation) instead of stopping at it;
 //   2  load with extras: an undefined tensor "optimizer/m" (allocated from the file's shape), a
 //      defined one "optimizer/v" [3], and a step count;
-//   4  UnusedEntries::ignore instead of reject.
+//   4  UnusedEntries::ignore instead of reject;
+//   8  load expecting a run configuration {"--lr": "0.001", "--seed": "0"} (version-2 files).
 // The contract checked: each call returns or throws std::runtime_error / std::invalid_argument, and a
 // load that throws leaves the model and the extras exactly as they were. Anything else (another
 // exception, a sanitizer report, a leak, a huge allocation, a hang) is a finding.
@@ -76,6 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint64_t step = 12345;
     nn::CheckpointExtras extras;
     if (options & 2) extras = {{{"optimizer/m", &m}, {"optimizer/v", &v}}, &step};
+    const nn::CheckpointConfig config{{"--lr", "0.001"}, {"--seed", "0"}};
+    if (options & 8) extras.config = &config;
     const auto unused = (options & 4) ? nn::UnusedEntries::ignore : nn::UnusedEntries::reject;
 
     const auto snapshot = [&] {

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/linear.hpp"
@@ -119,4 +120,51 @@ TEST_CASE("registration rejects empty and repeated names and a null child") {
     CHECK_THROWS_WITH_AS(m.add_child("other", nullptr), "Module::register_module: child \"other\" is null",
                          std::invalid_argument);
     CHECK(m.named_parameters().size() == 1);
+}
+
+namespace {
+
+// A parameter, a buffer and a child that has a buffer of its own: buffers are walked like parameters.
+struct Buffered : Module {
+    Parameter& w;
+    Tensor& count;
+    struct Inner : Module {
+        Tensor& running;
+        Inner() : running(register_buffer("running", Tensor{0.5, 0.25})) {}
+    };
+    Inner& inner;
+    Buffered()
+        : w(register_parameter("w", Tensor{1.0})),
+          count(register_buffer("count", Tensor{0.0})),
+          inner(register_module("inner", std::make_unique<Inner>())) {}
+    void add_buffer(const std::string& name, Tensor t) { register_buffer(name, std::move(t)); }
+};
+
+}  // namespace
+
+TEST_CASE("buffers: non-trainable state listed with dotted names, never among the parameters") {
+    Buffered m;
+    std::vector<std::string> names;
+    for (const auto& [name, b] : m.named_buffers()) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"count", "inner.running"});
+    CHECK(m.named_buffers()[0].second == &m.count);
+    CHECK(m.named_buffers()[1].second == &m.inner.running);
+    CHECK(m.parameters().size() == 1);
+    CHECK(m.parameter_count() == 1);
+    // Updated in place through the reference, seen through the listing.
+    m.count[0] = 7;
+    CHECK(std::as_const(m).named_buffers()[0].second->item() == 7);
+}
+
+TEST_CASE("register_buffer rejects names already used and undefined tensors") {
+    Buffered m;
+    CHECK_THROWS_WITH_AS(m.add_buffer("w", Tensor{1.0}), "Module::register_buffer: \"w\" is already a parameter",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(m.add_buffer("count", Tensor{1.0}), "Module::register_buffer: \"count\" is already a buffer",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(m.add_buffer("inner", Tensor{1.0}),
+                         "Module::register_buffer: \"inner\" is already a child module", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(m.add_buffer("b", Tensor()), "Module::register_buffer: buffer \"b\" is an undefined tensor",
+                         std::invalid_argument);
+    CHECK(m.named_buffers().size() == 2);
 }

@@ -5,9 +5,6 @@
 // reports every row that fails, with the message it got.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,10 +54,13 @@
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
+#include "tensor/micro_kernel.hpp"
 #include "tensor/npy.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
+#include "tensor/search.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tests/reliability/child_process.hpp"
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
@@ -143,6 +143,8 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [&] { Tensor d = Tensor::ones({3}); add_into(d, a23); }},
         {"clamp", "lo > hi", Expect::invalid_argument, "clamp",
          [&] { (void)clamp(a23, 1.0, 0.0); }},
+        {"kernels::set_kernel", "an unknown kernel name", Expect::invalid_argument, "'avx9'",
+         [] { kernels::set_kernel("avx9"); }},
         {"matmul", "[2, 3] · [4, 5] (inner sizes differ)", Expect::invalid_argument, "matmul",
          [&] { (void)matmul(a23, Tensor::ones({4, 5})); }},
         {"matmul", "a vector (rank 1)", Expect::invalid_argument, "matmul",
@@ -195,6 +197,20 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [] { Rng rng(0); (void)randn({2}, rng, kNaN, 1.0); }},
         {"rand", "lo > hi", Expect::invalid_argument, "rand: needs finite bounds lo ≤ hi",
          [] { Rng rng(0); (void)rand({2}, rng, 1.0, 0.0); }},
+        {"cumsum", "axis 2 of a 2-D tensor", Expect::invalid_argument, "cumsum",
+         [&] { (void)cumsum(a23, 2); }},
+        {"norm", "axis −3 of a 2-D tensor", Expect::invalid_argument, "axis",
+         [&] { (void)norm(a23, -3); }},
+        {"take_along_axis", "index 3 on an axis of 3", Expect::invalid_argument, "index 3",
+         [&] { (void)take_along_axis(a23, Tensor{{0.0, 3.0}, {1.0, 1.0}}, 1); }},
+        {"take_along_axis", "a fractional index", Expect::invalid_argument, "whole number",
+         [&] { (void)take_along_axis(a23, Tensor(Shape{2, 1}, {0.5, 1.0}), 1); }},
+        {"take_along_axis", "indices of another rank", Expect::invalid_argument, "do not fit",
+         [&] { (void)take_along_axis(a23, Tensor{0.0, 1.0}, 1); }},
+        {"searchsorted", "a sequence that is not ascending", Expect::invalid_argument, "not ascending",
+         [] { (void)searchsorted(Tensor{0.0, 2.0, 1.0}, Tensor{1.0}); }},
+        {"searchsorted", "2 sequences for 3 rows of values", Expect::invalid_argument, "leading sizes",
+         [] { (void)searchsorted(Tensor::zeros({2, 4}), Tensor::zeros({3, 1})); }},
     };
     run_table(rows);
 }
@@ -224,6 +240,18 @@ TEST_CASE("autograd layer: tape misuse and malformed ops are reported, not misre
          [] { Tape t; (void)matmul(t.variable(Tensor::ones({1, 2})), t.variable(Tensor::ones({3, 1}))); }},
         {"concat (Var)", "no parts", Expect::invalid_argument, "concat",
          [] { (void)concat(std::vector<Var>{}, 0); }},
+        {"softmax", "axis 1 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)softmax(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"log_softmax", "axis −2 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)log_softmax(t.variable(Tensor{1.0, 2.0}), -2); }},
+        {"cumsum (Var)", "axis 1 of a 1-D Var", Expect::invalid_argument, "cumsum",
+         [] { Tape t; (void)cumsum(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"norm (Var)", "axis 1 of a 1-D Var", Expect::invalid_argument, "axis",
+         [] { Tape t; (void)norm(t.variable(Tensor{1.0, 2.0}), 1); }},
+        {"log_add_exp", "[2] and [3]", Expect::invalid_argument, "log_add_exp",
+         [] { Tape t; (void)log_add_exp(t.variable(Tensor{1.0, 2.0}), t.variable(Tensor{1.0, 2.0, 3.0})); }},
+        {"take_along_axis (Var)", "index −1", Expect::invalid_argument, "take_along_axis",
+         [] { Tape t; (void)take_along_axis(t.variable(Tensor{1.0, 2.0}), Tensor{-1.0}, 0); }},
         {"grad", "an output with 2 elements", Expect::invalid_argument, "must have one element",
          [] { Tape t; const Var x = t.variable(Tensor{1.0, 2.0}); (void)grad(exp(x), {x}); }},
     };
@@ -638,42 +666,6 @@ TEST_CASE("tutorials: a bad command line exits with code 2, the problem and a us
 
 // ---- writes the disk refuses -----------------------------------------------------------------------
 
-namespace {
-
-// Runs `exe args` as a child whose every write to a regular file fails (RLIMIT_FSIZE = 0 with SIGXFSZ
-// ignored makes write() return EFBIG, as a full disk returns ENOSPC). stdout goes to /dev/null, stderr
-// through a pipe (a file would refuse it too).
-Run run_with_refused_writes(const fs::path& exe, const std::vector<std::string>& args) {
-    int err[2];
-    REQUIRE(::pipe(err) == 0);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        const rlimit none{0, 0};
-        ::setrlimit(RLIMIT_FSIZE, &none);
-        ::signal(SIGXFSZ, SIG_IGN);
-        const int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 1);
-        ::dup2(err[1], 2);
-        ::close(err[0]);
-        std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        ::execv(exe.c_str(), argv.data());
-        ::_exit(127);
-    }
-    ::close(err[1]);
-    std::string text;
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
-    ::close(err[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
-}
-
-}  // namespace
-
 TEST_CASE("tutorial 00 on a disk that refuses writes fails naming tape.dot and the reason, leaving no file") {
     const char* dir = std::getenv("TAPEFLOW_TUTORIALS_DIR");
     if (!dir) {
@@ -682,7 +674,8 @@ TEST_CASE("tutorial 00 on a disk that refuses writes fails naming tape.dot and t
     }
     const fs::path out = fs::temp_directory_path() / fmt::format("tapeflow_full_disk_{}", ::getpid());
     fs::remove_all(out);
-    const Run r = run_with_refused_writes(fs::path(dir) / "00_tensors_and_the_tape", {"--quick", "--out", out.string()});
+    const test::ChildResult r = test::run_child((fs::path(dir) / "00_tensors_and_the_tape").string(),
+                                                {"--quick", "--out", out.string()}, {.refuse_writes = true});
     INFO("stderr: " << r.err);
     CHECK(r.exit_code != 0);
     CHECK(r.err.find((out / "tape.dot").string()) != std::string::npos);

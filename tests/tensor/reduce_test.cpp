@@ -298,3 +298,16 @@ TEST_CASE("sum_to refuses a target that does not broadcast to the input") {
     CHECK_THROWS_WITH_AS(tapeflow::sum_to(Tensor{}, Shape{}), "sum_to: the tensor is undefined (empty handle)",
                          std::invalid_argument);
 }
+
+TEST_CASE("cumsum runs along the axis; norm is √Σa² without overflow or underflow") {
+    const Tensor m{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
+    CHECK(equal(cumsum(m, -1), Tensor{{1.0, 3.0, 6.0}, {4.0, 9.0, 15.0}}));
+    CHECK(equal(cumsum(m, 0), Tensor{{1.0, 2.0, 3.0}, {5.0, 7.0, 9.0}}));
+    CHECK_THROWS_WITH_AS(cumsum(m, 2), doctest::Contains("cumsum"), std::invalid_argument);
+    CHECK(equal(norm(Tensor{{3.0, 4.0}, {0.0, 0.0}}, 1), Tensor{5.0, 0.0}));
+    CHECK(equal(norm(Tensor{{3.0, 4.0}}, 0, true), Tensor{{3.0, 4.0}}));
+    CHECK(norm(Tensor{3e300, 4e300}, 0).item() == doctest::Approx(5e300).epsilon(1e-15));
+    CHECK(norm(Tensor{3e-300, 4e-300}, 0).item() == doctest::Approx(5e-300).epsilon(1e-15));
+    CHECK(std::isinf(norm(Tensor{1.0, INFINITY}, 0).item()));
+    CHECK_THROWS_WITH_AS(norm(m, -3), doctest::Contains("axis"), std::invalid_argument);
+}

@@ -258,3 +258,14 @@ TEST_CASE("broadcast_to materializes broadcasting into new storage") {
     CHECK_THROWS_WITH_AS(tapeflow::broadcast_to(Tensor{}, Shape{}), "broadcast_to: the tensor is undefined (empty handle)",
                          std::invalid_argument);
 }
+
+TEST_CASE("take_along_axis picks per row and rejects indices that do not fit") {
+    const Tensor a{{10.0, 11.0, 12.0}, {20.0, 21.0, 22.0}};
+    CHECK(equal(take_along_axis(a, Tensor{{2.0, 2.0}, {1.0, 0.0}}, 1), Tensor{{12.0, 12.0}, {21.0, 20.0}}));
+    CHECK(equal(take_along_axis(a, Tensor{{1.0, 0.0, 0.0}}, -2), Tensor{{20.0, 11.0, 12.0}}));
+    CHECK_THROWS_WITH_AS(take_along_axis(a, Tensor(Shape{2, 1}, {3.0, 0.0}), 1), doctest::Contains("index 3"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(take_along_axis(a, Tensor(Shape{2, 1}, {0.5, 0.0}), 1), doctest::Contains("whole number"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(take_along_axis(a, Tensor(Shape{3, 1}, {0.0, 0.0, 0.0}), 1), doctest::Contains("do not fit"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(take_along_axis(a, Tensor{0.0}, 1), doctest::Contains("do not fit"), std::invalid_argument);
+}

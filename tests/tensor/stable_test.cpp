@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -63,4 +64,19 @@ TEST_CASE("log_add_exp = log(eᵃ + eᵇ), including infinite arguments") {
     CHECK(stable::log_add_exp(inf, inf) == inf);
     CHECK(std::isnan(stable::log_add_exp(quiet_nan, 0)));
     CHECK(std::isnan(stable::log_add_exp(0, quiet_nan)));
+}
+
+TEST_CASE("inverse_softplus undoes softplus from tiny to huge values, where log(expm1(y)) overflows") {
+    for (double x : {-700.0, -30.0, -1.0, 0.0, 1e-8, 0.5, 3.0, 40.0, 700.0, 1000.0, 1e6}) {
+        CAPTURE(x);
+        const double y = stable::softplus(x);
+        // softplus rounds its output near ln 2, so near x = 0 only an absolute accuracy is possible.
+        CHECK(std::abs(stable::inverse_softplus(y) - x) <= 1e-12 * std::max(1.0, std::abs(x)));
+    }
+    CHECK(std::isinf(std::log(std::expm1(710.0))));  // the naive form, for the record
+    CHECK(stable::inverse_softplus(710.0) == 710.0);
+    CHECK(stable::inverse_softplus(1e-300) == doctest::Approx(std::log(1e-300)).epsilon(1e-15));
+    CHECK(stable::inverse_softplus(0.0) == -inf);
+    CHECK(std::isnan(stable::inverse_softplus(-1.0)));
+    CHECK(std::isnan(stable::inverse_softplus(quiet_nan)));
 }
