@@ -50,6 +50,7 @@
 #include "tensor/random.hpp"
 #include "tensor/shape_ops.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -647,6 +648,7 @@ Figures draw_figures(flows::Flow& flow, const flows::Dataset& data, const Traini
                 .equal_aspect();
         }
         fig.save(paths.samples);
+        tutorial::write_npy_beside(paths.samples, {{"data", shown}, {"flow", generated}});
     }
     // Square cells: as many rows as the window's aspect ratio asks for.
     const std::size_t nx = quick ? 120 : 240;
@@ -669,6 +671,7 @@ Figures draw_figures(flows::Flow& flow, const flows::Dataset& data, const Traini
             .set_title("q(x) = p_z(f⁻¹(x)) |det J_f⁻¹(x)|")
             .equal_aspect();
         fig.save(paths.density);
+        tutorial::write_npy_beside(paths.density, {{"histogram", Tensor(Shape{ny / 2, nx / 2}, h)}, {"flow", Tensor(Shape{ny, nx}, q)}});
     }
     fmt::print("In the terminal, the data's histogram and the flow's density:\n\n");
     print_indented(side_by_side(
@@ -776,6 +779,7 @@ int run(const tutorial::Options& opt) {
     // ------------------------------------------------------------------------------------------
     verifier.section("Figures");
     const Figures paths = draw_figures(*flow, data, training, static_cast<double>(s.steps) * (1 - s.cooldown), nll_after, test, b, opt.out_dir, sample_rng, opt.quick);
+    tutorial::export_flow(opt.out_dir, "realnvp", *flow, narrow(test, 0, 0, 1000).clone());  // for examples/python
     fmt::print(
         "Figures (SVG):\n    {}\n    {}\n    {}\n    {}   (the paper's Figure 1)\n\n", paths.curve, paths.samples,
         paths.density, paths.figure1);

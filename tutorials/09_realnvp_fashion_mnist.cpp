@@ -57,6 +57,7 @@
 #include "tensor/shape_ops.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/png.hpp"
+#include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -1056,6 +1057,7 @@ int run(const tutorial::Options& opt) {
                 .set_title(fmt::format("temperature T = {:.1f}", temperatures[k]));
         }
         fig.save(samples_path);
+        tutorial::write_npy_beside(samples_path, {{fmt::format("T{:.1f}", temperatures[0]), samples[0]}, {fmt::format("T{:.1f}", temperatures[1]), samples[1]}});
         // The PNG: 8 × 8 samples at each temperature, side by side, 3× enlarged.
         const Mosaic a = tile(clamp(samples[0], 0.0, 1.0), png_side, png_side);
         const Mosaic b = tile(clamp(samples[1], 0.0, 1.0), png_side, png_side);

@@ -6,6 +6,10 @@
 #                                        example against it through pkg-config
 #   consume.sh subproject SOURCE         builds the example with SOURCE as its subprojects/tapeflow
 #                                        (a symlink), through dependency('tapeflow')'s fallback
+#   consume.sh cmake SOURCE BUILD HOW    installs as `installed` does, then builds the example with
+#                                        CMake (its CMakeLists.txt) against the staged install, HOW
+#                                        = package (find_package(tapeflow), tapeflowConfig.cmake) or
+#                                        pkg-config (pkg_check_modules)
 #
 # Either way the example's own tests then run: its conformance/gradcheck test and its training run.
 set -euo pipefail
@@ -21,7 +25,7 @@ cp -r "$source/examples/my_bijector" "$tmp/my_bijector"
 rm -rf "$tmp/my_bijector/build" "$tmp/my_bijector/subprojects"
 
 case "$route" in
-installed)
+installed|cmake)
     build="$3"
     stage="$tmp/stage"
     step "meson install --destdir $stage"
@@ -62,6 +66,12 @@ print(opts["prefix"], opts["libdir"], opts["includedir"], opts["b_sanitize"])')
     # A sanitized library (./tapeflow test --sanitize) links only into a program built the same way.
     setup_args=()
     [ "$sanitize" = none ] || setup_args+=("-Db_sanitize=$sanitize")
+    # The CMake package (installed when cmake was found at configure time) comes whole or not at all.
+    if [ -d "$stage$libdir/cmake/tapeflow" ]; then
+        for f in tapeflowConfig.cmake tapeflowConfigVersion.cmake; do
+            [ -f "$stage$libdir/cmake/tapeflow/$f" ] || fail "no $libdir/cmake/tapeflow/$f beside the rest of the CMake package"
+        done
+    fi
     ;;
 subproject)
     mkdir -p "$tmp/my_bijector/subprojects"
@@ -72,6 +82,40 @@ subproject)
     ;;
 *) fail "unknown route '$route' (installed or subproject)" ;;
 esac
+
+if [ "$route" = cmake ]; then
+    how="$4"
+    cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release "-DMY_BIJECTOR_TAPEFLOW=$how")
+    case "$how" in
+    package)
+        [ -f "$stage$libdir/cmake/tapeflow/tapeflowConfig.cmake" ] || fail "no $libdir/cmake/tapeflow/tapeflowConfig.cmake"
+        # Only the package may be found: pkg-config must not rescue a broken one.
+        unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+        cmake_args+=("-DCMAKE_PREFIX_PATH=$stage$prefix")
+        expect_found="found its CMake package in $stage$libdir/cmake/tapeflow" ;;
+    pkg-config)
+        # CMake turns every -I of the flags into a path that must exist, so pkg-config's sysroot
+        # (which would also move fmt's and zlib's /usr/include into the stage) does not work here;
+        # instead the staged tapeflow.pc gets the staged prefix, as an install with --prefix has.
+        unset PKG_CONFIG_SYSROOT_DIR
+        mkdir -p "$tmp/pkgconfig"
+        sed "s|^prefix=.*|prefix=$stage$prefix|" "$pc" >"$tmp/pkgconfig/tapeflow.pc"
+        export PKG_CONFIG_PATH="$tmp/pkgconfig"
+        expect_found="found through pkg-config" ;;
+    *) fail "unknown way to find tapeflow '$how' (package or pkg-config)" ;;
+    esac
+    [ "$sanitize" = none ] || cmake_args+=("-DCMAKE_CXX_FLAGS=-fsanitize=$sanitize -fno-omit-frame-pointer")
+    step "cmake ${cmake_args[*]}"
+    cmake -S "$tmp/my_bijector" -B "$tmp/build" "${cmake_args[@]}" >"$tmp/setup.log" 2>&1 \
+        || { cat "$tmp/setup.log" >&2; fail "cmake configure of the example failed"; }
+    grep -qF "$expect_found" "$tmp/setup.log" || { cat "$tmp/setup.log" >&2; fail "tapeflow was not $expect_found"; }
+    step "cmake --build"
+    cmake --build "$tmp/build" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; fail "the example did not build"; }
+    step "ctest (the example's conformance test and training run)"
+    ctest --test-dir "$tmp/build" --output-on-failure -V >"$tmp/test.log" 2>&1 || { cat "$tmp/test.log" >&2; fail "the example's tests failed"; }
+    grep -E 'held-out NLL|test cases:|tests passed' "$tmp/test.log" || true
+    exit 0
+fi
 
 step "meson setup ${setup_args[*]}"
 meson setup "$tmp/build" "$tmp/my_bijector" "${setup_args[@]}" >"$tmp/setup.log" 2>&1 \

@@ -146,6 +146,10 @@ COMMANDS = [
     (r"meson test -C \S+", lambda *_: "tests/install"),
     (r"PKG_CONFIG_PATH=\S+ meson setup \S+", lambda *_: "tests/install (install route)"),
     (r"(mkdir -p \S*subprojects && )?ln -s \S+ \S*subprojects/tapeflow", lambda *_: "tests/install (subproject route)"),
+    # The CMake consumer: tests/install/consume.sh's cmake routes run these steps.
+    (r"cmake -S \S+ -B \S+( -D\S+)*", lambda *_: "tests/install (CMake routes)"),
+    (r"cmake --build \S+", lambda *_: "tests/install (CMake routes)"),
+    (r"ctest --test-dir \S+", lambda *_: "tests/install (CMake routes)"),
     (r"cd \S+", lambda *_: "a directory change"),
 ]
 

@@ -59,10 +59,12 @@
 #include "nn/resnet.hpp"
 #include "nn/weight_norm.hpp"
 #include "tensor/conv.hpp"
+#include "nn/safetensors.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/micro_kernel.hpp"
+#include "tensor/npy.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/search.hpp"
@@ -377,6 +379,111 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::load_checkpoint(other, l); }},
         {"nn::save_checkpoint", "a directory that does not exist", Expect::runtime, "no_such_dir",
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::save_checkpoint((dir / "no_such_dir" / "x.ckpt").string(), l); }},
+    };
+    run_table(rows);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("interop files: malformed .npy and safetensors files are reported with the file and the offset") {
+    const fs::path dir = fs::temp_directory_path() / fmt::format("tapeflow_bad_interop_{}", ::getpid());
+    fs::create_directories(dir);
+    // Writes `contents` to dir/name and returns the path.
+    const auto file = [&](const std::string& name, const std::string& contents) {
+        const std::string path = (dir / name).string();
+        std::ofstream(path, std::ios::binary) << contents;
+        return path;
+    };
+    const auto npy = [&](const std::string& name, const std::string& dict, std::size_t data_bytes) {
+        const std::string header = dict + "\n";
+        return file(name, std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' + header +
+                              std::string(data_bytes, '\0'));
+    };
+    const std::string f8 = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+    // u64 header length (or `length` when given), the header, `data_bytes` zero bytes.
+    const auto st = [&](const std::string& name, const std::string& header, std::size_t data_bytes, std::uint64_t length = 0) {
+        std::string out;
+        for (int b = 0; b < 8; ++b) out += static_cast<char>(((length ? length : header.size()) >> (8 * b)) & 0xff);
+        return file(name, out + header + std::string(data_bytes, '\0'));
+    };
+    const std::string w16 = R"("w":{"dtype":"F64","shape":[2],"data_offsets":[0,16]})";
+    // A model with one parameter "weight" [2, 3], for the name and shape rows.
+    struct One : nn::Module {
+        One() { register_parameter("weight", Tensor::zeros({2, 3})); }
+    };
+    const auto load = [](const std::string& path) { One m; nn::load_safetensors(path, m); };
+    const Tensor w23 = Tensor::zeros({2, 3}), w32 = Tensor::zeros({3, 2}), v1 = Tensor::zeros({1});
+    using Named = std::vector<std::pair<std::string, const Tensor*>>;
+    const std::string wrong_shape = (dir / "wrong_shape.safetensors").string();
+    nn::save_safetensors(wrong_shape, Named{{"weight", &w32}});
+    const std::string missing = (dir / "missing.safetensors").string();
+    nn::save_safetensors(missing, Named{{"bias", &v1}});
+    const std::string unexpected = (dir / "unexpected.safetensors").string();
+    nn::save_safetensors(unexpected, Named{{"weight", &w23}, {"extra", &v1}});
+
+    const std::vector<Row> rows{
+        {"load_npy", "a file that does not exist", Expect::runtime, "no_such.npy",
+         [&] { (void)load_npy((dir / "no_such.npy").string()); }},
+        {"load_npy", "a zip file (wrong magic)", Expect::runtime, "magic.npy: not a .npy file",
+         [&] { (void)load_npy(file("magic.npy", "PK\x03\x04 not numpy")); }},
+        {"load_npy", "format version 4.0", Expect::runtime, "format version 4.0 at byte 6",
+         [&] { (void)load_npy(file("v4.npy", std::string("\x93NUMPY\x04\x00\x10\x00", 10))); }},
+        {"load_npy", "a header cut short", Expect::runtime, "cut.npy: truncated at byte 10 while reading the header",
+         [&] { (void)load_npy(file("cut.npy", std::string("\x93NUMPY\x01\x00\x76\x00{'descr'", 18))); }},
+        {"load_npy", "a header with an unknown key", Expect::runtime, "unexpected key 'x'",
+         [&] { (void)load_npy(npy("key.npy", "{'descr': '<f8', 'x': 1}", 0)); }},
+        {"load_npy", "malformed shape tuple", Expect::runtime, "tuple.npy: at byte",
+         [&] { (void)load_npy(npy("tuple.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (2 3), }", 16)); }},
+        {"load_npy", "dtype float32", Expect::runtime, "dtype '<f4' is not supported",
+         [&] { (void)load_npy(npy("f4.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8)); }},
+        {"load_npy", "dtype int64", Expect::runtime, "integers or booleans",
+         [&] { (void)load_npy(npy("i8.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16)); }},
+        {"load_npy", "fortran_order True", Expect::runtime, "fortran_order is True",
+         [&] { (void)load_npy(npy("fortran.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", 32)); }},
+        {"load_npy", "rank 9", Expect::runtime, "more than 8 dimensions",
+         [&] { (void)load_npy(npy("rank9.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 8)); }},
+        {"load_npy", "data truncated (15 of 16 bytes)", Expect::runtime, "truncated at byte 68 while reading the data of shape [2] (needs 16 bytes, 15 remain)",
+         [&] { (void)load_npy(npy("short.npy", f8, 15)); }},
+        {"load_npy", "bytes after the data", Expect::runtime, "1 unexpected bytes after the data",
+         [&] { (void)load_npy(npy("long.npy", f8, 17)); }},
+        {"save_npy", "an undefined tensor", Expect::invalid_argument, "save_npy",
+         [&] { save_npy((dir / "u.npy").string(), Tensor()); }},
+
+        {"nn::load_safetensors", "a file that does not exist", Expect::runtime, "no_such.safetensors",
+         [&] { load((dir / "no_such.safetensors").string()); }},
+        {"nn::load_safetensors", "5 bytes (no header length)", Expect::runtime, "tiny.safetensors: truncated at byte 0",
+         [&] { load(file("tiny.safetensors", "12345")); }},
+        {"nn::load_safetensors", "a header length past the end (truncated)", Expect::runtime, "the file is truncated",
+         [&] { load(st("cut.safetensors", "{" + w16 + "}", 16, 4096)); }},
+        {"nn::load_safetensors", "a header length of 2^40", Expect::runtime, "above the format's limit",
+         [&] { load(st("huge.safetensors", "{}", 0, std::uint64_t{1} << 40)); }},
+        {"nn::load_safetensors", "a header that is not an object", Expect::runtime, "does not start with '{'",
+         [&] { load(st("array.safetensors", "[]", 0)); }},
+        {"nn::load_safetensors", "bad JSON", Expect::runtime, "json.safetensors: the header is not valid JSON: at byte 21: expected ':'",
+         [&] { load(st("json.safetensors", R"({"w":{"dtype")", 0)); }},
+        {"nn::load_safetensors", "dtype F32", Expect::runtime, "dtype F32 is not supported",
+         [&] { load(st("f32.safetensors", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8)); }},
+        {"nn::load_safetensors", "a shape of 3 elements over 16 bytes", Expect::runtime, "hold 16 bytes, but shape [3] of F64 needs 24",
+         [&] { load(st("bytes.safetensors", R"({"w":{"dtype":"F64","shape":[3],"data_offsets":[0,16]}})", 16)); }},
+        {"nn::load_safetensors", "overlapping data_offsets", Expect::runtime, "overlaps 'w' at [0, 16]",
+         [&] { load(st("overlap.safetensors", "{" + w16 + R"(,"v":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}})", 16)); }},
+        {"nn::load_safetensors", "data_offsets past the data (truncated)", Expect::runtime, "out of range: the data section holds 15 bytes",
+         [&] { load(st("range.safetensors", "{" + w16 + "}", 15)); }},
+        {"nn::load_safetensors", "a hole before the first tensor", Expect::runtime, "data bytes [0, 8) belong to no tensor",
+         [&] { load(st("hole.safetensors", R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}})", 16)); }},
+        {"nn::load_safetensors", "bytes after the last tensor", Expect::runtime, "after the last tensor belong to no tensor",
+         [&] { load(st("tail.safetensors", "{" + w16 + "}", 24)); }},
+        {"nn::load_safetensors", "a name stored twice", Expect::runtime, "'w' is stored twice",
+         [&] { load(st("twice.safetensors", "{" + w16 + "," + w16 + "}", 16)); }},
+        {"nn::load_safetensors", "metadata that is not strings", Expect::runtime, "__metadata__ \"n\"",
+         [&] { load(st("meta.safetensors", R"({"__metadata__":{"n":1}})", 0)); }},
+        {"nn::load_safetensors", "a [3, 2] weight for a [2, 3] parameter", Expect::runtime, "tensor 'weight' has shape [3, 2], the model expects [2, 3]",
+         [&] { load(wrong_shape); }},
+        {"nn::load_safetensors", "a file without the model's tensor", Expect::runtime, "the file has no tensor 'weight'",
+         [&] { load(missing); }},
+        {"nn::load_safetensors", "a tensor the model does not have", Expect::runtime, "a tensor 'extra' of shape [1] that the model does not have",
+         [&] { load(unexpected); }},
+        {"nn::save_safetensors", "a name used twice", Expect::invalid_argument, "the name 'w' is used twice",
+         [&] { nn::save_safetensors((dir / "dup.safetensors").string(), Named{{"w", &v1}, {"w", &v1}}); }},
     };
     run_table(rows);
     fs::remove_all(dir);
