@@ -58,8 +58,7 @@ Transformed Flow::inverse(const Var& x) {
 
 Var Flow::log_prob(const Var& x) {
     require_batch(x, dim(), "Flow::log_prob");
-    const Transformed back = inverse(x);
-    return base_->log_prob(back.value) + back.log_abs_det_jacobian;
+    return pushforward_log_prob(*this, *base_, x);
 }
 
 Tensor Flow::sample(std::size_t n, Rng& rng) {
@@ -80,6 +79,12 @@ Bijector& Flow::layer(std::size_t k) {
     if (k >= layers_.size())
         throw std::invalid_argument(fmt::format("Flow::layer: index {} is out of range for a flow of {} layers", k, layers_.size()));
     return *layers_[k];
+}
+
+Var pushforward_log_prob(Bijector& b, Distribution& base, const Var& x) {
+    require_batch(x, base.dim(), "pushforward_log_prob");
+    const Transformed back = b.inverse(x);
+    return base.log_prob(back.value) + back.log_abs_det_jacobian;
 }
 
 std::string Flow::name() const { return fmt::format("Flow({}, {} layers)", base_->name(), layers_.size()); }

@@ -64,7 +64,10 @@ TrainResult run(Flow& flow, const TrainOptions& options, const char* who, LossAt
     double window_sum = 0;
     std::size_t window_steps = 0;
     const auto start = std::chrono::steady_clock::now();
+    result.learning_rates.reserve(options.steps);
     for (std::size_t t = 0; t < options.steps; ++t) {
+        if (options.schedule) adam.set_learning_rate(options.schedule->at(t));
+        result.learning_rates.push_back(adam.learning_rate());
         adam.zero_grad();
         const Var loss = loss_at(t);
         const double value = loss.item();

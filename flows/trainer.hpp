@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "flows/flow.hpp"
 #include "flows/targets.hpp"  // Energy
 #include "nn/progress.hpp"
+#include "nn/schedule.hpp"
 
 namespace tapeflow::flows {
 
@@ -33,6 +35,9 @@ struct TrainOptions {
     std::size_t batch = 256;
     double learning_rate = 1e-3;  // Adam's, with its other settings at PyTorch's defaults
     std::uint64_t seed = 0;       // of the Rng that draws every batch (data or base samples)
+    // When set, Adam's rate at step t = 0, 1, … is schedule->at(t) and learning_rate is not used:
+    //     .schedule = std::make_shared<nn::LinearCooldown>(nn::ConstantSchedule(1e-3), steps, steps / 5)
+    std::shared_ptr<const nn::Schedule> schedule;
     // TrainResult::losses holds the mean loss of each run of `log_every` consecutive steps
     // (1: every step's loss), plus the mean of a shorter last run if steps is not a multiple.
     std::size_t log_every = 1;
@@ -50,7 +55,8 @@ struct TrainOptions {
 
 struct TrainResult {
     std::vector<double> losses;  // see TrainOptions::log_every
-    double seconds = 0;          // wall-clock time of the loop
+    std::vector<double> learning_rates;  // the rate of each step, as Adam used it
+    double seconds = 0;                  // wall-clock time of the loop
 };
 
 // Maximum likelihood: each step draws a fresh batch x = sampler(batch, rng) and minimizes

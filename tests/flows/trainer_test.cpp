@@ -17,6 +17,8 @@
 #include "flows/distributions.hpp"
 #include "flows/elementwise.hpp"
 #include "flows/losses.hpp"
+#include "nn/optimizer.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/random.hpp"
@@ -141,6 +143,52 @@ TEST_CASE("log_every averages runs of steps, including a shorter last run, and c
     CHECK(r.losses[2] == every.losses[6]);
     CHECK(logged_steps == std::vector<std::size_t>{3, 6, 7});
     CHECK(logged_losses == r.losses);
+}
+
+TEST_CASE("with a schedule, Adam's rate at step t is schedule.at(t): the loop equals one written by hand") {
+    const std::size_t steps = 30;
+    const auto schedule = std::make_shared<nn::LinearCooldown>(
+        nn::LinearWarmup(nn::CosineAnnealing(0.05, steps), 5), steps, 10);
+    AffineFlow trained;
+    const TrainResult r =
+        train_forward_kl(trained.flow, gaussian_data, {.steps = steps, .batch = 16, .seed = 4, .schedule = schedule});
+    REQUIRE(r.learning_rates.size() == steps);
+    for (std::size_t t = 0; t < steps; ++t) CHECK(r.learning_rates[t] == schedule->at(t));
+    CHECK(r.learning_rates[0] == 0.0);  // the warm-up starts from 0
+    CHECK(r.learning_rates[steps - 1] == schedule->at(steps - 1));
+
+    // The same steps by hand: Adam with the scheduled rate, the NLL on the same seeded batches.
+    AffineFlow by_hand;
+    {
+        Tape tape;
+        TapeScope scope(tape);
+        nn::Adam adam(by_hand.flow.parameters(), {.lr = 1.0});
+        Rng rng(4);
+        for (std::size_t t = 0; t < steps; ++t) {
+            schedule->apply(adam);
+            adam.zero_grad();
+            const Var loss = forward_kl(by_hand.flow, Var(gaussian_data(16, rng)));
+            CHECK(loss.item() == r.losses[t]);
+            tape.backward(loss);
+            adam.step();
+            tape.clear();
+        }
+    }
+    CHECK(equal(trained.loc(), by_hand.loc()));
+    CHECK(equal(trained.scale(), by_hand.scale()));
+
+    // Without a schedule every step uses learning_rate.
+    AffineFlow constant;
+    const TrainResult c = train_forward_kl(constant.flow, gaussian_data, {.steps = 3, .learning_rate = 0.02});
+    CHECK(c.learning_rates == std::vector<double>{0.02, 0.02, 0.02});
+}
+
+TEST_CASE("a warm-up from 0 leaves the parameters unchanged by the first step") {
+    AffineFlow m;
+    const Tensor loc = m.loc().clone();
+    train_forward_kl(m.flow, gaussian_data,
+                     {.steps = 1, .schedule = std::make_shared<nn::LinearWarmup>(nn::ConstantSchedule(0.1), 10)});
+    CHECK(equal(m.loc(), loc));
 }
 
 TEST_CASE("training is deterministic for a seed") {

@@ -31,6 +31,7 @@
 #include "autograd/shape_ops.hpp"
 #include "flows/actnorm.hpp"
 #include "flows/batchnorm.hpp"
+#include "flows/conformance.hpp"
 #include "flows/coupling.hpp"
 #include "flows/datasets.hpp"
 #include "flows/distributions.hpp"
@@ -50,6 +51,7 @@
 #include "nn/linear.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
@@ -285,6 +287,8 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::load_checkpoint(other, l); }},
         {"nn::save_checkpoint", "a directory that does not exist", Expect::runtime, "no_such_dir",
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::save_checkpoint((dir / "no_such_dir" / "x.ckpt").string(), l); }},
+        {"nn::LinearCooldown", "a cool-down of 11 steps out of 10", Expect::invalid_argument, "cooldown_steps must be in [1, total_steps = 10], got 11",
+         [] { nn::LinearCooldown(nn::ConstantSchedule(0.1), 10, 11); }},
     };
     run_table(rows);
     fs::remove_all(dir);
@@ -427,6 +431,11 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
                                             {.steps = 3, .batch = 8}); }},
         {"flows::train_reverse_kl", "an empty energy", Expect::invalid_argument, "energy",
          [] { (void)flows::train_reverse_kl(*planar_flow(), flows::Energy(), {.steps = 1}); }},
+        {"flows::pushforward_log_prob", "x [4, 3] for a 2-D base", Expect::invalid_argument, "expects dimension D = 2, got shape [4, 3]",
+         [] { flows::StandardNormal base(2); (void)flows::pushforward_log_prob(*planar_flow(), base, Var(Tensor::ones({4, 3}))); }},
+        {"flows::check_bijector", "gradcheck_at [1, 3] for points [1, 2]", Expect::invalid_argument, "gradcheck_at must be a non-empty batch [M, 2]",
+         [] { flows::ConformanceOptions o; o.gradcheck_at = Tensor::ones({1, 3});
+              (void)flows::check_bijector(*planar_flow(), Tensor::ones({1, 2}), o); }},
     };
     run_table(rows);
 }
