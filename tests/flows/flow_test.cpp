@@ -17,6 +17,7 @@
 #include "flows/radial.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::flows;
@@ -37,8 +38,7 @@ std::unique_ptr<Flow> three_layer_flow(std::size_t d, std::unique_ptr<Distributi
 
 TEST_CASE("Flow: children are named base and layers.k, so parameters read layers.3.w") {
     auto flow = three_layer_flow(2, std::make_unique<DiagNormal>(2));
-    std::vector<std::string> names;
-    for (const auto& [name, p] : flow->named_parameters()) names.push_back(name);
+    const std::vector<std::string> names = testing::parameter_names(*flow);
     const std::vector<std::string> expected{"base.mean",   "base.log_std",      "layers.0.u",         "layers.0.w",
                                             "layers.0.b",  "layers.1.z0",       "layers.1.alpha_prime",
                                             "layers.1.beta_prime", "layers.2.loc", "layers.2.log_scale"};

@@ -58,6 +58,7 @@
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
@@ -112,12 +113,7 @@ void run_table(const std::vector<Row>& rows) {
 }
 
 // A small flow on D = 2 for the flow-level rows.
-std::unique_ptr<flows::Flow> planar_flow(std::size_t layers = 2, std::uint64_t seed = 0) {
-    Rng rng(seed);
-    std::vector<std::unique_ptr<flows::Bijector>> stack;
-    for (std::size_t k = 0; k < layers; ++k) stack.push_back(std::make_unique<flows::Planar>(2, rng));
-    return std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2), std::move(stack));
-}
+std::unique_ptr<flows::Flow> planar_flow() { return testing::planar_flow(2, 2, 0); }
 
 Tensor moons(std::size_t n, Rng& rng) { return flows::sample_moons(n, rng); }
 
