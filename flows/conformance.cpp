@@ -15,6 +15,7 @@
 #include "autograd/gradcheck.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
+#include "flows/conditional.hpp"
 #include "flows/distributions.hpp"
 #include "flows/flow.hpp"
 #include "tensor/elementwise.hpp"
@@ -90,8 +91,10 @@ void compare_rows(const Tensor& a, const Tensor& b, Worst& worst) {
 }
 
 // The parameters the map reads: all of b's, except those of a Flow's base, which only log_prob and
-// sample use (forward and inverse never touch them, so they could not get a gradient here).
+// sample use (forward and inverse never touch them, so they could not get a gradient here); for a
+// conditional bijector at a fixed context (which owns nothing), those of the conditional bijector.
 std::vector<std::pair<std::string, Parameter*>> map_parameters(Bijector& b) {
+    if (auto* at = dynamic_cast<AtContext*>(&b)) return at->conditional().named_parameters();
     auto all = b.named_parameters();
     if (auto* flow = dynamic_cast<Flow*>(&b)) {
         const std::vector<Parameter*> base = flow->base().parameters();
@@ -454,7 +457,8 @@ ConformanceReport check_bijector(Bijector& b, const Tensor& points, const Confor
     ConformanceReport report{.bijector = b.name(), .points = z.shape()[0], .dim = d};
     // The caller's gradients are put back afterwards; the checks accumulate into them.
     std::vector<Tensor> saved;
-    for (Parameter* p : b.parameters()) saved.push_back(p->grad.defined() ? p->grad.clone() : Tensor());
+    const std::vector<Parameter*> params = pointers(map_parameters(b));
+    for (Parameter* p : params) saved.push_back(p->grad.defined() ? p->grad.clone() : Tensor());
 
     auto run = [&report](const char* name, auto&& check) {
         try {
@@ -489,10 +493,26 @@ ConformanceReport check_bijector(Bijector& b, const Tensor& points, const Confor
     if (o.batch_independence) run("batch_independence", [&] { return check_batch_independence(b, z, o); });
     if (o.density) run("density", [&] { return check_density(b, d, o, report.warnings); });
 
-    const std::vector<Parameter*> params = b.parameters();
     for (std::size_t i = 0; i < params.size() && i < saved.size(); ++i) params[i]->grad = saved[i];
     for (const ConformanceCheck& c : report.checks) report.ok = report.ok && c.passed;
     return report;
+}
+
+std::vector<ConformanceReport> check_conditional_bijector(ConditionalBijector& b, const Tensor& points,
+                                                          const Tensor& contexts, const ConformanceOptions& options) {
+    require_defined(contexts, "check_conditional_bijector");
+    if (b.context_dim() == 0)
+        throw std::invalid_argument(fmt::format("check_conditional_bijector: {} takes no context; use check_bijector", b.name()));
+    if (contexts.rank() != 2 || contexts.shape()[0] == 0 || contexts.shape()[1] != b.context_dim())
+        throw std::invalid_argument(fmt::format(
+            "check_conditional_bijector: contexts must be a non-empty batch [K, {}] (one context a row), got shape {}",
+            b.context_dim(), contexts.shape()));
+    std::vector<ConformanceReport> reports;
+    for (std::size_t k = 0; k < contexts.shape()[0]; ++k) {
+        AtContext at(b, narrow(contexts, 0, k, 1).clone());
+        reports.push_back(check_bijector(at, points, options));
+    }
+    return reports;
 }
 
 }  // namespace tapeflow::flows

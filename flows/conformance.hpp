@@ -119,6 +119,15 @@ struct ConformanceReport {
 // a D that b does not act on, or invalid options (tolerances < 0, grids with fewer than 2 nodes…).
 ConformanceReport check_bijector(Bijector& b, const Tensor& points, const ConformanceOptions& options = {});
 
+class ConditionalBijector;  // flows/conditional.hpp
+// A conditional bijector f(·; c) checked as a bijector at each fixed context c, one row of
+// contexts [K, C] at a time (through AtContext, so the gradient checks cover b's parameters and the
+// density check integrates p(x | c) for that c): one report per context, in order. Throws
+// std::invalid_argument for contexts that are not a non-empty [K, C] with b's C, or a b without a
+// context, besides check_bijector's own argument errors.
+std::vector<ConformanceReport> check_conditional_bijector(ConditionalBijector& b, const Tensor& points,
+                                                          const Tensor& contexts, const ConformanceOptions& options = {});
+
 }  // namespace tapeflow::flows
 
 // One doctest line: CHECK_BIJECTOR(bijector, points[, options]). Expands to doctest's CHECK_MESSAGE,
@@ -128,4 +137,12 @@ ConformanceReport check_bijector(Bijector& b, const Tensor& points, const Confor
         const ::tapeflow::flows::ConformanceReport tapeflow_conformance_report_ =                            \
             ::tapeflow::flows::check_bijector((bijector), (points)__VA_OPT__(, ) __VA_ARGS__);               \
         CHECK_MESSAGE(tapeflow_conformance_report_.ok, tapeflow_conformance_report_.to_string());            \
+    } while (false)
+
+// CHECK_CONDITIONAL_BIJECTOR(bijector, points, contexts[, options]): one CHECK per context.
+#define CHECK_CONDITIONAL_BIJECTOR(bijector, points, contexts, ...)                                          \
+    do {                                                                                                     \
+        for (const ::tapeflow::flows::ConformanceReport& tapeflow_conformance_report_ :                      \
+             ::tapeflow::flows::check_conditional_bijector((bijector), (points), (contexts)__VA_OPT__(, ) __VA_ARGS__)) \
+            CHECK_MESSAGE(tapeflow_conformance_report_.ok, tapeflow_conformance_report_.to_string());        \
     } while (false)

@@ -29,6 +29,12 @@ inline std::vector<std::string> parameter_names(const nn::Module& m) {
     return names;
 }
 
+// Every parameter redrawn from N(0, std²): a zero-initialized layer (the identity) would hide what
+// a test looks for.
+inline void randomize_parameters(nn::Module& m, Rng& rng, double std) {
+    for (Parameter* p : m.parameters()) p->value = randn(p->value.shape(), rng, 0.0, std);
+}
+
 // Per-column sample mean and (biased) variance of a batch x [N, D], each [D].
 struct ColumnMoments {
     Tensor mean, var;

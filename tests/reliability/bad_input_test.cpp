@@ -30,7 +30,9 @@
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "flows/actnorm.hpp"
+#include "flows/autoregressive.hpp"
 #include "flows/batchnorm.hpp"
+#include "flows/conditional.hpp"
 #include "flows/conformance.hpp"
 #include "flows/coupling.hpp"
 #include "flows/datasets.hpp"
@@ -432,6 +434,23 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
         {"flows::check_bijector", "gradcheck_at [1, 3] for points [1, 2]", Expect::invalid_argument, "gradcheck_at must be a non-empty batch [M, 2]",
          [] { flows::ConformanceOptions o; o.gradcheck_at = Tensor::ones({1, 3});
               (void)flows::check_bijector(*planar_flow(), Tensor::ones({1, 2}), o); }},
+        {"flows::MADE", "a hidden layer of 0 units", Expect::invalid_argument, "at least 1 unit",
+         [] { Rng rng(0); flows::MADE m(2, rng, {.hidden = {0}}); }},
+        {"MADE::forward", "a context given to a MADE without one", Expect::invalid_argument, "takes no context",
+         [] { Rng rng(0); flows::MADE m(2, rng); (void)m.forward(Var(Tensor::ones({3, 2})), Var(Tensor::ones({3, 1}))); }},
+        {"MAF::inverse", "x [4, 3] for D = 2", Expect::invalid_argument, "expects dimension D = 2, got shape [4, 3]",
+         [] { Rng rng(0); flows::MAF f(2, rng); (void)f.inverse(Var(Tensor::ones({4, 3}))); }},
+        {"IAF::forward", "a conditional IAF called without its context", Expect::invalid_argument, "takes a context of C = 1",
+         [] { Rng rng(0); flows::IAF f(2, rng, {.context_dim = 1}); (void)f.forward(Var(Tensor::ones({4, 2}))); }},
+        {"flows::ConditionalFlow::log_prob", "contexts [3, 1] for x [4, 2]", Expect::invalid_argument, "expects a context [4, 1]",
+         [] { Rng rng(0); flows::ConditionalFlow f(std::make_unique<flows::StandardNormal>(2), 1);
+              f.add(std::make_unique<flows::MAF>(2, rng, flows::AutoregressiveOptions{.context_dim = 1}));
+              (void)f.log_prob(Var(Tensor::ones({4, 2})), Var(Tensor::ones({3, 1}))); }},
+        {"flows::AtContext", "a context of 2 entries for C = 1", Expect::invalid_argument, "expects one context [1]",
+         [] { Rng rng(0); flows::MAF f(2, rng, {.context_dim = 1}); flows::AtContext at(f, Tensor{1.0, 2.0}); }},
+        {"flows::check_conditional_bijector", "contexts [2, 3] for C = 1", Expect::invalid_argument, "contexts must be a non-empty batch [K, 1]",
+         [] { Rng rng(0); flows::MAF f(2, rng, {.context_dim = 1});
+              (void)flows::check_conditional_bijector(f, Tensor::ones({2, 2}), Tensor::ones({2, 3})); }},
     };
     run_table(rows);
 }
