@@ -15,7 +15,9 @@ class Var {
 public:
     Var() = default;
     // A constant: it has a value and no tape entry; ops treat it as a leaf without gradient.
-    Var(Tensor value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose, x * tensor reads naturally
+    // Explicit: an implicit conversion turned `tensor + tensor` into a tape op whenever
+    // tensor/elementwise.hpp was not included, and let `matmul(x, w.value())` silently drop w's gradient.
+    explicit Var(Tensor value) : value_(std::move(value)) {}
 
     const Tensor& value() const { return value_; }
     const Shape& shape() const { return value_.shape(); }

@@ -1,19 +1,13 @@
 #include "nn/checkpoint.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "tensor/file_io.hpp"
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -35,42 +29,16 @@ std::uint64_t fnv1a_64(std::span<const unsigned char> bytes, std::uint64_t h) {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Fault injection (tests only). thread_local so a test cannot disturb saves on other threads.
-
-struct InjectedFault {
-    SaveStage stage;
-    int error;
-};
-thread_local std::optional<InjectedFault> injected_fault;
-
-// The errno to simulate at `stage`, or 0 to run the real system call.
-int injected_error(SaveStage stage) {
-    return injected_fault && injected_fault->stage == stage ? injected_fault->error : 0;
-}
-
-std::string error_text(int error) { return std::system_category().message(error); }
-
-// ---------------------------------------------------------------------------------------------
 // Saving.
 
-// A failure before the rename: the destination was never touched.
-[[noreturn]] void throw_save_error(const std::string& path, std::string_view step, int error) {
-    throw std::runtime_error(fmt::format(
-        "checkpoint {}: could not save ({} failed: {}); any previous checkpoint at this path is unchanged",
-        path, step, error_text(error)));
-}
-
-// Streams bytes to a file descriptor through a buffer, hashing everything except the checksum.
+// Streams bytes to the atomic writer, hashing everything except the checksum.
 class Writer {
 public:
-    Writer(int fd, const std::string& path, const std::string& tmp) : fd_(fd), path_(path), tmp_(tmp) {
-        buffer_.reserve(buffer_bytes);
-    }
+    explicit Writer(AtomicFileWriter& out) : out_(out) {}
 
     void put(std::span<const unsigned char> bytes) {
-        if (const int e = injected_error(SaveStage::write)) fail("writing", e);
         hash_ = fnv1a_64(bytes, hash_);
-        append(bytes);
+        out_.write(bytes);
     }
     template <class U>
     void put_le(U value) {
@@ -83,17 +51,10 @@ public:
             for (double v : t.span()) put_le(std::bit_cast<std::uint64_t>(v));
         }
     }
-    // Appends the checksum of everything written so far, then writes out the buffer.
-    void finish() {
-        append(little_endian(hash_));
-        if (const int e = injected_error(SaveStage::flush)) fail("flushing", e);
-        write_all(buffer_);
-        buffer_.clear();
-    }
+    // Appends the checksum of everything written so far.
+    void finish() { out_.write(little_endian(hash_)); }
 
 private:
-    static constexpr std::size_t buffer_bytes = 1 << 16;
-
     template <class U>
     static std::array<unsigned char, sizeof(U)> little_endian(U value) {
         std::array<unsigned char, sizeof(U)> b;
@@ -101,33 +62,7 @@ private:
         return b;
     }
 
-    void append(std::span<const unsigned char> bytes) {
-        if (buffer_.size() + bytes.size() > buffer_bytes) {
-            write_all(buffer_);
-            buffer_.clear();
-        }
-        if (bytes.size() >= buffer_bytes) write_all(bytes);  // large tensors bypass the buffer
-        else buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
-    }
-
-    void write_all(std::span<const unsigned char> bytes) {
-        while (!bytes.empty()) {
-            const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
-            if (n < 0 && errno == EINTR) continue;
-            // write() returning 0 for a non-empty request would loop forever; treat it as an I/O error.
-            if (n <= 0) fail("writing", n < 0 ? errno : EIO);
-            bytes = bytes.subspan(static_cast<std::size_t>(n));
-        }
-    }
-
-    [[noreturn]] void fail(std::string_view verb, int error) {
-        throw_save_error(path_, fmt::format("{} the temporary file {}", verb, tmp_), error);
-    }
-
-    int fd_;
-    const std::string& path_;
-    const std::string& tmp_;
-    std::vector<unsigned char> buffer_;
+    AtomicFileWriter& out_;
     std::uint64_t hash_ = 14695981039346656037ULL;  // FNV-1a offset basis
 };
 
@@ -171,57 +106,8 @@ void write_contents(Writer& w, const std::vector<std::pair<std::string, const Te
     w.finish();
 }
 
-std::string directory_of(const std::string& path) {
-    const auto parent = std::filesystem::path(path).parent_path();
-    return parent.empty() ? std::string(".") : parent.string();
-}
-
-// Makes the rename durable: a rename lives in the directory, which has its own cache entry.
-void fsync_directory(const std::string& path) {
-    const std::string dir = directory_of(path);
-    const auto fail = [&](int error) {
-        throw std::runtime_error(fmt::format(
-            "checkpoint {}: saved, but syncing the directory {} failed: {}; the new checkpoint is in "
-            "place but the rename may not survive a power loss",
-            path, dir, error_text(error)));
-    };
-    int error = injected_error(SaveStage::fsync_directory);
-    if (error) fail(error);
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) fail(errno);
-    if (::fsync(fd) != 0) error = errno;
-    ::close(fd);
-    // Some file systems cannot sync a directory at all (EINVAL); there is nothing more to do there.
-    if (error != 0 && error != EINVAL) fail(error);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Loading.
-
-std::vector<unsigned char> read_file(const std::string& path) {
-    const auto fail = [&](std::string_view verb, int error) {
-        throw std::runtime_error(fmt::format("checkpoint {}: cannot {} the file: {}", path, verb, error_text(error)));
-    };
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("open", errno);
-    std::vector<unsigned char> bytes;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) bytes.reserve(static_cast<std::size_t>(st.st_size));
-    unsigned char chunk[1 << 16];
-    for (;;) {
-        const ssize_t n = ::read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const int error = errno;
-            ::close(fd);
-            fail("read", error);
-        }
-        if (n == 0) break;
-        bytes.insert(bytes.end(), chunk, chunk + n);
-    }
-    ::close(fd);
-    return bytes;
-}
 
 // "TAPE\x00..." for the start of a file that is not a checkpoint.
 std::string printable(std::span<const unsigned char> bytes) {
@@ -346,7 +232,7 @@ ParsedCheckpoint parse(const std::string& path, std::span<const unsigned char> b
 }
 
 ParsedCheckpoint parse_file(const std::string& path, std::vector<unsigned char>& storage) {
-    storage = read_file(path);
+    storage = read_file_bytes(path, "checkpoint");
     return parse(path, storage);
 }
 
@@ -373,41 +259,12 @@ void copy_values(std::span<const unsigned char> from, Tensor& to) {
 
 }  // namespace
 
-SaveFaultInjection::SaveFaultInjection(SaveStage stage, int error) { injected_fault = InjectedFault{stage, error}; }
-SaveFaultInjection::~SaveFaultInjection() { injected_fault.reset(); }
-
 void save_checkpoint(const std::string& path, const Module& model, const CheckpointExtras& extras) {
     const auto tensors = tensors_to_save(model, extras);
-    // Same directory as the destination, so the rename stays within one file system (atomic).
-    const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-
-    const int open_fault = injected_error(SaveStage::open);
-    int fd = open_fault ? -1 : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
-        throw_save_error(path, fmt::format("creating the temporary file {}", tmp), open_fault ? open_fault : errno);
-    try {
-        Writer writer(fd, path, tmp);
-        write_contents(writer, tensors, extras.step);
-
-        int e = injected_error(SaveStage::fsync);
-        if (!e && ::fsync(fd) != 0) e = errno;
-        if (e) throw_save_error(path, fmt::format("fsync of the temporary file {}", tmp), e);
-
-        // close() can report a deferred write error (e.g. on NFS); the descriptor is gone either way.
-        e = injected_error(SaveStage::close);
-        if (::close(fd) != 0 && !e) e = errno;
-        fd = -1;
-        if (e) throw_save_error(path, fmt::format("closing the temporary file {}", tmp), e);
-
-        e = injected_error(SaveStage::rename);
-        if (!e && std::rename(tmp.c_str(), path.c_str()) != 0) e = errno;
-        if (e) throw_save_error(path, fmt::format("renaming {} over it", tmp), e);
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    fsync_directory(path);
+    AtomicFileWriter out(path, "checkpoint");
+    Writer writer(out);
+    write_contents(writer, tensors, extras.step);
+    out.commit();
 }
 
 void load_checkpoint(const std::string& path, Module& model, const CheckpointExtras& extras, UnusedEntries unused) {

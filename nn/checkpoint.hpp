@@ -50,9 +50,11 @@ struct CheckpointExtras {
     std::uint64_t* step = nullptr;
 };
 
-// Writes every parameter of `model` and the extras to `path`, atomically: the bytes go to
-// `path + ".tmp-<pid>"` in the same directory, which is flushed, fsync'ed and renamed over `path`,
-// then the directory is fsync'ed so the rename itself is durable.
+// Writes every parameter of `model` and the extras to `path`, atomically, through
+// tensor/file_io.hpp's AtomicFileWriter: the bytes go to a temporary `path + ".tmp-<pid>-<n>"`
+// unique to this save, in the same directory, which is flushed, fsync'ed and renamed over `path`,
+// then the directory is fsync'ed so the rename itself is durable. Temporaries that killed saves of
+// the same path left behind are removed first (only those whose writer is provably dead).
 // Throws std::invalid_argument before touching the disk when a tensor is undefined, an extras
 // pointer is null or a name is used twice; std::runtime_error naming the path, the failed step and
 // the system error (strerror) when the disk refuses. On any error up to and including the rename,
@@ -97,24 +99,5 @@ std::vector<CheckpointEntry> read_checkpoint_index(const std::string& path);
 // changing any single byte of the input always changes the result.
 std::uint64_t fnv1a_64(std::span<const unsigned char> bytes,
                        std::uint64_t h = 14695981039346656037ULL);
-
-// Test support: makes save_checkpoint fail at one stage as if the system call there had failed
-// with errno `error`, for as long as the object lives (on the current thread only).
-enum class SaveStage {
-    open,             // creating the temporary file
-    write,            // writing the contents
-    flush,            // writing the last buffered bytes
-    fsync,            // fsync of the temporary file
-    close,            // closing it
-    rename,           // renaming it over the destination
-    fsync_directory,  // fsync of the containing directory (after the rename)
-};
-class SaveFaultInjection {
-public:
-    explicit SaveFaultInjection(SaveStage stage, int error);
-    ~SaveFaultInjection();
-    SaveFaultInjection(const SaveFaultInjection&) = delete;
-    SaveFaultInjection& operator=(const SaveFaultInjection&) = delete;
-};
 
 }  // namespace tapeflow::nn

@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -24,6 +23,7 @@
 #include "autograd/var.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
+#include "tensor/file_io.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
@@ -130,13 +130,8 @@ int run(const tutorial::Options& opt) {
     // ------------------------------------------------------------------------------------------
     verifier.section("The tape as a graph");
     const std::filesystem::path dot_path = std::filesystem::path(opt.out_dir) / "tape.dot";
-    std::filesystem::create_directories(dot_path.parent_path());
     const std::string dot = tape.to_dot();
-    {
-        std::ofstream file(dot_path);
-        file << dot;
-        if (!file) throw std::runtime_error(fmt::format("cannot write {}", dot_path.string()));
-    }
+    write_file_atomically(dot_path.string(), dot, "DOT file");  // flushed, checked, fsync'ed, renamed
     fmt::print(
         "tape.to_dot() writes the same tape in Graphviz DOT (leaves are boxes, edges run input → op).\n"
         "Written to {}; render it with\n"
@@ -187,7 +182,7 @@ int run(const tutorial::Options& opt) {
         "so ∂L/∂w = 2(w·u − 1)·u.\n\n");
     Parameter w(Tensor{0.5, -1.0});
     const Tensor u{2.0, 3.0};
-    auto loss_of = [&](const Var& wv) { return square(sum(wv * u) - 1.0); };
+    auto loss_of = [&](const Var& wv) { return square(sum(wv * Var(u)) - 1.0); };
     const double residual = 0.5 * 2.0 + (-1.0) * 3.0 - 1.0;
     const Tensor expected_grad{2 * residual * 2.0, 2 * residual * 3.0};
 

@@ -103,14 +103,14 @@ std::vector<std::pair<std::string, Tensor>> backward_by_hand(const nn::MLP& mode
 // Every prediction of the model for the inputs x, without recording (evaluation).
 Tensor predict(nn::MLP& model, const Tensor& x) {
     NoGrad no_grad;
-    return model(x).value();
+    return model(Var(x)).value();
 }
 
 // One training step, exactly as the loop of section 4 does it. Returns the loss as a plain double.
 double train_step(nn::MLP& model, nn::Optimizer& optimizer, const Data& data) {
     Tape& tape = Tape::current();
     optimizer.zero_grad();
-    const Var loss = mse(model(data.x), data.y);
+    const Var loss = mse(model(Var(data.x)), Var(data.y));
     tape.backward(loss);
     optimizer.step();
     const double value = loss.item();
@@ -243,8 +243,8 @@ int run(const tutorial::Options& opt) {
         "Forward: the loss L = (1/N) Σᵢ (ŷᵢ − yᵢ)² over all N = {} samples.\n\n",
         max_parameter_diff(model, twin), twin_optimizer.name(), n_data);
     twin_optimizer.zero_grad();
-    const Var prediction = twin(data.x);
-    const Var loss = mse(prediction, data.y);
+    const Var prediction = twin(Var(data.x));
+    const Var loss = mse(prediction, Var(data.y));
     double loss_by_hand = 0;
     for (std::size_t i = 0; i < n_data; ++i) {
         const double r = prediction.value()[i] - data.y[i];
@@ -341,7 +341,7 @@ int run(const tutorial::Options& opt) {
     {
         const Tensor x8 = Tensor(Shape{8, 1}, std::vector<double>(data.x.data(), data.x.data() + 8));
         const Tensor y8 = Tensor(Shape{8, 1}, std::vector<double>(data.y.data(), data.y.data() + 8));
-        const auto f = [&twin, &y8](const std::vector<Var>& in) { return mse(twin(in[0]), y8); };
+        const auto f = [&twin, &y8](const std::vector<Var>& in) { return mse(twin(in[0]), Var(y8)); };
         const GradcheckResult result = gradcheck(f, {x8}, {.parameters = twin.parameters()});
         print_indented(result.report);
         fmt::print("\n");
@@ -369,7 +369,7 @@ int run(const tutorial::Options& opt) {
     nn::Progress progress(steps, {.label = "fit sin"});
     for (std::uint64_t step = 1; step <= steps; ++step) {
         optimizer.zero_grad();
-        const Var step_loss = mse(model(data.x), data.y);
+        const Var step_loss = mse(model(Var(data.x)), Var(data.y));
         tape.backward(step_loss);
         optimizer.step();
         losses.push_back(step_loss.item());
@@ -381,7 +381,7 @@ int run(const tutorial::Options& opt) {
         if (!progress.update(step, losses.back())) break;
     }
     progress.finish();
-    const double final_loss = mse(predict(model, data.x), data.y).item();
+    const double final_loss = mse(Var(predict(model, data.x)), Var(data.y)).item();
     fmt::print(
         "\nThe loss per step, log–log ({} points; the first is section 3's loss):\n\n", losses.size());
     {

@@ -84,15 +84,15 @@ TEST_CASE("binary ops: the same values as the tensor ops") {
         CHECK(equal((x * y).value(), a * b));
         CHECK(equal((x / y).value(), a / b));
         // A constant on either side.
-        CHECK(equal((x * b).value(), a * b));
-        CHECK(equal((a - y).value(), a - b));
+        CHECK(equal((x * Var(b)).value(), a * b));
+        CHECK(equal((Var(a) - y).value(), a - b));
     }
 }
 
 TEST_CASE("the gradient of a constant operand is not needed: only the other side is recorded") {
     Rng rng(13);
     const Tensor c = rand(Shape{3, 1}, rng, 0.5, 2.0);
-    CHECK_GRADCHECK([c](const Vars& v) { return v[0] * c; }, {rand(Shape{1, 4}, rng, -1, 1)});
+    CHECK_GRADCHECK([c](const Vars& v) { return v[0] * Var(c); }, {rand(Shape{1, 4}, rng, -1, 1)});
     CHECK_GRADCHECK([c](const Vars& v) { return Var(c) / v[0]; }, {rand(Shape{4}, rng, 0.5, 2.0)});
 }
 

@@ -178,7 +178,7 @@ TEST_CASE("gradcheck checks Parameters and leaves their values and gradients exa
 
 TEST_CASE("jacobian of a linear map is its matrix") {
     const Tensor A{{1.0, -2.0}, {3.5, 4.0}, {-5.0, 0.25}};
-    const Tensor J = jacobian([&A](const Var& x) { return matmul(A, x); }, Tensor(Shape{2, 1}, {0.3, -0.7}));
+    const Tensor J = jacobian([&A](const Var& x) { return matmul(Var(A), x); }, Tensor(Shape{2, 1}, {0.3, -0.7}));
     CHECK(equal(J, A));
 
     // Elementwise: diagonal, 2x for x².

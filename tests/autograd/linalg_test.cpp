@@ -52,12 +52,12 @@ TEST_CASE("matmul, matmul_tn and matmul_nt: gradients for 2-D, batched and mixed
         CHECK_GRADCHECK([](const Vars& v) { return matmul_tn(v[0], v[1]); }, {at, b});
         CHECK_GRADCHECK([](const Vars& v) { return matmul_nt(v[0], v[1]); }, {a, bt});
         // With one operand constant, only the other side's rule runs.
-        CHECK_GRADCHECK([b](const Vars& v) { return matmul(v[0], b); }, {a});
-        CHECK_GRADCHECK([a](const Vars& v) { return matmul(a, v[0]); }, {b});
-        CHECK_GRADCHECK([b](const Vars& v) { return matmul_tn(v[0], b); }, {at});
-        CHECK_GRADCHECK([at](const Vars& v) { return matmul_tn(at, v[0]); }, {b});
-        CHECK_GRADCHECK([bt](const Vars& v) { return matmul_nt(v[0], bt); }, {a});
-        CHECK_GRADCHECK([a](const Vars& v) { return matmul_nt(a, v[0]); }, {bt});
+        CHECK_GRADCHECK([b](const Vars& v) { return matmul(v[0], Var(b)); }, {a});
+        CHECK_GRADCHECK([a](const Vars& v) { return matmul(Var(a), v[0]); }, {b});
+        CHECK_GRADCHECK([b](const Vars& v) { return matmul_tn(v[0], Var(b)); }, {at});
+        CHECK_GRADCHECK([at](const Vars& v) { return matmul_tn(Var(at), v[0]); }, {b});
+        CHECK_GRADCHECK([bt](const Vars& v) { return matmul_nt(v[0], Var(bt)); }, {a});
+        CHECK_GRADCHECK([a](const Vars& v) { return matmul_nt(Var(a), v[0]); }, {bt});
         // The same Var on both sides: both contributions add up.
         if (c.a == Shape{3, 4} && c.b == Shape{4, 2}) {
             CHECK_GRADCHECK([](const Vars& v) { return matmul_tn(v[0], v[0]); }, {a});

@@ -110,16 +110,16 @@ TEST_CASE("max and min split the gradient evenly among tied entries") {
     tape.backward(sum(max(m, 1)));
     CHECK(equal(m.grad(), Tensor{{0.5, 0.5, 0.0}, {0.0, 0.5, 0.5}, {third, third, third}}));
     // Upstream gradients differ per row; keepdim keeps the reduced axis.
-    tape.backward(sum(max(m, -1, true) * Tensor(Shape{3, 1}, {2.0, 6.0, -3.0})));
+    tape.backward(sum(max(m, -1, true) * Var(Tensor(Shape{3, 1}, {2.0, 6.0, -3.0}))));
     CHECK(equal(m.grad(), Tensor{{1.0, 1.0, 0.0}, {0.0, 3.0, 3.0}, {-1.0, -1.0, -1.0}}));
     tape.backward(sum(min(m, 0)));
     CHECK(equal(m.grad(), Tensor{{0.0, 1.0, 1.0}, {1.0, 0.0, 0.0}, {0.0, 0.0, 0.0}}));
     // Over all elements: the two 5s tie; lowered to 4, five entries tie.
     tape.backward(max(m));
     CHECK(equal(m.grad(), Tensor{{0.0, 0.0, 0.0}, {0.0, 0.5, 0.5}, {0.0, 0.0, 0.0}}));
-    tape.backward(max(m - Tensor{{0.0, 0.0, 0.0}, {0.0, 1.0, 1.0}, {0.0, 0.0, 0.0}}));
+    tape.backward(max(m - Var(Tensor{{0.0, 0.0, 0.0}, {0.0, 1.0, 1.0}, {0.0, 0.0, 0.0}})));
     CHECK(equal(m.grad(), Tensor{{0.0, 0.0, 0.0}, {0.0, 0.2, 0.2}, {0.2, 0.2, 0.2}}));
-    tape.backward(min(m + Tensor{{0.0, 0.0, 1.0}, {0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}}));
+    tape.backward(min(m + Var(Tensor{{0.0, 0.0, 1.0}, {0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}})));
     CHECK(equal(m.grad(), Tensor{{0.0, 0.0, 0.5}, {0.5, 0.0, 0.0}, {0.0, 0.0, 0.0}}));
 }
 

@@ -23,7 +23,7 @@ namespace {
 // Σ w ⊙ y with fixed weights that depend only on y's shape (gradcheck calls f many times).
 Var weighted_sum(const Var& y) {
     Rng rng(1000 + y.numel());
-    return sum(y * randn(y.shape(), rng));
+    return sum(y * Var(randn(y.shape(), rng)));
 }
 
 // Checks f(x) itself (its full Jacobian) and Σ w ⊙ f(x).

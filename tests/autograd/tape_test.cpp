@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/elementwise.hpp"
@@ -36,6 +37,20 @@ bool close(const Tensor& a, const Tensor& b, double tol) {
 
 }  // namespace
 
+// A Tensor becomes a Var only when asked (Var(t)): implicitly, `matmul(x, w.value)` compiled and gave w
+// no gradient, and `tensor + tensor` became a tape op wherever tensor/elementwise.hpp was not included.
+static_assert(!std::is_convertible_v<Tensor, Var>);
+static_assert(!std::is_convertible_v<const Tensor&, Var>);
+static_assert(std::is_constructible_v<Var, Tensor>);
+template <class X, class W>
+concept multipliable_by_matmul = requires(const X& x, const W& w) { matmul(x, w); };
+template <class X, class T>
+concept multipliable = requires(const X& x, const T& t) { x * t; };
+static_assert(!multipliable_by_matmul<Var, Tensor>);  // matmul(x, w.value): w's gradient would be lost
+static_assert(multipliable_by_matmul<Var, Var>);
+static_assert(!multipliable<Var, Tensor>);
+static_assert(multipliable<Var, Var>);
+
 TEST_CASE("nodes are recorded in execution order and dump lists them with their op names") {
     Tape tape;
     TapeScope scope(tape);
@@ -43,7 +58,7 @@ TEST_CASE("nodes are recorded in execution order and dump lists them with their 
     const Var y = tape.variable(Tensor{2.0, 3.0});
     const Var p = x * y;
     const Var e = exp(p);
-    const Var s = sum(e * Tensor{1.0, 2.0});  // the constant operand gets a leaf of its own
+    const Var s = sum(e * Var(Tensor{1.0, 2.0}));  // the constant operand gets a leaf of its own
 
     const std::vector<std::string> expected{"variable", "variable", "mul", "exp", "constant", "mul", "sum"};
     REQUIRE(tape.size() == expected.size());
@@ -146,7 +161,7 @@ TEST_CASE("backward recomputes intermediate gradients but adds into Parameter::g
 
     // And across a clear, the way gradient accumulation over micro-batches uses it.
     tape.clear();
-    tape.backward(sum(p.var() * Tensor{0.5, 0.5, 0.5}));
+    tape.backward(sum(p.var() * Var(Tensor{0.5, 0.5, 0.5})));
     CHECK(equal(p.grad, Tensor{4.5, -3.5, 2.5}));
 }
 
@@ -312,7 +327,7 @@ TEST_CASE("to_dot draws the graph: leaves as boxes, edges from inputs to ops") {
     Parameter w(Tensor{2.0});
     const Var x = tape.variable(Tensor{1.0});
     const Var y = exp(x);                     // n0 variable, n1 exp
-    const Var z = w.var() * y + Tensor{1.0};  // n2 parameter, n3 mul, n4 constant, n5 add
+    const Var z = w.var() * y + Var(Tensor{1.0});  // n2 parameter, n3 mul, n4 constant, n5 add
     (void)z;
     const std::string dot = tape.to_dot();
     CAPTURE(dot);
@@ -358,9 +373,9 @@ TEST_CASE("tape memory stays flat over a training loop") {
     int size_changes = 0, bytes_changes = 0, not_empty = 0, cleared_bytes_changes = 0;
     double first_loss = 0, last_loss = 0;
     for (int step = 0; step < 10000; ++step) {
-        const Var h = tanh(matmul(x, w1.var()) + b1.var());
+        const Var h = tanh(matmul(Var(x), w1.var()) + b1.var());
         const Var out = matmul(h, w2.var()) + b2.var();
-        const Var loss = mean(square(out - target));
+        const Var loss = mean(square(out - Var(target)));
         tape.backward(loss);
         for (Parameter* p : params) {
             add_into(p->value, p->grad, -0.1);

@@ -53,13 +53,13 @@ TEST_CASE("ActNorm: parameters, identity before initialization, errors") {
     CHECK(equal(x.log_abs_det_jacobian.value(), Tensor::zeros(Shape{4})));
     CHECK_FALSE(a.initialized());
     CHECK_THROWS_WITH_AS(ActNorm(0), doctest::Contains("at least 1"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(a.inverse(Tensor{{1.0, 2.0, 3.0}}), doctest::Contains("at least 2 samples, got N = 1"),
+    CHECK_THROWS_WITH_AS(a.inverse(Var(Tensor{{1.0, 2.0, 3.0}})), doctest::Contains("at least 2 samples, got N = 1"),
                          std::invalid_argument);
     CHECK_FALSE(a.initialized());  // a failed initialization leaves the layer as it was
     CHECK(equal(a.loc().value, Tensor::zeros(Shape{3})));
-    CHECK_THROWS_WITH_AS(a.inverse(Tensor{{1.0, 2.0}, {3.0, 4.0}}), doctest::Contains("ActNorm::inverse: expects dimension D = 3"),
+    CHECK_THROWS_WITH_AS(a.inverse(Var(Tensor{{1.0, 2.0}, {3.0, 4.0}})), doctest::Contains("ActNorm::inverse: expects dimension D = 3"),
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(a.inverse(Tensor{{1.0, 2.0, INFINITY}, {3.0, 4.0, 5.0}}),
+    CHECK_THROWS_WITH_AS(a.inverse(Var(Tensor{{1.0, 2.0, INFINITY}, {3.0, 4.0, 5.0}})),
                          doctest::Contains("non-finite value in dimension 2"), std::invalid_argument);
 }
 

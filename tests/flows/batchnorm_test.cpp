@@ -60,10 +60,10 @@ TEST_CASE("BatchNorm: parameters, buffers, option errors") {
     CHECK_THROWS_WITH_AS(BatchNorm(2, {.momentum = 1.5}), doctest::Contains("momentum must be in [0, 1], got 1.5"),
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(BatchNorm(2, {.eps = 0}), doctest::Contains("eps must be finite and > 0"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(bn.inverse(Tensor{{1.0, 2.0, 3.0}}),
+    CHECK_THROWS_WITH_AS(bn.inverse(Var(Tensor{{1.0, 2.0, 3.0}})),
                          doctest::Contains("need at least 2 samples, got N = 1 (call eval()"), std::invalid_argument);
     bn.eval();
-    CHECK_NOTHROW(bn.inverse(Tensor{{1.0, 2.0, 3.0}}));  // running averages: any N
+    CHECK_NOTHROW(bn.inverse(Var(Tensor{{1.0, 2.0, 3.0}})));  // running averages: any N
 }
 
 TEST_CASE("BatchNorm: training mode normalizes with the batch statistics; the log-det matches") {

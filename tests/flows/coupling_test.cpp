@@ -113,11 +113,11 @@ TEST_CASE("AffineCoupling: construction, names and errors") {
     CHECK_THROWS_WITH_AS(AffineCoupling(Tensor{1, 0}, std::make_unique<nn::MLP>(std::vector<std::size_t>{2, 8, 2}, rng)),
                          doctest::Contains("must map D = 2 inputs to 2D = 4 outputs"), std::invalid_argument);
     AffineCoupling narrow(Tensor{1, 0, 1}, std::make_unique<Narrow>());
-    CHECK_THROWS_WITH_AS(narrow.forward(Tensor{{1, 2, 3}}), doctest::Contains("must return [N, 2D] = [1, 6] (s_raw and t), got [1, 3]"),
+    CHECK_THROWS_WITH_AS(narrow.forward(Var(Tensor{{1, 2, 3}})), doctest::Contains("must return [N, 2D] = [1, 6] (s_raw and t), got [1, 3]"),
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(c.inverse(Tensor{{1, 2, 3}}), doctest::Contains("AffineCoupling::inverse: expects dimension D = 2"),
+    CHECK_THROWS_WITH_AS(c.inverse(Var(Tensor{{1, 2, 3}})), doctest::Contains("AffineCoupling::inverse: expects dimension D = 2"),
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(c.forward(Tensor{1, 2}), doctest::Contains("AffineCoupling::forward"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(c.forward(Var(Tensor{1, 2})), doctest::Contains("AffineCoupling::forward"), std::invalid_argument);
 
     AffineCoupling wide(checkerboard_mask(8, 8, 0), {4}, rng);
     CHECK(wide.name() == "AffineCoupling(D = 64, mask with 32 of 64 copied)");

@@ -30,7 +30,7 @@ using tapeflow::testing::column_moments;
 TEST_CASE("StandardNormal: log_prob is the closed form, samples have zero mean and unit variance") {
     StandardNormal p(2);
     const Tensor x{{0.0, 0.0}, {1.0, -2.0}, {30.0, 0.5}};
-    const Tensor lp = p.log_prob(x).value();
+    const Tensor lp = p.log_prob(Var(x)).value();
     REQUIRE(lp.shape() == Shape{3});
     CHECK(std::abs(lp[0] - (-log_two_pi)) <= 1e-15);
     CHECK(std::abs(lp[1] - (-2.5 - log_two_pi)) <= 1e-14);
@@ -58,11 +58,11 @@ TEST_CASE("distributions validate D and the batch shape") {
     CHECK_THROWS_WITH_AS(StandardNormal(0), doctest::Contains("at least 1"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(DiagNormal(0), doctest::Contains("DiagNormal"), std::invalid_argument);
     StandardNormal p(2);
-    CHECK_THROWS_WITH_AS(p.log_prob(Tensor{{1.0, 2.0, 3.0}}), doctest::Contains("StandardNormal::log_prob"),
+    CHECK_THROWS_WITH_AS(p.log_prob(Var(Tensor{{1.0, 2.0, 3.0}})), doctest::Contains("StandardNormal::log_prob"),
                          std::invalid_argument);
-    CHECK_THROWS_WITH_AS(p.log_prob(Tensor{1.0, 2.0}), doctest::Contains("[N, D]"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(p.log_prob(Var(Tensor{1.0, 2.0})), doctest::Contains("[N, D]"), std::invalid_argument);
     Logistic l(2);
-    CHECK_THROWS_WITH_AS(l.log_prob(Tensor(Shape{1, 1}, {1.0})), doctest::Contains("D = 2"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(l.log_prob(Var(Tensor(Shape{1, 1}, {1.0}))), doctest::Contains("D = 2"), std::invalid_argument);
 }
 
 TEST_CASE("DiagNormal: log_prob is the closed form; sample is reparameterized") {
@@ -72,7 +72,7 @@ TEST_CASE("DiagNormal: log_prob is the closed form; sample is reparameterized") 
     p.mean().value = Tensor{1.0, -2.0};
     p.log_std().value = Tensor{std::log(0.5), std::log(3.0)};
     const Tensor x{{1.5, 1.0}, {0.0, -2.0}};
-    const Tensor lp = p.log_prob(x).value();
+    const Tensor lp = p.log_prob(Var(x)).value();
     auto expected = [](double x1, double x2) {
         const double u1 = (x1 - 1.0) / 0.5, u2 = (x2 + 2.0) / 3.0;
         return -0.5 * (u1 * u1 + u2 * u2) - std::log(0.5) - std::log(3.0) - log_two_pi;
@@ -123,7 +123,7 @@ TEST_CASE("Uniform: constant density inside the box, −inf outside, zero gradie
     Uniform box(Tensor{-1.0, 0.0}, Tensor{1.0, 4.0});
     CHECK(box.dim() == 2);
     const Tensor x{{0.0, 1.0}, {-1.0, 4.0}, {1.5, 1.0}, {0.0, -1e-12}, {0.9, 3.9}};
-    const Tensor lp = box.log_prob(x).value();
+    const Tensor lp = box.log_prob(Var(x)).value();
     const double inside = -std::log(8.0);
     CHECK(lp[0] == doctest::Approx(inside).epsilon(1e-15));
     CHECK(lp[1] == doctest::Approx(inside).epsilon(1e-15));  // the boundary belongs to the support
@@ -149,10 +149,10 @@ TEST_CASE("Uniform: constant density inside the box, −inf outside, zero gradie
     CHECK(std::abs(m.mean[1] - 2.0) <= 4 * std::sqrt(4.0 / 3 / 20000));
     CHECK(std::abs(m.var[1] - 16.0 / 12) <= 0.05);
 
-    CHECK(std::isnan(box.log_prob(Tensor{{NAN, 1.0}}).value()[0]));
+    CHECK(std::isnan(box.log_prob(Var(Tensor{{NAN, 1.0}})).value()[0]));
 
     Uniform cube(3, 0.0, 2.0);
-    CHECK(cube.log_prob(Tensor{{1.0, 1.0, 1.0}}).value()[0] == doctest::Approx(-3 * std::log(2.0)).epsilon(1e-15));
+    CHECK(cube.log_prob(Var(Tensor{{1.0, 1.0, 1.0}})).value()[0] == doctest::Approx(-3 * std::log(2.0)).epsilon(1e-15));
 }
 
 TEST_CASE("Uniform: invalid bounds are rejected") {
@@ -169,15 +169,15 @@ TEST_CASE("Logistic: log_prob is the closed form and stays finite in the tails")
         const double u = (x - 0.5) / 2.0;
         return -u - 2 * std::log1p(std::exp(-u)) - std::log(2.0);
     };
-    const Tensor lp = p.log_prob(Tensor{{0.5, 3.0}, {-4.0, 10.0}}).value();
+    const Tensor lp = p.log_prob(Var(Tensor{{0.5, 3.0}, {-4.0, 10.0}})).value();
     CHECK(std::abs(lp[0] - (closed(0.5) + closed(3.0))) <= 1e-14);
     CHECK(std::abs(lp[1] - (closed(-4.0) + closed(10.0))) <= 1e-14);
     // u = ±1000: log p = −|u| − log s − 2 log(1 + e^−|u|) = −|u| − log s; the naive form gives −inf
     // on one side.
-    const Tensor tails = p.log_prob(Tensor{{2000.5, -1999.5}}).value();
+    const Tensor tails = p.log_prob(Var(Tensor{{2000.5, -1999.5}})).value();
     CHECK(std::abs(tails[0] - 2 * (-1000.0 - std::log(2.0))) <= 1e-10);
     // Symmetric about loc.
-    const Tensor sym = p.log_prob(Tensor{{1.7, 0.5}, {-0.7, 0.5}}).value();
+    const Tensor sym = p.log_prob(Var(Tensor{{1.7, 0.5}, {-0.7, 0.5}})).value();
     CHECK(std::abs(sym[0] - sym[1]) <= 1e-15);
 
     Rng rng(4);

@@ -20,7 +20,7 @@ TEST_CASE("Affine: starts as the identity; parameters loc and log_scale") {
     CHECK(named[0].first == "loc");
     CHECK(named[1].first == "log_scale");
     const Tensor z{{1.0, -2.0, 0.5}, {0.0, 3.0, -1.0}};
-    const Transformed f = a.forward(z);
+    const Transformed f = a.forward(Var(z));
     CHECK(equal(f.value.value(), z));
     CHECK(equal(f.log_abs_det_jacobian.value(), Tensor{0.0, 0.0}));
     CHECK(a.name() == "Affine(D = 3)");
@@ -29,7 +29,7 @@ TEST_CASE("Affine: starts as the identity; parameters loc and log_scale") {
 TEST_CASE("Affine: x = μ + σ ⊙ z, log|det| = Σ log σ, and the inverse") {
     Affine a(Tensor{1.0, -2.0}, Tensor{std::log(2.0), std::log(0.25)});
     const Tensor z{{1.0, 4.0}, {-3.0, 0.0}};
-    const Transformed f = a.forward(z);
+    const Transformed f = a.forward(Var(z));
     CHECK(max_abs_diff(f.value.value(), Tensor{{3.0, -1.0}, {-5.0, -2.0}}) <= 1e-15);
     const double ld = std::log(2.0) + std::log(0.25);
     REQUIRE(f.log_abs_det_jacobian.shape() == Shape{2});
@@ -60,6 +60,6 @@ TEST_CASE("Affine: invalid arguments") {
     CHECK_THROWS_WITH_AS(Affine(0), doctest::Contains("non-empty"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(Affine(Tensor{0.0, 1.0}, Tensor{0.0}), doctest::Contains("same shape"), std::invalid_argument);
     Affine a(2);
-    CHECK_THROWS_WITH_AS(a.forward(Tensor{{1.0, 2.0, 3.0}}), doctest::Contains("Affine::forward"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(a.inverse(Tensor{{1.0, 2.0, 3.0}}), doctest::Contains("Affine::inverse"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(a.forward(Var(Tensor{{1.0, 2.0, 3.0}})), doctest::Contains("Affine::forward"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(a.inverse(Var(Tensor{{1.0, 2.0, 3.0}})), doctest::Contains("Affine::inverse"), std::invalid_argument);
 }

@@ -65,7 +65,7 @@ TEST_CASE("Flow: a layer whose D differs from the base's is rejected, naming the
     CHECK(flow.size() == 1);
     CHECK_THROWS_WITH_AS(flow.add(nullptr), doctest::Contains("layer 1 is null"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(Flow(nullptr), doctest::Contains("base distribution is null"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(flow.log_prob(Tensor{{1.0, 2.0, 3.0}}), doctest::Contains("Flow::log_prob"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(flow.log_prob(Var(Tensor{{1.0, 2.0, 3.0}})), doctest::Contains("Flow::log_prob"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(flow.sample(0, rng), doctest::Contains("at least 1"), std::invalid_argument);
 }
 
@@ -73,8 +73,8 @@ TEST_CASE("Flow: with no layers it is its base distribution") {
     Flow flow(std::make_unique<StandardNormal>(3));
     const Tensor x{{0.5, -1.0, 2.0}, {0.0, 0.0, 0.0}};
     StandardNormal base(3);
-    CHECK(equal(flow.log_prob(x).value(), base.log_prob(x).value()));
-    const Transformed f = flow.forward(x);
+    CHECK(equal(flow.log_prob(Var(x)).value(), base.log_prob(Var(x)).value()));
+    const Transformed f = flow.forward(Var(x));
     CHECK(equal(f.value.value(), x));
     CHECK(equal(f.log_abs_det_jacobian.value(), Tensor{0.0, 0.0}));
 }
@@ -84,7 +84,7 @@ TEST_CASE("Flow: log-dets add along the chain (= slogdet of the product of the l
     auto flow = three_layer_flow(d, std::make_unique<StandardNormal>(d));
     Rng rng(3);
     const Tensor z = randn(Shape{6, d}, rng);
-    const Tensor ld = flow->forward(z).log_abs_det_jacobian.value();
+    const Tensor ld = flow->forward(Var(z)).log_abs_det_jacobian.value();
     for (std::size_t i = 0; i < 6; ++i) {
         Tensor point = narrow(z, 0, i, 1).clone();
         Tensor product = Tensor::zeros(Shape{d, d});
@@ -109,13 +109,13 @@ TEST_CASE("Flow: log_prob by the inverse pass agrees with sample_and_log_prob by
     const FlowSample s = flow->sample_and_log_prob(200, rng);
     REQUIRE(s.value.shape() == Shape{200, 2});
     REQUIRE(s.log_prob.shape() == Shape{200});
-    CHECK(max_abs_diff(flow->log_prob(s.value.value()).value(), s.log_prob.value()) <= 1e-11);
+    CHECK(max_abs_diff(flow->log_prob(Var(s.value.value())).value(), s.log_prob.value()) <= 1e-11);
     // sample() draws the same base samples from the same seed, without recording.
     Rng again(4);
     const Tensor x = flow->sample(200, again);
     CHECK(equal(x, s.value.value()));
     // Round trip through the whole stack.
-    const Transformed back = flow->inverse(x);
+    const Transformed back = flow->inverse(Var(x));
     Rng base_rng(4);
     const Tensor z = flow->base().sample(200, base_rng).value();
     CHECK(max_abs_diff(back.value.value(), z) <= 1e-12);

@@ -48,7 +48,7 @@ TEST_CASE("Permutation: invalid lists are rejected with the offending entry") {
     Rng rng(0);
     CHECK_THROWS_WITH_AS(Permutation::random(0, rng), doctest::Contains("Permutation::random"), std::invalid_argument);
     Permutation p({1, 0});
-    CHECK_THROWS_WITH_AS(p.forward(Tensor{{1, 2, 3}}), doctest::Contains("Permutation::forward: expects dimension D = 2"),
+    CHECK_THROWS_WITH_AS(p.forward(Var(Tensor{{1, 2, 3}})), doctest::Contains("Permutation::forward: expects dimension D = 2"),
                          std::invalid_argument);
 }
 

@@ -75,8 +75,8 @@ TEST_CASE("Planar: parameters are u, w, b with the THEORY.md §8 initialization"
     for (const double v : p.u().value.span()) CHECK(std::abs(v) < 0.5);
     CHECK_THROWS_WITH_AS(Planar(0, rng), doctest::Contains("at least 1"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(Planar(2, rng, {.init_std = -1}), doctest::Contains("init_std"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(p.forward(Tensor{{1.0, 2.0}}), doctest::Contains("Planar::forward"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(p.inverse(Tensor{{1.0, 2.0}}), doctest::Contains("D = 3"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(p.forward(Var(Tensor{{1.0, 2.0}})), doctest::Contains("Planar::forward"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(p.inverse(Var(Tensor{{1.0, 2.0}})), doctest::Contains("D = 3"), std::invalid_argument);
 }
 
 TEST_CASE("Planar: û satisfies wᵀû = softplus(wᵀu) − 1 > −1 (divided by ‖w‖², not ‖w‖)") {
@@ -109,7 +109,7 @@ TEST_CASE("Planar: û satisfies wᵀû = softplus(wᵀu) − 1 > −1 (divided b
         CHECK(q->w_dot_u_hat() >= -1);
         CHECK(q->one_plus_w_dot_u_hat() > 0);
         CHECK(q->one_plus_w_dot_u_hat() == stable::softplus(-5 * lambda));
-        const Transformed f = q->forward(Tensor{{0.0, 0.0}, {1.0, -3.0}});
+        const Transformed f = q->forward(Var(Tensor{{0.0, 0.0}, {1.0, -3.0}}));
         CHECK(all_finite(f.log_abs_det_jacobian.value()));
         CHECK(all_finite(q->inverse(f.value).log_abs_det_jacobian.value()));
     }
@@ -121,7 +121,7 @@ TEST_CASE("Planar: û satisfies wᵀû = softplus(wᵀu) − 1 > −1 (divided b
 
 TEST_CASE("Planar: w = 0 is a translation by u tanh(b)") {
     auto p = planar(Tensor{0.5, -1.0}, Tensor{0.0, 0.0}, 0.3);
-    const Transformed f = p->forward(Tensor{{1.0, 2.0}});
+    const Transformed f = p->forward(Var(Tensor{{1.0, 2.0}}));
     CHECK(std::abs(f.value.value()[0] - (1.0 + 0.5 * std::tanh(0.3))) <= 1e-15);
     CHECK(std::abs(f.value.value()[1] - (2.0 - std::tanh(0.3))) <= 1e-15);
     CHECK(f.log_abs_det_jacobian.value()[0] == 0.0);
@@ -132,7 +132,7 @@ TEST_CASE("Planar: w = 0 is a translation by u tanh(b)") {
 TEST_CASE("Planar: forward is z + û tanh(wᵀz + b) with log|det| = log|1 + ûᵀψ|") {
     auto p = planar(Tensor{0.7, -1.3}, Tensor{0.4, 0.9}, -0.2);
     const Tensor z{{0.5, -1.0}, {2.0, 3.0}};
-    const Transformed f = p->forward(z);
+    const Transformed f = p->forward(Var(z));
     const Tensor uh = p->u_hat();
     for (std::size_t i = 0; i < 2; ++i) {
         const double t = 0.4 * z[i * 2] + 0.9 * z[i * 2 + 1] - 0.2;
@@ -150,7 +150,7 @@ TEST_CASE("Planar: the log-det stays finite and exact as wᵀû → −1") {
     for (const double wu : {-5.0, -30.0, -50.0, -300.0}) {
         auto p = planar(Tensor{wu, 0.7}, Tensor{1.0, 0.0}, 0.4);
         const Tensor z{{-0.4, 2.0}, {-0.4 + 1e-9, -1.0}, {0.1, 0.0}, {29.6, 5.0}};
-        const Transformed f = p->forward(z);
+        const Transformed f = p->forward(Var(z));
         const Tensor ld = f.log_abs_det_jacobian.value();
         CHECK(all_finite(ld));
         const double expected = std::log(stable::softplus(wu));
@@ -209,8 +209,8 @@ TEST_CASE("Planar: inverse round trip far from the origin and near the bracket e
             // t = wᵀz + b from the hyperplane to deep saturation (the root at a bracket end), and
             // points ~50 away from the origin.
             const Tensor z = points_at(*p, {-40, -12, -3, -1, -0.1, 0, 0.1, 1, 3, 12, 40}, rng, 50.0 / std::sqrt(d));
-            const Tensor x = p->forward(z).value.value();
-            const Tensor back = p->inverse(x).value.value();
+            const Tensor x = p->forward(Var(z)).value.value();
+            const Tensor back = p->inverse(Var(x)).value.value();
             for (std::size_t i = 0; i < z.shape()[0]; ++i) {
                 double scale = 1, err = 0;
                 for (std::size_t j = 0; j < d; ++j) {
@@ -232,7 +232,7 @@ TEST_CASE("Planar: gradcheck of forward and inverse in D = 1, 2, 5") {
             auto p = planar_with_wu(d, wu, -0.4, 200 + d);
             Rng rng(d + 10);
             const Tensor z = randn(Shape{3, d}, rng);
-            const Tensor x = p->forward(z).value.value();
+            const Tensor x = p->forward(Var(z)).value.value();
             auto both = [](const Transformed& t) { return concat({flatten(t.value), t.log_abs_det_jacobian}, 0); };
             const auto fwd = gradcheck([&](const std::vector<Var>& v) { return both(p->forward(v[0])); }, {z},
                                        {.parameters = p->parameters()});
@@ -246,7 +246,7 @@ TEST_CASE("Planar: gradcheck of forward and inverse in D = 1, 2, 5") {
 TEST_CASE("Planar: the inverse's derivative is the inverse of the forward's Jacobian") {
     auto p = planar_with_wu(3, -2.0, 0.3, 17);
     const Tensor z{{0.2, -0.5, 1.0}};
-    const Tensor x = p->forward(z).value.value();
+    const Tensor x = p->forward(Var(z)).value.value();
     const Tensor Jf = jacobian([&](const Var& v) { return p->forward(v).value; }, z);
     const Tensor Ji = jacobian([&](const Var& v) { return p->inverse(v).value; }, x);
     CHECK(max_abs_diff(matmul(Ji, Jf), Tensor{{1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}, {0.0, 0.0, 1.0}}) <= 1e-13);

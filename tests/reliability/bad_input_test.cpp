@@ -5,6 +5,9 @@
 // reports every row that fails, with the message it got.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -548,4 +551,59 @@ TEST_CASE("tutorials: a bad command line exits with code 2, the problem and a us
             CHECK(r.err.find("usage: " + name) != std::string::npos);
         }
     }
+}
+
+// ---- writes the disk refuses -----------------------------------------------------------------------
+
+namespace {
+
+// Runs `exe args` as a child whose every write to a regular file fails (RLIMIT_FSIZE = 0 with SIGXFSZ
+// ignored makes write() return EFBIG, as a full disk returns ENOSPC). stdout goes to /dev/null, stderr
+// through a pipe (a file would refuse it too).
+Run run_with_refused_writes(const fs::path& exe, const std::vector<std::string>& args) {
+    int err[2];
+    REQUIRE(::pipe(err) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const rlimit none{0, 0};
+        ::setrlimit(RLIMIT_FSIZE, &none);
+        ::signal(SIGXFSZ, SIG_IGN);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::dup2(err[1], 2);
+        ::close(err[0]);
+        std::vector<char*> argv{const_cast<char*>(exe.c_str())};
+        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execv(exe.c_str(), argv.data());
+        ::_exit(127);
+    }
+    ::close(err[1]);
+    std::string text;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(err[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+    ::close(err[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+}  // namespace
+
+TEST_CASE("tutorial 00 on a disk that refuses writes fails naming tape.dot and the reason, leaving no file") {
+    const char* dir = std::getenv("TAPEFLOW_TUTORIALS_DIR");
+    if (!dir) {
+        MESSAGE("TAPEFLOW_TUTORIALS_DIR is not set (run through meson test): skipped");
+        return;
+    }
+    const fs::path out = fs::temp_directory_path() / fmt::format("tapeflow_full_disk_{}", ::getpid());
+    fs::remove_all(out);
+    const Run r = run_with_refused_writes(fs::path(dir) / "00_tensors_and_the_tape", {"--quick", "--out", out.string()});
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find((out / "tape.dot").string()) != std::string::npos);
+    CHECK(r.err.find("File too large") != std::string::npos);
+    CHECK(!fs::exists(out / "tape.dot"));  // not a 0-byte file claiming to be the graph
+    fs::remove_all(out);
 }

@@ -2,14 +2,14 @@
 
 #include "tutorials/common/png.hpp"
 
+#include "tensor/file_io.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 namespace tapeflow::plot {
@@ -849,21 +849,9 @@ std::string Figure::to_svg() const {
 }
 
 void Figure::save(const std::string& path) const {
-    const std::string svg = to_svg();  // render first: a rendering error must not leave an empty file
-    const std::filesystem::path file(path);
-    if (file.has_parent_path()) {
-        std::error_code ec;
-        std::filesystem::create_directories(file.parent_path(), ec);
-        if (ec) {
-            throw std::runtime_error(fmt::format("Figure::save: cannot create directory '{}' for '{}': {}",
-                                                 file.parent_path().string(), path, ec.message()));
-        }
-    }
-    std::ofstream stream(file, std::ios::binary);
-    if (!stream) throw std::runtime_error(fmt::format("Figure::save: cannot open '{}' for writing", path));
-    stream << svg;
-    stream.close();
-    if (!stream) throw std::runtime_error(fmt::format("Figure::save: failed while writing '{}'", path));
+    // Render first: a rendering error must not touch the file. The write is atomic (tensor/file_io):
+    // a failure leaves the previous figure at `path` whole, never a truncated one.
+    write_file_atomically(path, to_svg(), "figure");
 }
 
 }  // namespace tapeflow::plot

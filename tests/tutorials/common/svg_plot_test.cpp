@@ -2,13 +2,17 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "tensor/testing/save_faults.hpp"
 
 using namespace tapeflow::plot;
 
@@ -273,6 +277,27 @@ TEST_CASE("save creates parent directories and names the path on failure") {
     } catch (const std::runtime_error& e) {
         CHECK(std::string(e.what()).find(blocked) != std::string::npos);
     }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a failed save leaves the previous figure whole, never a truncated one") {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("tapeflow_svg_save_{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    const std::string path = (dir / "fig.svg").string();
+    Figure before(1, 1), after(1, 2);
+    const std::vector<double> xs = {0, 1};
+    before.axes(0, 0).line(xs, xs);
+    after.axes(0, 1).scatter(xs, xs);
+    before.save(path);
+    for (const auto stage : {tapeflow::testing::SaveStage::write, tapeflow::testing::SaveStage::flush,
+                             tapeflow::testing::SaveStage::fsync, tapeflow::testing::SaveStage::rename}) {
+        tapeflow::testing::SaveFaultInjection full_disk(stage, ENOSPC);
+        CHECK_THROWS_WITH_AS(after.save(path), doctest::Contains("No space left on device"), std::runtime_error);
+    }
+    std::ifstream in(path);
+    const std::string saved((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(saved == before.to_svg());
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 1);
     std::filesystem::remove_all(dir);
 }
 
