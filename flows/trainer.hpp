@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "flows/conditional.hpp"
 #include "flows/datasets.hpp"    // Sampler
 #include "flows/evaluation.hpp"  // evaluate_reverse_kl, evaluate_nll, density_grid
 #include "flows/flow.hpp"
@@ -72,5 +73,17 @@ TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOpti
 // mean[log q(x) + β U(x)] over x = f(z), z ~ p_z, with β = 1 or the annealed β_t. Same errors as
 // train_forward_kl (annealing allowed), with an empty energy instead of an empty sampler.
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options = {});
+
+// A batch of data with its contexts: x [n, D] and c [n, C], row i of c the context of row i of x.
+struct ContextBatch {
+    Tensor x;
+    Tensor context;
+};
+using ConditionalSampler = std::function<ContextBatch(std::size_t n, Rng& rng)>;
+
+// Maximum likelihood for a conditional flow: each step draws (x, c) = sampler(batch, rng) and
+// minimizes −mean log p(x | c). Same options and errors as train_forward_kl.
+TrainResult train_conditional_forward_kl(ConditionalFlow& flow, const ConditionalSampler& sampler,
+                                        const TrainOptions& options = {});
 
 }  // namespace tapeflow::flows

@@ -14,6 +14,7 @@
 
 #include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
+#include "flows/autoregressive.hpp"
 #include "flows/distributions.hpp"
 #include "flows/elementwise.hpp"
 #include "flows/losses.hpp"
@@ -21,6 +22,7 @@
 #include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
+#include "tensor/reduce.hpp"
 #include "tensor/random.hpp"
 
 using namespace tapeflow;
@@ -189,6 +191,30 @@ TEST_CASE("a warm-up from 0 leaves the parameters unchanged by the first step") 
     train_forward_kl(m.flow, gaussian_data,
                      {.steps = 1, .schedule = std::make_shared<nn::LinearWarmup>(nn::ConstantSchedule(0.1), 10)});
     CHECK(equal(m.loc(), loc));
+}
+
+TEST_CASE("train_conditional_forward_kl fits a family x | c ~ N(2c·1, 0.5² I) with one conditional MAF") {
+    Rng init(6);
+    ConditionalFlow flow(std::make_unique<StandardNormal>(2), 1);
+    flow.add(std::make_unique<MAF>(2, init, AutoregressiveOptions{.hidden = {16}, .context_dim = 1}));
+    const ConditionalSampler family = [](std::size_t n, Rng& rng) {
+        const Tensor c = rand(Shape{n, 1}, rng, -1.0, 1.0);
+        return ContextBatch{randn(Shape{n, 2}, rng) * 0.5 + c * 2.0, c};
+    };
+    const TrainResult r = train_conditional_forward_kl(flow, family, {.steps = 600, .batch = 128, .learning_rate = 1e-2});
+    REQUIRE(r.losses.size() == 600);
+    CHECK_THROWS_WITH_AS(train_conditional_forward_kl(flow, ConditionalSampler(), {}), doctest::Contains("sampler is empty"),
+                         std::invalid_argument);
+    // The test NLL at two contexts is the entropy of N(·, 0.25 I₂), log(2πe · 0.25).
+    const double entropy = std::log(2 * pi * std::exp(1.0) * 0.25);
+    Rng test(7);
+    NoGrad no_grad;
+    for (const double c : {-0.8, 0.5}) {
+        CAPTURE(c);
+        const Tensor x = randn(Shape{4000, 2}, test) * 0.5 + 2 * c;
+        const double nll = -tapeflow::mean(flow.log_prob(Var(x), Var(Tensor::full(Shape{4000, 1}, c))).value()).item();
+        CHECK(std::abs(nll - entropy) <= 0.05);
+    }
 }
 
 TEST_CASE("training is deterministic for a seed") {
