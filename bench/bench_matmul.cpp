@@ -14,6 +14,7 @@
 
 #include "bench/bench_table.hpp"
 #include "tensor/gemm.hpp"
+#include "tensor/micro_kernel.hpp"
 
 namespace {
 
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
     using tapeflow::bench::print_row;
     if (tapeflow::bench::wants_header(argc, argv)) tapeflow::bench::print_header();
     std::mt19937_64 rng(42);
-    const std::string kernel = fmt::format("kernel {}", tapeflow::kernels::gemm_kernel_name());
+    const std::string kernel = fmt::format("kernel {}", tapeflow::kernels::active_kernel_name());
 
     constexpr Transpose no = Transpose::no;
     constexpr Transpose yes = Transpose::yes;

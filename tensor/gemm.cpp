@@ -21,8 +21,10 @@
 // packing is cheap next to what the micro-kernel gains. Buffers are thread-local and only ever grow, so
 // the steady state allocates nothing.
 //
-// The micro-kernel comes in three builds, chosen at compile time: AVX-512 (8×24), AVX2+FMA (6×8) and a
-// portable loop the compiler vectorises as it can (4×8). All three share the packing and blocking code.
+// The micro-kernel comes in three builds, each in its own file with its own target flags, chosen at run
+// time from the CPU's features (tensor/micro_kernel.hpp): AVX-512 (8×24), AVX2+FMA (6×8) and a portable
+// loop the compiler vectorises as it can (4×8). All three share the packing and blocking code here, which
+// reads the tile shape (mr×nr) from the kernel a call runs with.
 #include "tensor/gemm.hpp"
 
 #include <algorithm>
@@ -40,131 +42,10 @@
 #include <thread>
 #include <vector>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
+#include "tensor/micro_kernel.hpp"
 
 namespace tapeflow::kernels {
 namespace {
-
-// ---------------------------------------------------------------------------------------------------------
-// Micro-kernels
-//
-// Contract shared by all three builds:
-//   a: packed sliver of op(A), kc columns of mr doubles (a[p * mr + r] = op(A)(r, p)), 64-byte aligned
-//   b: packed sliver of op(B), kc rows of nr doubles    (b[p * nr + j] = op(B)(p, j)), 64-byte aligned
-//   c: top-left corner of the C tile; only the leading rows × cols part of the mr×nr tile is written
-//   add_to_c: false → C tile = a·b (C is not read), true → C tile += a·b
-// ---------------------------------------------------------------------------------------------------------
-
-#if defined(__AVX512F__)
-
-// 32 zmm registers: 8×24 uses 24 accumulators (8 rows × 3 vectors of 8 doubles), 3 registers for the row
-// of B and the broadcasts of A come straight from memory as FMA operands. Per k step that is 3 vector
-// loads + 8 broadcasts for 24 FMAs, the best loads-per-FMA ratio among tiles that fit (14×16 needs
-// 16 loads for 28 FMAs) — and 24 independent accumulators comfortably cover the 4-cycle FMA latency on
-// 2 FMA pipes (8 needed). mr = 8 also makes one k step of the A sliver exactly one 64-byte cache line.
-constexpr std::size_t mr = 8;
-constexpr std::size_t nr = 24;
-constexpr const char* kernel_name = "avx512 8x24";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    constexpr std::size_t vectors = nr / 8;
-    // Start fetching the C tile now: it is only needed after the k loop, and when C has fallen out of
-    // cache (large K, so the tile is revisited once per kc slice) this hides the misses behind the FMAs.
-    for (std::size_t r = 0; r < rows; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + cols - 1), _MM_HINT_T0);
-    }
-    __m512d acc[mr][vectors];
-    for (std::size_t r = 0; r < mr; ++r)
-        for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm512_setzero_pd();
-
-#pragma GCC unroll 4
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr) {
-        __m512d b_row[vectors];
-        for (std::size_t v = 0; v < vectors; ++v) b_row[v] = _mm512_load_pd(b + 8 * v);
-        for (std::size_t r = 0; r < mr; ++r) {
-            const __m512d a_r = _mm512_set1_pd(a[r]);
-            for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm512_fmadd_pd(a_r, b_row[v], acc[r][v]);
-        }
-    }
-
-    // One mask bit per valid column; lanes outside C are neither loaded nor stored.
-    const std::uint32_t col_bits = cols >= nr ? (std::uint32_t{1} << nr) - 1 : (std::uint32_t{1} << cols) - 1;
-    for (std::size_t r = 0; r < mr; ++r) {
-        if (r >= rows) break;
-        double* c_row = c + r * ldc;
-        for (std::size_t v = 0; v < vectors; ++v) {
-            const auto mask = static_cast<__mmask8>(col_bits >> (8 * v));
-            __m512d value = acc[r][v];
-            if (add_to_c) value = _mm512_add_pd(value, _mm512_maskz_loadu_pd(mask, c_row + 8 * v));
-            _mm512_mask_storeu_pd(c_row + 8 * v, mask, value);
-        }
-    }
-}
-
-#elif defined(__AVX2__) && defined(__FMA__)
-
-// 16 ymm registers: 6×8 uses 12 accumulators (6 rows × 2 vectors of 4 doubles) + 2 for the row of B + 1
-// for the broadcast of A = 15. This is the BLIS Haswell shape; 12 accumulators cover the FMA latency.
-constexpr std::size_t mr = 6;
-constexpr std::size_t nr = 8;
-constexpr const char* kernel_name = "avx2 6x8";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    constexpr std::size_t vectors = nr / 4;
-    __m256d acc[mr][vectors];
-    for (std::size_t r = 0; r < mr; ++r)
-        for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm256_setzero_pd();
-
-#pragma GCC unroll 4
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr) {
-        __m256d b_row[vectors];
-        for (std::size_t v = 0; v < vectors; ++v) b_row[v] = _mm256_load_pd(b + 4 * v);
-        for (std::size_t r = 0; r < mr; ++r) {
-            const __m256d a_r = _mm256_broadcast_sd(a + r);
-            for (std::size_t v = 0; v < vectors; ++v) acc[r][v] = _mm256_fmadd_pd(a_r, b_row[v], acc[r][v]);
-        }
-    }
-
-    // AVX2 masks are vectors: lane l of vector v is valid when 4v + l < cols.
-    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-    for (std::size_t r = 0; r < mr; ++r) {
-        if (r >= rows) break;
-        double* c_row = c + r * ldc;
-        for (std::size_t v = 0; v < vectors; ++v) {
-            const auto valid = static_cast<long long>(cols) - static_cast<long long>(4 * v);
-            const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(valid), lane);
-            __m256d value = acc[r][v];
-            if (add_to_c) value = _mm256_add_pd(value, _mm256_maskload_pd(c_row + 4 * v, mask));
-            _mm256_maskstore_pd(c_row + 4 * v, mask, value);
-        }
-    }
-}
-
-#else
-
-// Portable build: a 4×8 tile of plain doubles. The compiler keeps it in registers and vectorises the
-// inner loop with whatever vector width the target has (two doubles with baseline SSE2).
-constexpr std::size_t mr = 4;
-constexpr std::size_t nr = 8;
-constexpr const char* kernel_name = "portable 4x8";
-
-void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, std::size_t ldc,
-                  std::size_t rows, std::size_t cols, bool add_to_c) {
-    double acc[mr][nr] = {};
-    for (std::size_t p = 0; p < kc; ++p, a += mr, b += nr)
-        for (std::size_t r = 0; r < mr; ++r)
-            for (std::size_t j = 0; j < nr; ++j) acc[r][j] += a[r] * b[j];
-
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < cols; ++j) c[r * ldc + j] = add_to_c ? c[r * ldc + j] + acc[r][j] : acc[r][j];
-}
-
-#endif
 
 // ---------------------------------------------------------------------------------------------------------
 // Cache blocking
@@ -188,10 +69,9 @@ void micro_kernel(std::size_t kc, const double* a, const double* b, double* c, s
 // ---------------------------------------------------------------------------------------------------------
 
 constexpr std::size_t kc_block = 256;
-constexpr std::size_t nc_block = (480 / nr) * nr;
-constexpr std::size_t mc_block = (1024 / mr) * mr;
-
-static_assert(nc_block % nr == 0 && mc_block % mr == 0, "blocks must hold whole micro-tiles");
+// nc and mc rounded down to whole micro-tiles of the kernel.
+std::size_t nc_block(const MicroKernel& kernel) { return 480 / kernel.nr * kernel.nr; }
+std::size_t mc_block(const MicroKernel& kernel) { return 1024 / kernel.mr * kernel.mr; }
 
 // ---------------------------------------------------------------------------------------------------------
 // Operands
@@ -300,10 +180,12 @@ std::size_t balanced_block(std::size_t extent, std::size_t limit, std::size_t ti
 // Blocked path: C (M×N) = op(A)·op(B) (+ C), with M, N, K > 0.
 // ---------------------------------------------------------------------------------------------------------
 
-void gemm_blocked(const matrix_operand& a, const matrix_operand& b, std::size_t M, std::size_t N,
-                  std::size_t K, double* C, std::size_t ldc, bool accumulate) {
-    const std::size_t mc_step = balanced_block(M, mc_block, mr);
-    const std::size_t nc_step = balanced_block(N, nc_block, nr);
+void gemm_blocked(const MicroKernel& kernel, const matrix_operand& a, const matrix_operand& b, std::size_t M,
+                  std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    const std::size_t mr = kernel.mr;
+    const std::size_t nr = kernel.nr;
+    const std::size_t mc_step = balanced_block(M, mc_block(kernel), mr);
+    const std::size_t nc_step = balanced_block(N, nc_block(kernel), nr);
     const std::size_t kc_step = balanced_block(K, kc_block, 1);
     double* packed_a = buffers.a.reserve(round_up(mc_step, mr) * kc_step);
     double* packed_b = buffers.b.reserve(round_up(nc_step, nr) * kc_step);
@@ -320,15 +202,7 @@ void gemm_blocked(const matrix_operand& a, const matrix_operand& b, std::size_t 
             for (std::size_t jc = 0; jc < N; jc += nc_step) {
                 const std::size_t nc = std::min(nc_step, N - jc);
                 pack_slivers(b_t, jc, nc, pc, kc, nr, packed_b);
-
-                for (std::size_t ir = 0; ir < mc; ir += mr) {
-                    const double* a_sliver = packed_a + ir * kc;
-                    double* c_row = C + (ic + ir) * ldc + jc;
-                    const std::size_t rows = std::min(mr, mc - ir);
-                    for (std::size_t jr = 0; jr < nc; jr += nr)
-                        micro_kernel(kc, a_sliver, packed_b + jr * kc, c_row + jr, ldc, rows,
-                                     std::min(nr, nc - jr), add_to_c);
-                }
+                kernel.multiply_block(mc, nc, kc, packed_a, packed_b, C + ic * ldc + jc, ldc, add_to_c);
             }
         }
     }
@@ -667,12 +541,14 @@ std::size_t usable_threads(int requested, std::size_t M, std::size_t N, std::siz
 }
 
 // Splits C into `parts` slabs of whole micro-tiles — by rows or by columns, whichever leaves the largest
-// slab smallest (rows are cut in steps of mr = 8, columns of nr = 24, so a 64-wide C splits into 32 + 32
+// slab smallest (rows are cut in steps of mr, columns of nr: with 8×24 a 64-wide C splits into 32 + 32
 // rows but only 48 + 16 columns) — and runs the blocked path on each slab in its own thread. Slabs write
 // disjoint parts of C, so they need no synchronisation; each thread packs its own operands into its own
 // thread-local buffers. K is never split, so every c_ij is summed in the same order whatever `parts` is.
-bool gemm_parallel(std::size_t parts, const matrix_operand& a, const matrix_operand& b, std::size_t M,
-                   std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+bool gemm_parallel(std::size_t parts, const MicroKernel& kernel, const matrix_operand& a, const matrix_operand& b,
+                   std::size_t M, std::size_t N, std::size_t K, double* C, std::size_t ldc, bool accumulate) {
+    const std::size_t mr = kernel.mr;
+    const std::size_t nr = kernel.nr;
     auto slab_width = [parts](std::size_t extent, std::size_t tile) {
         return round_up((extent + parts - 1) / parts, tile);
     };
@@ -689,9 +565,9 @@ bool gemm_parallel(std::size_t parts, const matrix_operand& a, const matrix_oper
         const std::size_t end = std::min(begin + slab, extent);
         if (begin == end) return;
         if (split_n)
-            gemm_blocked(a, b.offset(0, begin), M, end - begin, K, C + begin, ldc, accumulate);
+            gemm_blocked(kernel, a, b.offset(0, begin), M, end - begin, K, C + begin, ldc, accumulate);
         else
-            gemm_blocked(a.offset(begin, 0), b, end - begin, N, K, C + begin * ldc, ldc, accumulate);
+            gemm_blocked(kernel, a.offset(begin, 0), b, end - begin, N, K, C + begin * ldc, ldc, accumulate);
     };
     return worker_pool::instance().try_run(parts, task);
 }
@@ -737,9 +613,11 @@ void gemm(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t 
         gemm_direct(a, b, M, N, K, C, ldc, accumulate);
         return;
     }
+    // Read once: every part of a parallel call blocks for the same tile shape.
+    const MicroKernel& kernel = active_kernel();
     const std::size_t parts = usable_threads(threads, M, N, K);
-    if (parts > 1 && gemm_parallel(parts, a, b, M, N, K, C, ldc, accumulate)) return;
-    gemm_blocked(a, b, M, N, K, C, ldc, accumulate);
+    if (parts > 1 && gemm_parallel(parts, kernel, a, b, M, N, K, C, ldc, accumulate)) return;
+    gemm_blocked(kernel, a, b, M, N, K, C, ldc, accumulate);
 }
 
 void gemm_reference(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t K, const double* A,
@@ -755,7 +633,5 @@ void gemm_reference(Transpose ta, Transpose tb, std::size_t M, std::size_t N, st
             C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum : sum;
         }
 }
-
-const char* gemm_kernel_name() noexcept { return kernel_name; }
 
 }  // namespace tapeflow::kernels

@@ -2,7 +2,8 @@
 //
 // Everything in tapeflow that multiplies matrices (linear layers, their backward passes, the coupling
 // networks inside the flows) funnels through `gemm`, so it is the one kernel worth making fast.
-// `gemm_reference` is the textbook triple loop; the tests hold `gemm` to it.
+// `gemm_reference` is the textbook triple loop; the tests hold `gemm` to it. Which micro-kernel (AVX-512,
+// AVX2 or portable) does the work is chosen at run time: see tensor/micro_kernel.hpp.
 //
 // Layout: row-major with leading dimensions, as in CBLAS with CblasRowMajor. Element (i, j) of a stored
 // matrix X with leading dimension ldx lives at X[i * ldx + j]; ldx ≥ the stored width lets a call work on
@@ -37,9 +38,5 @@ void gemm(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t 
 void gemm_reference(Transpose ta, Transpose tb, std::size_t M, std::size_t N, std::size_t K, const double* A,
                     std::size_t lda, const double* B, std::size_t ldb, double* C, std::size_t ldc,
                     bool accumulate);
-
-// Name of the micro-kernel compiled into this build ("avx512 8x24", "avx2 6x8" or "portable 4x8"), so
-// benchmark output says which code path produced the numbers.
-const char* gemm_kernel_name() noexcept;
 
 }  // namespace tapeflow::kernels

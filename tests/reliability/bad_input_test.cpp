@@ -60,6 +60,7 @@
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
+#include "tensor/micro_kernel.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
@@ -141,6 +142,8 @@ TEST_CASE("tensor layer: every operation rejects malformed input with a message 
          [&] { Tensor d = Tensor::ones({3}); add_into(d, a23); }},
         {"clamp", "lo > hi", Expect::invalid_argument, "clamp",
          [&] { (void)clamp(a23, 1.0, 0.0); }},
+        {"kernels::set_kernel", "an unknown kernel name", Expect::invalid_argument, "'avx9'",
+         [] { kernels::set_kernel("avx9"); }},
         {"matmul", "[2, 3] · [4, 5] (inner sizes differ)", Expect::invalid_argument, "matmul",
          [&] { (void)matmul(a23, Tensor::ones({4, 5})); }},
         {"matmul", "a vector (rank 1)", Expect::invalid_argument, "matmul",

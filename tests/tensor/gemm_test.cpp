@@ -1,11 +1,13 @@
 // gemm against gemm_reference: every transpose combination, overwrite and accumulate, sizes that are not
-// multiples of any micro-tile or cache block, padded leading dimensions, empty shapes, and 1 vs 2 threads.
+// multiples of any micro-tile or cache block, padded leading dimensions, empty shapes, and 1 vs 2 threads
+// — each with every micro-kernel this CPU can run (AVX-512, AVX2, portable: tensor/micro_kernel.hpp).
 //
 // Tolerance. Both kernels compute each c_ij as a sum of K products, in different orders. The standard
 // bound for a sum of K terms in floating point is |error| ≤ K·u·Σ_k |a_ik·b_kj| (u = unit roundoff), so
 // the two may differ by up to twice that; with accumulate the old |c_ij| joins the sum. We allow
 //     |gemm − reference| ≤ 2·(K + 2)·ε·( (|A|·|B|)_ij + |c_ij before| ),   ε = DBL_EPSILON = 2u,
 // which is about 1e-13 relative for K = 500 — tight enough that one dropped or doubled product fails.
+// Two kernel paths, each within that bound of the reference, agree with each other to twice the bound.
 //
 // Traps. Padding between the stored width and the leading dimension of A and B holds NaN, so reading it
 // poisons the result; the padding of C holds a sentinel that must survive; and without accumulate C starts
@@ -19,10 +21,12 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "tensor/gemm.hpp"
+#include "tensor/micro_kernel.hpp"
 
 namespace {
 
@@ -73,7 +77,19 @@ std::string describe(const gemm_case& c) {
            " tb=" + (c.tb == Transpose::yes ? "yes" : "no") + " M=" + std::to_string(c.M) +
            " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
            " accumulate=" + (c.accumulate ? "true" : "false") + " pad=" + std::to_string(c.pad) +
-           " threads=" + std::to_string(c.threads);
+           " threads=" + std::to_string(c.threads) + " kernel=" + tapeflow::kernels::active_kernel().name;
+}
+
+// Runs `body` once with each micro-kernel this CPU supports forced, then returns to the automatic choice.
+template <class Body>
+void for_each_kernel(Body body) {
+    struct restore_automatic_choice {
+        ~restore_automatic_choice() { tapeflow::kernels::set_kernel("auto"); }
+    } restore;
+    for (std::string_view name : tapeflow::kernels::supported_kernels()) {
+        tapeflow::kernels::set_kernel(name);
+        body();
+    }
 }
 
 struct gemm_operands {
@@ -104,6 +120,21 @@ stored_matrix run_gemm(const gemm_case& c, const gemm_operands& ops) {
     return C;
 }
 
+// The bound of the header comment for one entry: K products of total magnitude (|A|·|B|)_ij, plus old_c.
+double error_bound(std::size_t K, double magnitude, double old_c) {
+    return 2.0 * static_cast<double>(K + 2) * DBL_EPSILON * (magnitude + old_c);
+}
+
+// (|A|·|B|)_ij, which scales the tolerance; NaN padding stays NaN under fabs but is never read.
+stored_matrix magnitude_of(const gemm_case& c, const gemm_operands& ops) {
+    stored_matrix magnitude(c.M, c.N, c.pad, 0.0);
+    const stored_matrix abs_A = ops.A.absolute();
+    const stored_matrix abs_B = ops.B.absolute();
+    gemm_reference(c.ta, c.tb, c.M, c.N, c.K, abs_A.data(), abs_A.ld, abs_B.data(), abs_B.ld, magnitude.data(),
+                   magnitude.ld, false);
+    return magnitude;
+}
+
 // Runs gemm and gemm_reference on the same operands and checks every entry against the error bound and
 // every padding entry of C against the sentinel. Reports the first offending entry.
 void check_against_reference(const gemm_case& c, std::mt19937_64& rng) {
@@ -114,12 +145,7 @@ void check_against_reference(const gemm_case& c, std::mt19937_64& rng) {
     stored_matrix expected = ops.C;
     gemm_reference(c.ta, c.tb, c.M, c.N, c.K, ops.A.data(), ops.A.ld, ops.B.data(), ops.B.ld,
                    expected.data(), expected.ld, c.accumulate);
-    // (|A|·|B|)_ij scales the tolerance; NaN padding stays NaN under fabs but is never read.
-    stored_matrix magnitude(c.M, c.N, c.pad, 0.0);
-    const stored_matrix abs_A = ops.A.absolute();
-    const stored_matrix abs_B = ops.B.absolute();
-    gemm_reference(c.ta, c.tb, c.M, c.N, c.K, abs_A.data(), abs_A.ld, abs_B.data(), abs_B.ld,
-                   magnitude.data(), magnitude.ld, false);
+    const stored_matrix magnitude = magnitude_of(c, ops);
 
     for (std::size_t i = 0; i < c.M; ++i) {
         for (std::size_t j = 0; j < C.ld; ++j) {
@@ -131,8 +157,7 @@ void check_against_reference(const gemm_case& c, std::mt19937_64& rng) {
                 continue;
             }
             const double old_c = c.accumulate ? std::fabs(ops.C.at(i, j)) : 0.0;
-            const double tolerance =
-                2.0 * static_cast<double>(c.K + 2) * DBL_EPSILON * (magnitude.at(i, j) + old_c);
+            const double tolerance = error_bound(c.K, magnitude.at(i, j), old_c);
             const double error = std::fabs(C.at(i, j) - expected.at(i, j));
             if (!(error <= tolerance)) {  // also catches NaN
                 FAIL("C(" << i << ", " << j << ") = " << C.at(i, j) << ", reference " << expected.at(i, j)
@@ -149,53 +174,61 @@ constexpr Transpose both[] = {Transpose::no, Transpose::yes};
 }  // namespace
 
 TEST_CASE("gemm: every transpose and accumulate combination matches the reference on odd sizes") {
-    // Covers both paths and all three direct forms: M < 4 or N < 8 take the direct path (row, column or
-    // dot form depending on the transposes), the rest the blocked path with ragged micro-tiles on both
-    // edges (none of these sizes is a multiple of 8, 24, 6 or 4 except 2).
-    std::mt19937_64 rng(1);
-    const std::size_t sizes[] = {1, 2, 3, 7, 13, 31, 61, 67};
-    const std::size_t depths[] = {1, 2, 7, 31, 67};
-    for (Transpose ta : both)
-        for (Transpose tb : both)
-            for (bool accumulate : {false, true})
-                for (std::size_t M : sizes)
-                    for (std::size_t N : sizes)
-                        for (std::size_t K : depths)
-                            check_against_reference({ta, tb, M, N, K, accumulate, (M + N + K) % 3, 1}, rng);
+    for_each_kernel([&] {
+        // Covers both paths and all three direct forms: M < 4 or N < 8 take the direct path (row, column or
+        // dot form depending on the transposes), the rest the blocked path with ragged micro-tiles on both
+        // edges (none of these sizes is a multiple of 8, 24, 6 or 4 except 2).
+        std::mt19937_64 rng(1);
+        const std::size_t sizes[] = {1, 2, 3, 7, 13, 31, 61, 67};
+        const std::size_t depths[] = {1, 2, 7, 31, 67};
+        for (Transpose ta : both)
+            for (Transpose tb : both)
+                for (bool accumulate : {false, true})
+                    for (std::size_t M : sizes)
+                        for (std::size_t N : sizes)
+                            for (std::size_t K : depths)
+                                check_against_reference({ta, tb, M, N, K, accumulate, (M + N + K) % 3, 1}, rng);
+    });
 }
 
 TEST_CASE("gemm: sizes that cross the cache blocks") {
-    // 129 / 257 / 515 straddle the micro-tiles; K = 515 needs two kc slices (the second one accumulates
-    // onto the first); N = 515 needs two nc blocks; M = 1031 needs two mc blocks.
-    std::mt19937_64 rng(2);
-    const struct {
-        std::size_t M, N, K;
-    } shapes[] = {{129, 257, 67}, {257, 129, 515}, {61, 515, 257}, {1031, 29, 41}, {515, 515, 13}};
-    for (const auto& s : shapes)
-        for (Transpose ta : both)
-            for (Transpose tb : both)
-                for (bool accumulate : {false, true})
-                    check_against_reference({ta, tb, s.M, s.N, s.K, accumulate, 5, 1}, rng);
+    for_each_kernel([&] {
+        // 129 / 257 / 515 straddle the micro-tiles; K = 515 needs two kc slices (the second one accumulates
+        // onto the first); N = 515 needs two nc blocks; M = 1031 needs two mc blocks.
+        std::mt19937_64 rng(2);
+        const struct {
+            std::size_t M, N, K;
+        } shapes[] = {{129, 257, 67}, {257, 129, 515}, {61, 515, 257}, {1031, 29, 41}, {515, 515, 13}};
+        for (const auto& s : shapes)
+            for (Transpose ta : both)
+                for (Transpose tb : both)
+                    for (bool accumulate : {false, true})
+                        check_against_reference({ta, tb, s.M, s.N, s.K, accumulate, 5, 1}, rng);
+    });
 }
 
 TEST_CASE("gemm: tall, skinny and vector shapes") {
-    std::mt19937_64 rng(3);
-    const struct {
-        std::size_t M, N, K;
-    } shapes[] = {
-        {1, 1, 1},    {1, 1, 1000}, {1, 515, 257}, {257, 1, 515}, {1000, 3, 3}, {3, 1000, 3},
-        {3, 3, 1000}, {700, 2, 90}, {2, 700, 90},  {512, 64, 64}, {64, 64, 512}, {96, 1, 1},
-    };
-    for (const auto& s : shapes)
-        for (Transpose ta : both)
-            for (Transpose tb : both)
-                for (bool accumulate : {false, true})
-                    check_against_reference({ta, tb, s.M, s.N, s.K, accumulate, 2, 1}, rng);
+    for_each_kernel([&] {
+        std::mt19937_64 rng(3);
+        const struct {
+            std::size_t M, N, K;
+        } shapes[] = {
+            {1, 1, 1},    {1, 1, 1000}, {1, 515, 257}, {257, 1, 515}, {1000, 3, 3}, {3, 1000, 3},
+            {3, 3, 1000}, {700, 2, 90}, {2, 700, 90},  {512, 64, 64}, {64, 64, 512}, {96, 1, 1},
+        };
+        for (const auto& s : shapes)
+            for (Transpose ta : both)
+                for (Transpose tb : both)
+                    for (bool accumulate : {false, true})
+                        check_against_reference({ta, tb, s.M, s.N, s.K, accumulate, 2, 1}, rng);
+    });
 }
 
 TEST_CASE("gemm: two threads match the reference and give bit-identical results to one thread") {
     // The split is over rows or columns of C, never over K, so every c_ij is summed in the same order
-    // whatever the thread count: results are reproducible across thread counts.
+    // whatever the thread count: results are reproducible across thread counts. The slabs are cut in
+    // whole micro-tiles, so the split differs per kernel: each one is compared with itself on 1 thread
+    // (the reference check, the slow part, runs once with the automatic choice).
     std::mt19937_64 rng(4);
     const struct {
         std::size_t M, N, K;
@@ -207,40 +240,77 @@ TEST_CASE("gemm: two threads match the reference and give bit-identical results 
                     const gemm_case two{ta, tb, s.M, s.N, s.K, accumulate, 3, 2};
                     check_against_reference(two, rng);
 
-                    INFO(describe(two));
                     const gemm_operands ops = make_operands(two, rng);
                     gemm_case one = two;
                     one.threads = 1;
-                    // Compares the whole storage of C, padding included (it holds a finite sentinel).
-                    CHECK(run_gemm(two, ops).values == run_gemm(one, ops).values);
+                    for_each_kernel([&] {
+                        INFO(describe(two));
+                        // Compares the whole storage of C, padding included (it holds a finite sentinel).
+                        CHECK(run_gemm(two, ops).values == run_gemm(one, ops).values);
+                    });
                 }
 }
 
-TEST_CASE("gemm: concurrent callers asking for two threads each get correct results") {
-    // Only one call can own the worker pool; the other must fall back to running serially.
-    const gemm_case c{Transpose::no, Transpose::yes, 300, 300, 200, false, 1, 2};
-    std::mt19937_64 rng(5);
-    const gemm_operands ops = make_operands(c, rng);
-    stored_matrix expected = ops.C;
-    gemm_reference(c.ta, c.tb, c.M, c.N, c.K, ops.A.data(), ops.A.ld, ops.B.data(), ops.B.ld,
-                   expected.data(), expected.ld, false);
+TEST_CASE("gemm: every kernel path gives the same products to within twice the error bound") {
+    // Each path is held to the reference above; this compares the paths with each other directly, on
+    // shapes that use the blocked path (ragged tiles of every kernel, several kc slices).
+    const std::vector<std::string_view> kernels = tapeflow::kernels::supported_kernels();
+    std::mt19937_64 rng(7);
+    const struct {
+        std::size_t M, N, K;
+    } shapes[] = {{67, 61, 131}, {257, 129, 515}, {8, 24, 256}, {515, 61, 13}};
+    for (const auto& s : shapes)
+        for (Transpose ta : both)
+            for (Transpose tb : both) {
+                const gemm_case c{ta, tb, s.M, s.N, s.K, true, 1, 1};
+                const gemm_operands ops = make_operands(c, rng);
+                const stored_matrix magnitude = magnitude_of(c, ops);
+                std::vector<stored_matrix> results;
+                for_each_kernel([&] { results.push_back(run_gemm(c, ops)); });
+                REQUIRE(results.size() == kernels.size());
+                for (std::size_t k = 1; k < results.size(); ++k) {
+                    INFO(describe(c) << ": " << kernels[0] << " against " << kernels[k]);
+                    double worst_excess = 0.0;  // largest |difference| / allowed; ≤ 1 passes
+                    for (std::size_t i = 0; i < c.M; ++i)
+                        for (std::size_t j = 0; j < c.N; ++j) {
+                            const double allowed =
+                                2.0 * error_bound(c.K, magnitude.at(i, j), std::fabs(ops.C.at(i, j)));
+                            const double difference = std::fabs(results[0].at(i, j) - results[k].at(i, j));
+                            worst_excess = std::fmax(worst_excess, difference / allowed);
+                            if (std::isnan(difference)) worst_excess = quiet_nan;
+                        }
+                    CHECK(worst_excess <= 1.0);
+                }
+            }
+}
 
-    std::vector<stored_matrix> results(3, ops.C);
-    std::vector<std::thread> callers;
-    for (stored_matrix& result : results)
-        callers.emplace_back([&] {
-            for (int repeat = 0; repeat < 5; ++repeat)
-                gemm(c.ta, c.tb, c.M, c.N, c.K, ops.A.data(), ops.A.ld, ops.B.data(), ops.B.ld, result.data(),
-                     result.ld, false, 2);
-        });
-    for (std::thread& caller : callers) caller.join();
-    for (const stored_matrix& result : results) {
-        double worst = 0.0;
-        for (std::size_t i = 0; i < c.M; ++i)
-            for (std::size_t j = 0; j < c.N; ++j)
-                worst = std::fmax(worst, std::fabs(result.at(i, j) - expected.at(i, j)));
-        CHECK(worst <= 1e-12);
-    }
+TEST_CASE("gemm: concurrent callers asking for two threads each get correct results") {
+    for_each_kernel([&] {
+        // Only one call can own the worker pool; the other must fall back to running serially.
+        const gemm_case c{Transpose::no, Transpose::yes, 300, 300, 200, false, 1, 2};
+        std::mt19937_64 rng(5);
+        const gemm_operands ops = make_operands(c, rng);
+        stored_matrix expected = ops.C;
+        gemm_reference(c.ta, c.tb, c.M, c.N, c.K, ops.A.data(), ops.A.ld, ops.B.data(), ops.B.ld,
+                       expected.data(), expected.ld, false);
+
+        std::vector<stored_matrix> results(3, ops.C);
+        std::vector<std::thread> callers;
+        for (stored_matrix& result : results)
+            callers.emplace_back([&] {
+                for (int repeat = 0; repeat < 5; ++repeat)
+                    gemm(c.ta, c.tb, c.M, c.N, c.K, ops.A.data(), ops.A.ld, ops.B.data(), ops.B.ld, result.data(),
+                         result.ld, false, 2);
+            });
+        for (std::thread& caller : callers) caller.join();
+        for (const stored_matrix& result : results) {
+            double worst = 0.0;
+            for (std::size_t i = 0; i < c.M; ++i)
+                for (std::size_t j = 0; j < c.N; ++j)
+                    worst = std::fmax(worst, std::fabs(result.at(i, j) - expected.at(i, j)));
+            CHECK(worst <= 1e-12);
+        }
+    });
 }
 
 TEST_CASE("gemm: empty shapes") {
