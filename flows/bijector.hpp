@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "autograd/var.hpp"
@@ -33,5 +34,10 @@ public:
 
 // Throws naming `who` unless v is a batch [N, D] with N ≥ 1 and (when dim ≠ 0) the expected D.
 void require_batch(const Var& v, std::size_t dim, const std::string& who);
+
+// A chain of `count` maps applied to `input` in the order step(0, ·), step(1, ·), …: the value goes
+// through each and the log-dets add (THEORY.md §1); no steps is the identity with log-det 0 [N].
+Transformed compose(const Var& input, std::size_t count,
+                    const std::function<Transformed(std::size_t k, const Var& value)>& step);
 
 }  // namespace tapeflow::flows

@@ -29,13 +29,15 @@ Tensor complement_of(const Tensor& mask) {
     return c;
 }
 
-std::unique_ptr<nn::Layer> checked_conditioner(std::unique_ptr<nn::Layer> conditioner, std::size_t dim) {
+std::unique_ptr<nn::Layer> checked_conditioner(std::unique_ptr<nn::Layer> conditioner, std::size_t dim,
+                                               std::size_t context_dim) {
     if (!conditioner) throw std::invalid_argument("AffineCoupling: the conditioner is null");
     if (const auto* mlp = dynamic_cast<const nn::MLP*>(conditioner.get())) {
         const auto& sizes = mlp->sizes();
-        if (sizes.front() != dim || sizes.back() != 2 * dim)
+        if (sizes.front() != dim + context_dim || sizes.back() != 2 * dim)
             throw std::invalid_argument(fmt::format(
-                "AffineCoupling: the conditioner must map D = {} inputs to 2D = {} outputs (s and t), but it is {}", dim,
+                "AffineCoupling: the conditioner must map {} = {} inputs to 2D = {} outputs (s and t), but it is {}",
+                context_dim ? fmt::format("D + C = {} + {}", dim, context_dim) : fmt::format("D"), dim + context_dim,
                 2 * dim, mlp->name()));
     }
     return conditioner;
@@ -84,29 +86,36 @@ void require_mask(const Tensor& mask, std::string_view who) {
 }
 
 std::unique_ptr<nn::Layer> make_coupling_conditioner(std::size_t dim, const std::vector<std::size_t>& hidden, Rng& rng,
-                                                     nn::Activation activation) {
+                                                     nn::Activation activation, std::size_t context_dim) {
     if (dim == 0) throw std::invalid_argument("make_coupling_conditioner: the dimension D must be at least 1");
-    std::vector<std::size_t> sizes{dim};
+    std::vector<std::size_t> sizes{dim + context_dim};
     sizes.insert(sizes.end(), hidden.begin(), hidden.end());
     sizes.push_back(2 * dim);
     return std::make_unique<nn::MLP>(std::move(sizes), rng,
                                      nn::MLPOptions{.activation = activation, .zero_init_last = true});
 }
 
-AffineCoupling::AffineCoupling(Tensor mask, std::unique_ptr<nn::Layer> conditioner)
+AffineCoupling::AffineCoupling(Tensor mask, std::unique_ptr<nn::Layer> conditioner, std::size_t context_dim)
     : mask_(checked_mask(std::move(mask), "AffineCoupling")),
       complement_(complement_of(mask_)),
       dim_(mask_.numel()),
+      context_dim_(context_dim),
       scale_(register_parameter("scale", Tensor::ones(Shape{dim_}))),
-      conditioner_(register_module("conditioner", checked_conditioner(std::move(conditioner), dim_))) {}
+      conditioner_(register_module("conditioner", checked_conditioner(std::move(conditioner), dim_, context_dim))) {}
 
-AffineCoupling::AffineCoupling(Tensor mask, const std::vector<std::size_t>& hidden, Rng& rng, nn::Activation activation)
+AffineCoupling::AffineCoupling(Tensor mask, const std::vector<std::size_t>& hidden, Rng& rng, nn::Activation activation,
+                               std::size_t context_dim)
     : AffineCoupling(mask,
-                     make_coupling_conditioner(checked_mask(mask, "AffineCoupling").numel(), hidden, rng, activation)) {}
+                     make_coupling_conditioner(checked_mask(mask, "AffineCoupling").numel(), hidden, rng, activation,
+                                               context_dim),
+                     context_dim) {}
 
-AffineCoupling::ScaleShift AffineCoupling::scale_shift(const Var& u) {
+AffineCoupling::ScaleShift AffineCoupling::scale_shift(const Var& u, const Var& context) {
     require_batch(u, dim_, "AffineCoupling");
-    const Var out = conditioner_(u * Var(mask_));  // s and t see only the copied coordinates b ⊙ u
+    require_context(context, u.shape()[0], context_dim_, "AffineCoupling");
+    // s and t see only the copied coordinates b ⊙ u (and the context).
+    const Var copied = u * Var(mask_);
+    const Var out = conditioner_(context_dim_ ? concat({copied, context}, 1) : copied);
     const std::size_t n = u.shape()[0];
     if (!(out.shape() == Shape{n, 2 * dim_}))
         throw std::invalid_argument(fmt::format(
@@ -119,16 +128,16 @@ AffineCoupling::ScaleShift AffineCoupling::scale_shift(const Var& u) {
     return {tanh(raw[0]) * (scale_.var() * complement), raw[1] * complement};
 }
 
-Transformed AffineCoupling::forward(const Var& z) {
+Transformed AffineCoupling::forward(const Var& z, const Var& context) {
     require_batch(z, dim_, "AffineCoupling::forward");
-    const ScaleShift st = scale_shift(z);
+    const ScaleShift st = scale_shift(z, context);
     // x = (z − t) ⊙ exp(−s): on copied coordinates s = t = 0, so x = z there (THEORY.md §5, inverse).
     return {(z - st.t) * exp(-st.s), -sum(st.s, 1)};
 }
 
-Transformed AffineCoupling::inverse(const Var& x) {
+Transformed AffineCoupling::inverse(const Var& x, const Var& context) {
     require_batch(x, dim_, "AffineCoupling::inverse");
-    const ScaleShift st = scale_shift(x);
+    const ScaleShift st = scale_shift(x, context);
     // z = x ⊙ exp(s) + t, log|det| = Σ_j (1 − b_j) s_j (RealNVP eqs. 6-9, masked form).
     return {x * exp(st.s) + st.t, sum(st.s, 1)};
 }
@@ -136,10 +145,11 @@ Transformed AffineCoupling::inverse(const Var& x) {
 std::string AffineCoupling::name() const {
     std::vector<int> b(mask_.numel());
     for (std::size_t j = 0; j < b.size(); ++j) b[j] = static_cast<int>(mask_[j]);
-    if (b.size() <= 16) return fmt::format("AffineCoupling(D = {}, mask [{}])", dim_, fmt::join(b, ", "));
+    const std::string context = context_dim_ ? fmt::format(", context C = {}", context_dim_) : "";
+    if (b.size() <= 16) return fmt::format("AffineCoupling(D = {}, mask [{}]{})", dim_, fmt::join(b, ", "), context);
     std::size_t ones = 0;
     for (const int v : b) ones += static_cast<std::size_t>(v);
-    return fmt::format("AffineCoupling(D = {}, mask with {} of {} copied)", dim_, ones, dim_);
+    return fmt::format("AffineCoupling(D = {}, mask with {} of {} copied{})", dim_, ones, dim_, context);
 }
 
 }  // namespace tapeflow::flows

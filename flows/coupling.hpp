@@ -16,6 +16,9 @@
 // determinant is the product of its diagonal: the exp(s_j). s and t are never inverted and may be
 // any network: here one conditioner D → … → 2D whose output is split into (s_raw, t), with the
 // scale stabilized as s = scale ⊙ tanh(s_raw) and `scale` a learned vector initialized to 1.
+//
+// Conditional (flows/conditional.hpp): with a context c [N, C] the conditioner reads (b ⊙ u, c), so s
+// and t, and with them the map, depend on c; nothing else changes.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "flows/bijector.hpp"
+#include "flows/conditional.hpp"
 #include "nn/activation.hpp"
 #include "nn/module.hpp"
 #include "tensor/random.hpp"
@@ -52,31 +56,36 @@ void require_mask(const Tensor& mask, std::string_view who);
 
 // ---- the coupling layer ----------------------------------------------------------------------------
 
-// The conditioner RealNVP uses: an MLP D → hidden… → 2D with the given activation and its last
+// The conditioner RealNVP uses: an MLP D + C → hidden… → 2D with the given activation and its last
 // layer zero-initialized (nn::MLPOptions::zero_init_last), so s = t = 0 and the coupling starts as
-// the identity. Its output columns [0, D) are s_raw and [D, 2D) are t.
-// Throws std::invalid_argument for D = 0 or a zero hidden size.
+// the identity. Its output columns [0, D) are s_raw and [D, 2D) are t; C is the width of a context
+// (0: none). Throws std::invalid_argument for D = 0 or a zero hidden size.
 std::unique_ptr<nn::Layer> make_coupling_conditioner(std::size_t dim, const std::vector<std::size_t>& hidden, Rng& rng,
-                                                     nn::Activation activation = nn::Activation::relu);
+                                                     nn::Activation activation = nn::Activation::relu,
+                                                     std::size_t context_dim = 0);
 
-class AffineCoupling : public Bijector {
+class AffineCoupling : public ConditionalBijector {
 public:
     // Children and parameters: "scale" [D] (initialized to 1), then the conditioner's, named
-    // "conditioner.*". The conditioner maps b ⊙ x [N, D] to [N, 2D]; any nn::Layer works.
+    // "conditioner.*". The conditioner maps b ⊙ x [N, D] (with the context appended, [N, D + C],
+    // when context_dim = C > 0) to [N, 2D]; any nn::Layer works.
     // Throws std::invalid_argument for an invalid mask (see require_mask), a null conditioner, or
-    // an nn::MLP conditioner whose sizes are not D → … → 2D.
-    AffineCoupling(Tensor mask, std::unique_ptr<nn::Layer> conditioner);
-    // With make_coupling_conditioner(D, hidden, rng, activation).
+    // an nn::MLP conditioner whose sizes are not D + C → … → 2D.
+    AffineCoupling(Tensor mask, std::unique_ptr<nn::Layer> conditioner, std::size_t context_dim = 0);
+    // With make_coupling_conditioner(D, hidden, rng, activation, context_dim).
     AffineCoupling(Tensor mask, const std::vector<std::size_t>& hidden, Rng& rng,
-                   nn::Activation activation = nn::Activation::relu);
+                   nn::Activation activation = nn::Activation::relu, std::size_t context_dim = 0);
 
+    using ConditionalBijector::forward;
+    using ConditionalBijector::inverse;
     // x = b ⊙ z + (1 − b) ⊙ (z − t) ⊙ exp(−s), log|det| = −Σ_j (1 − b_j) s_j   (latent → data).
-    Transformed forward(const Var& z) override;
+    Transformed forward(const Var& z, const Var& context) override;
     // z = b ⊙ x + (1 − b) ⊙ (x ⊙ exp(s) + t), log|det| = Σ_j (1 − b_j) s_j      (data → latent).
-    // Both throw std::invalid_argument for an input that is not [N, D], or a conditioner output
-    // that is not [N, 2D] (naming both shapes).
-    Transformed inverse(const Var& x) override;
+    // Both throw std::invalid_argument for an input that is not [N, D], a context that is not
+    // [N, C] (none when C = 0), or a conditioner output that is not [N, 2D] (naming both shapes).
+    Transformed inverse(const Var& x, const Var& context) override;
     std::size_t dim() const override { return dim_; }
+    std::size_t context_dim() const override { return context_dim_; }
     // "AffineCoupling(D = 2, mask [1, 0])".
     std::string name() const override;
 
@@ -91,12 +100,13 @@ public:
         Var s;
         Var t;
     };
-    ScaleShift scale_shift(const Var& u);
+    ScaleShift scale_shift(const Var& u, const Var& context = Var());
 
 private:
     Tensor mask_;        // b [D]
     Tensor complement_;  // 1 − b [D]
     std::size_t dim_;
+    std::size_t context_dim_;
     Parameter& scale_;
     nn::Layer& conditioner_;
 };

@@ -8,24 +8,6 @@
 
 namespace tapeflow::flows {
 
-namespace {
-
-// Moves `total` through one more layer: log-dets add along the chain (THEORY.md §1).
-void accumulate(Transformed& total, const Transformed& step) {
-    total.value = step.value;
-    total.log_abs_det_jacobian = total.log_abs_det_jacobian.value().defined()
-                                     ? total.log_abs_det_jacobian + step.log_abs_det_jacobian
-                                     : step.log_abs_det_jacobian;
-}
-
-// An empty stack is the identity, with log-det 0.
-Transformed finish(Transformed total, std::size_t n) {
-    if (!total.log_abs_det_jacobian.value().defined()) total.log_abs_det_jacobian = Var(Tensor::zeros(Shape{n}));
-    return total;
-}
-
-}  // namespace
-
 Flow::Flow(std::unique_ptr<Distribution> base, std::vector<std::unique_ptr<Bijector>> layers) {
     if (!base) throw std::invalid_argument("Flow: the base distribution is null");
     base_ = &register_module("base", std::move(base));
@@ -44,22 +26,18 @@ Flow& Flow::add(std::unique_ptr<Bijector> layer) {
 
 Transformed Flow::forward(const Var& z) {
     require_batch(z, dim(), "Flow::forward");
-    Transformed out{z, Var()};
-    for (Bijector* f : layers_) accumulate(out, f->forward(out.value));
-    return finish(out, z.shape()[0]);
+    return compose(z, layers_.size(), [this](std::size_t k, const Var& v) { return layers_[k]->forward(v); });
 }
 
 Transformed Flow::inverse(const Var& x) {
     require_batch(x, dim(), "Flow::inverse");
-    Transformed out{x, Var()};
-    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) accumulate(out, (*it)->inverse(out.value));
-    return finish(out, x.shape()[0]);
+    const std::size_t last = layers_.size() - 1;
+    return compose(x, layers_.size(), [&](std::size_t k, const Var& v) { return layers_[last - k]->inverse(v); });
 }
 
 Var Flow::log_prob(const Var& x) {
     require_batch(x, dim(), "Flow::log_prob");
-    const Transformed back = inverse(x);
-    return base_->log_prob(back.value) + back.log_abs_det_jacobian;
+    return pushforward_log_prob(*this, *base_, x);
 }
 
 Tensor Flow::sample(std::size_t n, Rng& rng) {
@@ -80,6 +58,12 @@ Bijector& Flow::layer(std::size_t k) {
     if (k >= layers_.size())
         throw std::invalid_argument(fmt::format("Flow::layer: index {} is out of range for a flow of {} layers", k, layers_.size()));
     return *layers_[k];
+}
+
+Var pushforward_log_prob(Bijector& b, Distribution& base, const Var& x) {
+    require_batch(x, base.dim(), "pushforward_log_prob");
+    const Transformed back = b.inverse(x);
+    return base.log_prob(back.value) + back.log_abs_det_jacobian;
 }
 
 std::string Flow::name() const { return fmt::format("Flow({}, {} layers)", base_->name(), layers_.size()); }

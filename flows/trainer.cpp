@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "autograd/tape.hpp"
+#include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
 #include "flows/losses.hpp"
 #include "nn/clip.hpp"
 #include "nn/optimizer.hpp"
@@ -18,7 +20,7 @@ namespace tapeflow::flows {
 
 namespace {
 
-void require_trainable(Flow& flow, const TrainOptions& options, const char* who) {
+void require_trainable(nn::Module& flow, const TrainOptions& options, const char* who) {
     if (options.steps == 0) throw std::invalid_argument(fmt::format("{}: steps must be at least 1", who));
     if (options.batch == 0) throw std::invalid_argument(fmt::format("{}: batch must be at least 1", who));
     if (!(options.learning_rate >= 0) || !std::isfinite(options.learning_rate))
@@ -62,7 +64,7 @@ private:
 
 // The loop both objectives share; loss_at(t) builds step t's loss (t = 0, 1, …) on the current tape.
 template <class LossAt>
-TrainResult run(Flow& flow, const TrainOptions& options, const char* who, LossAt&& loss_at) {
+TrainResult run(nn::Module& flow, const TrainOptions& options, const char* who, LossAt&& loss_at) {
     Tape tape;
     TapeScope scope(tape);
     TrainingMode mode(flow);
@@ -76,7 +78,10 @@ TrainResult run(Flow& flow, const TrainOptions& options, const char* who, LossAt
     double window_sum = 0;
     std::size_t window_steps = 0;
     const auto start = std::chrono::steady_clock::now();
+    result.learning_rates.reserve(options.steps);
     for (std::size_t t = 0; t < options.steps; ++t) {
+        if (options.schedule) adam.set_learning_rate(options.schedule->at(t));
+        result.learning_rates.push_back(adam.learning_rate());
         adam.zero_grad();
         const Var loss = loss_at(t);
         const double value = loss.item();
@@ -133,6 +138,20 @@ TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOption
     return run(flow, options, "train_reverse_kl", [&](std::size_t t) {
         const double beta = options.annealing ? annealing_beta(t) : 1.0;
         return reverse_kl(flow, energy, options.batch, beta, rng);
+    });
+}
+
+TrainResult train_conditional_forward_kl(ConditionalFlow& flow, const ConditionalSampler& sampler,
+                                        const TrainOptions& options) {
+    require_trainable(flow, options, "train_conditional_forward_kl");
+    if (!sampler) throw std::invalid_argument("train_conditional_forward_kl: the sampler is empty");
+    if (options.annealing)
+        throw std::invalid_argument(
+            "train_conditional_forward_kl: annealing weights an energy, so it applies to train_reverse_kl only");
+    Rng rng(options.seed);
+    return run(flow, options, "train_conditional_forward_kl", [&](std::size_t) {
+        const ContextBatch b = sampler(options.batch, rng);
+        return -mean(flow.log_prob(Var(b.x), Var(b.context)));
     });
 }
 

@@ -16,16 +16,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "flows/conditional.hpp"
 #include "flows/datasets.hpp"    // Sampler
 #include "flows/evaluation.hpp"  // evaluate_reverse_kl, evaluate_nll, density_grid
 #include "flows/flow.hpp"
 #include "flows/targets.hpp"  // Energy
 #include "nn/progress.hpp"
+#include "nn/schedule.hpp"
 
 namespace tapeflow::flows {
 
@@ -34,6 +37,9 @@ struct TrainOptions {
     std::size_t batch = 256;
     double learning_rate = 1e-3;  // Adam's, with its other settings at PyTorch's defaults
     std::uint64_t seed = 0;       // of the Rng that draws every batch (data or base samples)
+    // When set, Adam's rate at step t = 0, 1, … is schedule->at(t) and learning_rate is not used:
+    //     .schedule = std::make_shared<nn::LinearCooldown>(nn::ConstantSchedule(1e-3), steps, steps / 5)
+    std::shared_ptr<const nn::Schedule> schedule;
     // TrainResult::losses holds the mean loss of each run of `log_every` consecutive steps
     // (1: every step's loss), plus the mean of a shorter last run if steps is not a multiple.
     std::size_t log_every = 1;
@@ -65,7 +71,8 @@ private:
 
 struct TrainResult {
     std::vector<double> losses;  // see TrainOptions::log_every
-    double seconds = 0;          // wall-clock time of the loop
+    std::vector<double> learning_rates;  // the rate of each step, as Adam used it
+    double seconds = 0;                  // wall-clock time of the loop
 };
 
 // Maximum likelihood: each step draws a fresh batch x = sampler(batch, rng) and minimizes
@@ -81,5 +88,17 @@ TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOpti
 // mean[log q(x) + β U(x)] over x = f(z), z ~ p_z, with β = 1 or the annealed β_t. Same errors as
 // train_forward_kl (annealing allowed), with an empty energy instead of an empty sampler.
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options = {});
+
+// A batch of data with its contexts: x [n, D] and c [n, C], row i of c the context of row i of x.
+struct ContextBatch {
+    Tensor x;
+    Tensor context;
+};
+using ConditionalSampler = std::function<ContextBatch(std::size_t n, Rng& rng)>;
+
+// Maximum likelihood for a conditional flow: each step draws (x, c) = sampler(batch, rng) and
+// minimizes −mean log p(x | c). Same options and errors as train_forward_kl.
+TrainResult train_conditional_forward_kl(ConditionalFlow& flow, const ConditionalSampler& sampler,
+                                        const TrainOptions& options = {});
 
 }  // namespace tapeflow::flows

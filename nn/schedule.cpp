@@ -77,4 +77,23 @@ std::string LinearWarmup::name() const {
                        start_factor_);
 }
 
+LinearCooldown::LinearCooldown(std::shared_ptr<const Schedule> inner, std::size_t total_steps, std::size_t cooldown_steps)
+    : inner_(std::move(inner)), total_(total_steps), cooldown_(cooldown_steps) {
+    if (!inner_) throw std::invalid_argument("LinearCooldown: the wrapped schedule is null");
+    if (cooldown_steps == 0 || cooldown_steps > total_steps)
+        throw std::invalid_argument(fmt::format(
+            "LinearCooldown: cooldown_steps must be in [1, total_steps = {}], got {}", total_steps, cooldown_steps));
+}
+
+double LinearCooldown::at(std::size_t step) const {
+    if (step >= total_) return 0.0;
+    const std::size_t left = total_ - step;
+    if (left >= cooldown_) return inner_->at(step);
+    return inner_->at(step) * static_cast<double>(left) / static_cast<double>(cooldown_);
+}
+
+std::string LinearCooldown::name() const {
+    return fmt::format("LinearCooldown({}, total_steps={}, cooldown_steps={})", inner_->name(), total_, cooldown_);
+}
+
 }  // namespace tapeflow::nn

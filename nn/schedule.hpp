@@ -8,6 +8,8 @@
 //                                        CosineAnnealingLR's closed form, held at η_min after T)
 //   LinearWarmup(inner, w, f₀)           inner.at(t)·(f₀ + (1 − f₀)·t/w) for t < w, inner.at(t) after
 //                                        (a multiplicative ramp, like chaining torch's LinearLR)
+//   LinearCooldown(inner, T, c)          inner.at(t)·min(1, (T − t)/c): the last c of T updates fall
+//                                        linearly, to inner.at(T − 1)/c at the last one
 #pragma once
 
 #include <concepts>
@@ -86,6 +88,26 @@ private:
     std::shared_ptr<const Schedule> inner_;
     std::size_t warmup_;
     double start_factor_;
+};
+
+class LinearCooldown : public Schedule {
+public:
+    // Multiplies the wrapped schedule by (T − t)/c over the last c = cooldown_steps of T = total_steps
+    // updates (by 1 before them, and 0 from t = T on). A constant rate keeps Adam's iterates jittering
+    // around the optimum at a distance that scales with the rate; letting it fall at the end lets them
+    // settle. Throws unless 0 < cooldown_steps ≤ total_steps.
+    template <std::derived_from<Schedule> S>
+    LinearCooldown(S inner, std::size_t total_steps, std::size_t cooldown_steps)
+        : LinearCooldown(std::shared_ptr<const Schedule>(std::make_shared<S>(std::move(inner))), total_steps,
+                         cooldown_steps) {}
+    LinearCooldown(std::shared_ptr<const Schedule> inner, std::size_t total_steps, std::size_t cooldown_steps);
+    double at(std::size_t step) const override;
+    std::string name() const override;
+
+private:
+    std::shared_ptr<const Schedule> inner_;
+    std::size_t total_;
+    std::size_t cooldown_;
 };
 
 }  // namespace tapeflow::nn

@@ -30,6 +30,7 @@ enum class Fault {
     batch_dependent,          // the forward shifts by the batch mean
     unused_parameter,         // a registered parameter the map never uses
     wrong_gradient,           // the forward's backward rule is off by a factor
+    wrong_gradient_in_tails,  // … only where |f(z)| > 3, so checks on typical points miss it
 };
 
 class Faulty : public Bijector {
@@ -53,6 +54,13 @@ public:
                 // Identity in value; the backward rule passes on 1.5× the gradient.
                 t.value = record("wrong", t.value.value(), {t.value},
                                  [](Backward& ctx) { ctx.accumulate(0, ctx.grad() * 1.5); });
+                break;
+            case Fault::wrong_gradient_in_tails:
+                t.value = record("wrong_in_tails", t.value.value(), {t.value}, [](Tape& tape, const Node& n) {
+                    Tensor g = n.grad.clone();
+                    for (std::size_t i = 0; i < g.numel(); ++i) g[i] *= std::abs(n.value[i]) > 3 ? 1.5 : 1.0;
+                    tape.accumulate(n.inputs[0], g);
+                });
                 break;
             default: break;
         }
@@ -207,6 +215,56 @@ TEST_CASE("check_bijector: a wrong backward rule fails gradcheck") {
     CHECK(passed(r, "gradcheck_inverse"));
 }
 
+TEST_CASE("check_bijector: a rule wrong only in the tails is caught on all points or on chosen ones") {
+    auto b = faulty(1, Fault::wrong_gradient_in_tails);
+    // Typical points first, the tail point (f(z) = 2·2.5 + 0.1 > 3) last.
+    const Tensor points(Shape{4, 1}, {0.3, -0.7, 1.1, 2.5});
+    ConformanceOptions o;
+    o.log_det = false;  // the autodiff Jacobian is wrong in the tail too; the gradchecks are what is tested
+    const ConformanceReport typical = check_bijector(*b, points, o);
+    CHECK(passed(typical, "gradcheck_forward"));  // the first 2 points only
+    CHECK(typical.find("gradcheck_chosen_forward") == nullptr);
+    CHECK(typical.find("gradcheck_forward")->detail.find("on 2 point(s)") != std::string::npos);
+
+    o.gradcheck_points = ConformanceOptions::all;
+    const ConformanceReport all = check_bijector(*b, points, o);
+    CHECK_FALSE(passed(all, "gradcheck_forward"));
+    CHECK(all.find("gradcheck_forward")->detail.find("on 4 point(s)") != std::string::npos);
+
+    o.gradcheck_points = 2;
+    o.gradcheck_at = Tensor(Shape{2, 1}, {-2.0, 4.0});  // one tail on each side
+    const ConformanceReport chosen = check_bijector(*b, points, o);
+    CHECK(passed(chosen, "gradcheck_forward"));
+    CHECK_FALSE(passed(chosen, "gradcheck_chosen_forward"));
+    CHECK(chosen.find("gradcheck_chosen_forward")->detail.find("on 2 chosen point(s)") != std::string::npos);
+    CHECK(passed(chosen, "gradcheck_chosen_inverse"));  // the fault is in forward's rule only
+
+    auto good = faulty(1, Fault::none);
+    CHECK_BIJECTOR(*good, points, o);
+}
+
+TEST_CASE("check_bijector: mass outside the quadrature box is named in a warning") {
+    // N(0, 1) scaled by 4: a fraction 2Φ(−10/4) = 0.0124 of it lies outside [−10, 10].
+    auto wide = faulty(1, Fault::none, 4.0);
+    const Tensor points(Shape{3, 1}, {0.1, -0.4, 1.2});
+    const ConformanceReport r = check_bijector(*wide, points);
+    CHECK_FALSE(passed(r, "density"));
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].find("outside the quadrature box [−10, 10]") != std::string::npos);
+    CHECK(r.to_string().find("warning: density: 0.01") != std::string::npos);
+    const double outside = std::erfc(2.5 / std::sqrt(2.0));
+    CHECK(std::abs(r.find("density")->worst - outside) <= 1e-4);
+    // A wider box takes it all in: no warning, and the check passes.
+    ConformanceOptions o;
+    o.box_half_width = 30;
+    o.grid_points_1d = 12001;
+    const ConformanceReport wider = check_bijector(*wide, points, o);
+    CHECK_MESSAGE(wider.ok, wider.to_string());
+    CHECK(wider.warnings.empty());
+    // The usual case, scale 2 (mass 6e-7 outside): no warning.
+    CHECK(check_bijector(*faulty(1, Fault::none), points).warnings.empty());
+}
+
 TEST_CASE("check_bijector: importance sampling for D > 2 reports its standard error") {
     auto b = faulty(4, Fault::none, 1.3);
     Rng rng(10);
@@ -274,5 +332,14 @@ TEST_CASE("check_bijector: invalid arguments throw") {
     o = {};
     o.gradcheck_points = 0;
     CHECK_THROWS_WITH_AS(check_bijector(*b, Tensor{{1.0, 2.0}}, o), doctest::Contains("gradcheck_points"),
+                         std::invalid_argument);
+    o = {};
+    o.gradcheck_at = Tensor{{1.0, 2.0, 3.0}};
+    CHECK_THROWS_WITH_AS(check_bijector(*b, Tensor{{1.0, 2.0}}, o),
+                         doctest::Contains("options.gradcheck_at must be a non-empty batch [M, 2] like the points, got "
+                                           "shape [1, 3]"),
+                         std::invalid_argument);
+    o.gradcheck_at = Tensor{{1.0, INFINITY}};
+    CHECK_THROWS_WITH_AS(check_bijector(*b, Tensor{{1.0, 2.0}}, o), doctest::Contains("gradcheck_at must be finite"),
                          std::invalid_argument);
 }

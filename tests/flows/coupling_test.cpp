@@ -245,3 +245,27 @@ TEST_CASE("AffineCoupling: two couplings with alternating masks move every coord
             CHECK(two.at({i, j}) != x.at({i, j}));                    // two layers change all
         }
 }
+
+TEST_CASE("AffineCoupling with a context: the conditioner reads (b ⊙ x, c); conformance at fixed contexts") {
+    Rng rng(40);
+    AffineCoupling c(alternating_mask(3, 0), {8}, rng, nn::Activation::tanh, 2);
+    CHECK(c.context_dim() == 2);
+    CHECK(c.name() == "AffineCoupling(D = 3, mask [1, 0, 1], context C = 2)");
+    for (Parameter* p : c.parameters()) p->value = randn(p->value.shape(), rng, 0.0, 0.4);
+    const Tensor contexts(Shape{2, 2}, {0.5, -1.0, 2.0, 0.3});
+    CHECK_CONDITIONAL_BIJECTOR(c, randn(Shape{5, 3}, rng), contexts, {.mc_samples = 5000});
+    // By hand at one point: the conditioner's output at (b ⊙ x, c) gives s and t as without a context.
+    const Tensor x{{0.3, -0.8, 1.1}};
+    const Tensor ctx{{0.5, -1.0}};
+    NoGrad no_grad;
+    const Tensor out = c.conditioner()(Var(Tensor{{0.3, 0.0, 1.1, 0.5, -1.0}})).value();  // [1, 6]: s_raw, t
+    const Tensor z = c.inverse(Var(x), Var(ctx)).value.value();
+    const double s1 = c.scale().value[1] * std::tanh(out[1]);
+    CHECK(z[0] == 0.3);
+    CHECK(std::abs(z[1] - (-0.8 * std::exp(s1) + out[4])) <= 1e-15);
+    // Another context, another map; without one, an error that names it.
+    CHECK(c.inverse(Var(x), Var(Tensor{{2.0, 0.3}})).value.value()[1] != z[1]);
+    CHECK_THROWS_WITH_AS(c.inverse(Var(x)), doctest::Contains("takes a context of C = 2"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(AffineCoupling(alternating_mask(2, 0), make_coupling_conditioner(2, {4}, rng), 1),
+                         doctest::Contains("must map D + C = 2 + 1 = 3 inputs to 2D = 4 outputs"), std::invalid_argument);
+}

@@ -13,6 +13,7 @@
 
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::flows;
@@ -21,19 +22,7 @@ namespace {
 
 constexpr double pi = std::numbers::pi;
 
-struct Moments {
-    double mean_x = 0, mean_y = 0;
-};
-
-Moments moments(const Tensor& x) {
-    Moments m;
-    const std::size_t n = x.shape()[0];
-    for (std::size_t i = 0; i < n; ++i) {
-        m.mean_x += x.at({i, 0}) / static_cast<double>(n);
-        m.mean_y += x.at({i, 1}) / static_cast<double>(n);
-    }
-    return m;
-}
+using tapeflow::testing::column_moments;
 
 // −(1/n) Σ log p(x_i) and its standard error: a Monte-Carlo estimate of the entropy.
 struct Estimate {
@@ -134,9 +123,9 @@ TEST_CASE("moons: sklearn's two half circles, unscaled") {
     CHECK(far == 0);
     CHECK(std::abs(std::sqrt(sum_sq / n) - 0.05) <= 0.002);
     // E[x] = ½ E[cos t] + ½ E[1 − cos t] = ½;  E[y] = ½ (2/π) + ½ (½ − 2/π) = ¼ (no centering).
-    const Moments m = moments(x);
-    CHECK(std::abs(m.mean_x - 0.5) <= 0.02);
-    CHECK(std::abs(m.mean_y - 0.25) <= 0.01);
+    const Tensor mean = column_moments(x).mean;
+    CHECK(std::abs(mean[0] - 0.5) <= 0.02);
+    CHECK(std::abs(mean[1] - 0.25) <= 0.01);
     CHECK_THROWS_WITH_AS(sample_moons(3, rng, -0.1), doctest::Contains("sample_moons: noise"), std::invalid_argument);
 }
 
@@ -252,9 +241,9 @@ TEST_CASE("rings: four equally likely rings of radii 0.75, 1.5, 2.25, 3") {
     CHECK(off_the_rings == 0);
     for (std::size_t k = 0; k < 4; ++k)
         CHECK(std::abs(static_cast<double>(counts[k]) - n / 4.0) <= 4 * std::sqrt(n * 0.25 * 0.75));
-    const Moments m = moments(x);
-    CHECK(std::abs(m.mean_x) <= 0.05);
-    CHECK(std::abs(m.mean_y) <= 0.05);
+    const Tensor mean = column_moments(x).mean;
+    CHECK(std::abs(mean[0]) <= 0.05);
+    CHECK(std::abs(mean[1]) <= 0.05);
 }
 
 TEST_CASE("pinwheel: five arms, each bent by 0.25·e^r") {
@@ -286,9 +275,9 @@ TEST_CASE("2spirals: two mirrored spirals of 1.5 turns") {
     for (std::size_t i = 0; i < n; ++i) beyond += std::hypot(x.at({i, 0}), x.at({i, 1})) > bound;
     CHECK(beyond == 0);
     // Mirror symmetry: the mean is 0.
-    const Moments m = moments(x);
-    CHECK(std::abs(m.mean_x) <= 0.06);
-    CHECK(std::abs(m.mean_y) <= 0.06);
+    const Tensor mean = column_moments(x).mean;
+    CHECK(std::abs(mean[0]) <= 0.06);
+    CHECK(std::abs(mean[1]) <= 0.06);
     // The angle m = 3π√u ⇒ (m/3π)² is uniform on [0, 1]; ‖point‖·3 ≈ m within the jitter (≤ 0.5·√2)
     // and the noise, so the median of ‖point‖·3/(3π) sits near √½.
     std::vector<double> radius(n);

@@ -12,6 +12,7 @@
 #include "autograd/reduce.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::flows;
@@ -21,14 +22,8 @@ namespace {
 const double log_two_pi = std::log(2 * std::numbers::pi);
 
 // Per-column mean and (biased) variance of samples [n, D].
-struct Moments {
-    Tensor mean, var;
-};
-Moments moments(const Tensor& x) {
-    const Tensor m = tapeflow::mean(x, 0);
-    const Tensor c = x - m;
-    return {m, tapeflow::mean(c * c, 0)};
-}
+using Moments = tapeflow::testing::ColumnMoments;
+using tapeflow::testing::column_moments;
 
 }  // namespace
 
@@ -44,7 +39,7 @@ TEST_CASE("StandardNormal: log_prob is the closed form, samples have zero mean a
     Rng rng(1);
     const Tensor s = p.sample(20000, rng).value();
     REQUIRE(s.shape() == Shape{20000, 2});
-    const Moments m = moments(s);
+    const Moments m = column_moments(s);
     for (std::size_t d = 0; d < 2; ++d) {
         CHECK(std::abs(m.mean[d]) <= 0.03);  // 4 standard errors of 1/√20000
         CHECK(std::abs(m.var[d] - 1) <= 0.04);
@@ -86,7 +81,7 @@ TEST_CASE("DiagNormal: log_prob is the closed form; sample is reparameterized") 
     CHECK(std::abs(lp[1] - expected(0.0, -2.0)) <= 1e-14);
 
     Rng rng(2);
-    const Moments m = moments(p.sample(40000, rng).value());
+    const Moments m = column_moments(p.sample(40000, rng).value());
     CHECK(std::abs(m.mean[0] - 1.0) <= 4 * 0.5 / 200);
     CHECK(std::abs(m.mean[1] + 2.0) <= 4 * 3.0 / 200);
     CHECK(std::abs(std::sqrt(m.var[0]) - 0.5) <= 0.01);
@@ -149,7 +144,7 @@ TEST_CASE("Uniform: constant density inside the box, −inf outside, zero gradie
     CHECK(tapeflow::max(s, 0)[0] < 1.0);
     CHECK(tapeflow::min(s, 0)[1] >= 0.0);
     CHECK(tapeflow::max(s, 0)[1] < 4.0);
-    const Moments m = moments(s);
+    const Moments m = column_moments(s);
     CHECK(std::abs(m.mean[0]) <= 4 * std::sqrt(1.0 / 3 / 20000));
     CHECK(std::abs(m.mean[1] - 2.0) <= 4 * std::sqrt(4.0 / 3 / 20000));
     CHECK(std::abs(m.var[1] - 16.0 / 12) <= 0.05);
@@ -186,7 +181,7 @@ TEST_CASE("Logistic: log_prob is the closed form and stays finite in the tails")
     CHECK(std::abs(sym[0] - sym[1]) <= 1e-15);
 
     Rng rng(4);
-    const Moments m = moments(p.sample(40000, rng).value());
+    const Moments m = column_moments(p.sample(40000, rng).value());
     const double var = 4.0 * std::numbers::pi * std::numbers::pi / 3;  // s²π²/3
     for (std::size_t d = 0; d < 2; ++d) {
         CHECK(std::abs(m.mean[d] - 0.5) <= 4 * std::sqrt(var / 40000));

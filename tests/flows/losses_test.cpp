@@ -15,6 +15,7 @@
 #include "flows/planar.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::flows;
@@ -22,10 +23,7 @@ using namespace tapeflow::flows;
 namespace {
 
 std::unique_ptr<Flow> planar_flow(std::size_t d, std::size_t k, std::uint64_t seed) {
-    Rng rng(seed);
-    auto flow = std::make_unique<Flow>(std::make_unique<StandardNormal>(d));
-    for (std::size_t i = 0; i < k; ++i) flow->add(std::make_unique<Planar>(d, rng, PlanarOptions{.init_std = 0.7}));
-    return flow;
+    return testing::planar_flow(d, k, seed, {.init_std = 0.7});
 }
 
 // U(x) = ½‖x‖²: exp(−U) is the standard normal's shape, Z = 2π in 2-D.

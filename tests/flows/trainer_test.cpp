@@ -14,11 +14,15 @@
 
 #include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
+#include "flows/autoregressive.hpp"
 #include "flows/distributions.hpp"
 #include "flows/elementwise.hpp"
 #include "flows/losses.hpp"
+#include "nn/optimizer.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
+#include "tensor/reduce.hpp"
 #include "tensor/random.hpp"
 
 using namespace tapeflow;
@@ -141,6 +145,76 @@ TEST_CASE("log_every averages runs of steps, including a shorter last run, and c
     CHECK(r.losses[2] == every.losses[6]);
     CHECK(logged_steps == std::vector<std::size_t>{3, 6, 7});
     CHECK(logged_losses == r.losses);
+}
+
+TEST_CASE("with a schedule, Adam's rate at step t is schedule.at(t): the loop equals one written by hand") {
+    const std::size_t steps = 30;
+    const auto schedule = std::make_shared<nn::LinearCooldown>(
+        nn::LinearWarmup(nn::CosineAnnealing(0.05, steps), 5), steps, 10);
+    AffineFlow trained;
+    const TrainResult r =
+        train_forward_kl(trained.flow, gaussian_data, {.steps = steps, .batch = 16, .seed = 4, .schedule = schedule});
+    REQUIRE(r.learning_rates.size() == steps);
+    for (std::size_t t = 0; t < steps; ++t) CHECK(r.learning_rates[t] == schedule->at(t));
+    CHECK(r.learning_rates[0] == 0.0);  // the warm-up starts from 0
+    CHECK(r.learning_rates[steps - 1] == schedule->at(steps - 1));
+
+    // The same steps by hand: Adam with the scheduled rate, the NLL on the same seeded batches.
+    AffineFlow by_hand;
+    {
+        Tape tape;
+        TapeScope scope(tape);
+        nn::Adam adam(by_hand.flow.parameters(), {.lr = 1.0});
+        Rng rng(4);
+        for (std::size_t t = 0; t < steps; ++t) {
+            schedule->apply(adam);
+            adam.zero_grad();
+            const Var loss = forward_kl(by_hand.flow, Var(gaussian_data(16, rng)));
+            CHECK(loss.item() == r.losses[t]);
+            tape.backward(loss);
+            adam.step();
+            tape.clear();
+        }
+    }
+    CHECK(equal(trained.loc(), by_hand.loc()));
+    CHECK(equal(trained.scale(), by_hand.scale()));
+
+    // Without a schedule every step uses learning_rate.
+    AffineFlow constant;
+    const TrainResult c = train_forward_kl(constant.flow, gaussian_data, {.steps = 3, .learning_rate = 0.02});
+    CHECK(c.learning_rates == std::vector<double>{0.02, 0.02, 0.02});
+}
+
+TEST_CASE("a warm-up from 0 leaves the parameters unchanged by the first step") {
+    AffineFlow m;
+    const Tensor loc = m.loc().clone();
+    train_forward_kl(m.flow, gaussian_data,
+                     {.steps = 1, .schedule = std::make_shared<nn::LinearWarmup>(nn::ConstantSchedule(0.1), 10)});
+    CHECK(equal(m.loc(), loc));
+}
+
+TEST_CASE("train_conditional_forward_kl fits a family x | c ~ N(2c·1, 0.5² I) with one conditional MAF") {
+    Rng init(6);
+    ConditionalFlow flow(std::make_unique<StandardNormal>(2), 1);
+    flow.add(std::make_unique<MAF>(2, init, AutoregressiveOptions{.hidden = {16}, .context_dim = 1}));
+    const ConditionalSampler family = [](std::size_t n, Rng& rng) {
+        const Tensor c = rand(Shape{n, 1}, rng, -1.0, 1.0);
+        return ContextBatch{randn(Shape{n, 2}, rng) * 0.5 + c * 2.0, c};
+    };
+    const TrainResult r = train_conditional_forward_kl(flow, family, {.steps = 600, .batch = 128, .learning_rate = 1e-2});
+    REQUIRE(r.losses.size() == 600);
+    CHECK_THROWS_WITH_AS(train_conditional_forward_kl(flow, ConditionalSampler(), {}), doctest::Contains("sampler is empty"),
+                         std::invalid_argument);
+    // The test NLL at two contexts is the entropy of N(·, 0.25 I₂), log(2πe · 0.25).
+    const double entropy = std::log(2 * pi * std::exp(1.0) * 0.25);
+    Rng test(7);
+    NoGrad no_grad;
+    for (const double c : {-0.8, 0.5}) {
+        CAPTURE(c);
+        const Tensor x = randn(Shape{4000, 2}, test) * 0.5 + 2 * c;
+        const double nll = -tapeflow::mean(flow.log_prob(Var(x), Var(Tensor::full(Shape{4000, 1}, c))).value()).item();
+        CHECK(std::abs(nll - entropy) <= 0.05);
+    }
 }
 
 TEST_CASE("training is deterministic for a seed") {

@@ -61,6 +61,29 @@ TEST_CASE("LinearWarmup ramps the wrapped schedule up over the first steps") {
     CHECK(warm_cosine.name() == "LinearWarmup(CosineAnnealing(lr=0.001, T=1000, eta_min=0), warmup_steps=100, start_factor=0)");
 }
 
+TEST_CASE("LinearCooldown lets the last c of T updates fall linearly") {
+    // Tutorial 07's rule: lr·(T − t)/c once fewer than c updates are left.
+    const LinearCooldown s(ConstantSchedule(1e-3), 10, 4);
+    CHECK(s.at(0) == 1e-3);
+    CHECK(s.at(6) == 1e-3);  // 4 updates left: the factor is still 1
+    CHECK(std::abs(s.at(7) - 0.75e-3) <= 1e-18);
+    CHECK(std::abs(s.at(9) - 0.25e-3) <= 1e-18);
+    CHECK(s.at(10) == 0.0);
+    CHECK(s.at(1000) == 0.0);
+    // Warm-up, cosine and cool-down compose.
+    const LinearCooldown all(LinearWarmup(CosineAnnealing(1.0, 100), 10), 100, 20);
+    CHECK(all.at(0) == 0.0);
+    CHECK(all.at(50) == CosineAnnealing(1.0, 100).at(50));
+    CHECK(std::abs(all.at(90) - CosineAnnealing(1.0, 100).at(90) * 0.5) <= 1e-15);
+    CHECK(s.name() == "LinearCooldown(ConstantSchedule(lr=0.001), total_steps=10, cooldown_steps=4)");
+    CHECK_THROWS_WITH_AS(LinearCooldown(ConstantSchedule(0.1), 10, 0),
+                         "LinearCooldown: cooldown_steps must be in [1, total_steps = 10], got 0", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(LinearCooldown(ConstantSchedule(0.1), 10, 11),
+                         "LinearCooldown: cooldown_steps must be in [1, total_steps = 10], got 11", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(LinearCooldown(std::shared_ptr<const Schedule>(), 5, 1),
+                         "LinearCooldown: the wrapped schedule is null", std::invalid_argument);
+}
+
 TEST_CASE("apply sets the optimizer's rate for its next step") {
     Parameter p(Tensor{1.0});
     SGD sgd({&p}, {.lr = 0.7});

@@ -9,17 +9,14 @@
 #include "autograd/gradcheck.hpp"
 #include "nn/activation.hpp"
 #include "nn/linear.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 using namespace tapeflow::nn;
 
 namespace {
 
-std::vector<std::string> parameter_names(const Module& m) {
-    std::vector<std::string> names;
-    for (const auto& [name, p] : m.named_parameters()) names.push_back(name);
-    return names;
-}
+using tapeflow::testing::parameter_names;
 
 struct Holder : Module {
     Sequential& net = register_module("net", std::make_unique<Sequential>());

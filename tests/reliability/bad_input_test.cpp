@@ -30,8 +30,11 @@
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "flows/actnorm.hpp"
+#include "flows/autoregressive.hpp"
 #include "flows/batchnorm.hpp"
 #include "flows/channel_actnorm.hpp"
+#include "flows/conditional.hpp"
+#include "flows/conformance.hpp"
 #include "flows/coupling.hpp"
 #include "flows/datasets.hpp"
 #include "flows/distributions.hpp"
@@ -60,6 +63,7 @@
 #include "nn/weight_norm.hpp"
 #include "tensor/conv.hpp"
 #include "nn/safetensors.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 #include "tensor/linalg.hpp"
@@ -71,6 +75,7 @@
 #include "tensor/shape_ops.hpp"
 #include "tensor/storage.hpp"
 #include "tests/reliability/child_process.hpp"
+#include "tests/helpers.hpp"
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
@@ -127,12 +132,7 @@ void run_table(const std::vector<Row>& rows) {
 }
 
 // A small flow on D = 2 for the flow-level rows.
-std::unique_ptr<flows::Flow> planar_flow(std::size_t layers = 2, std::uint64_t seed = 0) {
-    Rng rng(seed);
-    std::vector<std::unique_ptr<flows::Bijector>> stack;
-    for (std::size_t k = 0; k < layers; ++k) stack.push_back(std::make_unique<flows::Planar>(2, rng));
-    return std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2), std::move(stack));
-}
+std::unique_ptr<flows::Flow> planar_flow() { return testing::planar_flow(2, 2, 0); }
 
 Tensor moons(std::size_t n, Rng& rng) { return flows::sample_moons(n, rng); }
 
@@ -379,6 +379,8 @@ TEST_CASE("nn layer: layers, optimizers, clipping and checkpoints reject what th
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::load_checkpoint(other, l); }},
         {"nn::save_checkpoint", "a directory that does not exist", Expect::runtime, "no_such_dir",
          [&] { Rng rng(0); nn::Linear l(2, 3, rng); nn::save_checkpoint((dir / "no_such_dir" / "x.ckpt").string(), l); }},
+        {"nn::LinearCooldown", "a cool-down of 11 steps out of 10", Expect::invalid_argument, "cooldown_steps must be in [1, total_steps = 10], got 11",
+         [] { nn::LinearCooldown(nn::ConstantSchedule(0.1), 10, 11); }},
     };
     run_table(rows);
     fs::remove_all(dir);
@@ -643,6 +645,28 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
                                             {.steps = 3, .batch = 8}); }},
         {"flows::train_reverse_kl", "an empty energy", Expect::invalid_argument, "energy",
          [] { (void)flows::train_reverse_kl(*planar_flow(), flows::Energy(), {.steps = 1}); }},
+        {"flows::pushforward_log_prob", "x [4, 3] for a 2-D base", Expect::invalid_argument, "expects dimension D = 2, got shape [4, 3]",
+         [] { flows::StandardNormal base(2); (void)flows::pushforward_log_prob(*planar_flow(), base, Var(Tensor::ones({4, 3}))); }},
+        {"flows::check_bijector", "gradcheck_at [1, 3] for points [1, 2]", Expect::invalid_argument, "gradcheck_at must be a non-empty batch [M, 2]",
+         [] { flows::ConformanceOptions o; o.gradcheck_at = Tensor::ones({1, 3});
+              (void)flows::check_bijector(*planar_flow(), Tensor::ones({1, 2}), o); }},
+        {"flows::MADE", "a hidden layer of 0 units", Expect::invalid_argument, "at least 1 unit",
+         [] { Rng rng(0); flows::MADE m(2, rng, {.hidden = {0}}); }},
+        {"MADE::forward", "a context given to a MADE without one", Expect::invalid_argument, "takes no context",
+         [] { Rng rng(0); flows::MADE m(2, rng); (void)m.forward(Var(Tensor::ones({3, 2})), Var(Tensor::ones({3, 1}))); }},
+        {"MAF::inverse", "x [4, 3] for D = 2", Expect::invalid_argument, "expects dimension D = 2, got shape [4, 3]",
+         [] { Rng rng(0); flows::MAF f(2, rng); (void)f.inverse(Var(Tensor::ones({4, 3}))); }},
+        {"IAF::forward", "a conditional IAF called without its context", Expect::invalid_argument, "takes a context of C = 1",
+         [] { Rng rng(0); flows::IAF f(2, rng, {.context_dim = 1}); (void)f.forward(Var(Tensor::ones({4, 2}))); }},
+        {"flows::ConditionalFlow::log_prob", "contexts [3, 1] for x [4, 2]", Expect::invalid_argument, "expects a context [4, 1]",
+         [] { Rng rng(0); flows::ConditionalFlow f(std::make_unique<flows::StandardNormal>(2), 1);
+              f.add(std::make_unique<flows::MAF>(2, rng, flows::AutoregressiveOptions{.context_dim = 1}));
+              (void)f.log_prob(Var(Tensor::ones({4, 2})), Var(Tensor::ones({3, 1}))); }},
+        {"flows::AtContext", "a context of 2 entries for C = 1", Expect::invalid_argument, "expects one context [1]",
+         [] { Rng rng(0); flows::MAF f(2, rng, {.context_dim = 1}); flows::AtContext at(f, Tensor{1.0, 2.0}); }},
+        {"flows::check_conditional_bijector", "contexts [2, 3] for C = 1", Expect::invalid_argument, "contexts must be a non-empty batch [K, 1]",
+         [] { Rng rng(0); flows::MAF f(2, rng, {.context_dim = 1});
+              (void)flows::check_conditional_bijector(f, Tensor::ones({2, 2}), Tensor::ones({2, 3})); }},
     };
     run_table(rows);
 }

@@ -1,4 +1,5 @@
 #include "tensor/elementwise.hpp"
+#include "tests/helpers.hpp"
 
 #include <doctest/doctest.h>
 
@@ -20,7 +21,7 @@ constexpr double quiet_nan = std::numeric_limits<double>::quiet_NaN();
 const double ln2 = std::numbers::ln2;
 const double ln3 = std::log(3.0);
 
-std::vector<double> values(const Tensor& t) { return t.to_vector(); }
+using tapeflow::testing::values;
 
 // |actual − expected| ≤ tol elementwise, shapes equal; NaN never passes.
 bool near(const Tensor& actual, const std::vector<double>& expected, double tol) {

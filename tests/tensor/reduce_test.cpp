@@ -14,6 +14,7 @@
 #include "tensor/elementwise.hpp"
 #include "tensor/random.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tests/helpers.hpp"
 
 using tapeflow::Shape;
 using tapeflow::Tensor;
@@ -24,7 +25,7 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 constexpr double quiet_nan = std::numeric_limits<double>::quiet_NaN();
 const double ln2 = std::numbers::ln2;
 
-std::vector<double> values(const Tensor& t) { return t.to_vector(); }
+using tapeflow::testing::values;
 
 // The values along `axis` for each position of the other axes (row-major), gathered by unravelling
 // every flat index: independent of the [outer, n, inner] view the library uses.
