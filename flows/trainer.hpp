@@ -23,6 +23,7 @@
 #include "flows/datasets.hpp"    // Sampler
 #include "flows/evaluation.hpp"  // evaluate_reverse_kl, evaluate_nll, density_grid
 #include "flows/flow.hpp"
+#include "flows/losses.hpp"  // AnnealingSchedule
 #include "flows/targets.hpp"  // Energy
 #include "nn/progress.hpp"
 
@@ -41,9 +42,9 @@ struct TrainOptions {
     std::function<void(std::size_t step, double mean_loss)> on_log;
     bool progress = false;  // show an nn::Progress line (label, stream and mode below)
     nn::ProgressOptions progress_options{};
-    // Reverse KL only: the energy is weighted by β_t = min(1, 0.01 + t/10000) at step t = 0, 1, …
-    // (Rezende & Mohamed eq. 20) instead of 1, and the loss recorded is the one at β_t.
-    bool annealing = false;
+    // Reverse KL only: when set, the energy is weighted by the schedule's β_t at step t = 0, 1, …
+    // (losses.hpp) instead of 1, and the loss recorded is the one at β_t.
+    std::optional<AnnealingSchedule> annealing;
     // When set, the gradients are rescaled to this total norm when it is larger (nn::clip_grad_norm).
     std::optional<double> clip_norm;
 };

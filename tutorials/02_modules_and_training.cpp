@@ -141,14 +141,8 @@ void print_indented(const std::string& text) {
 }
 
 int run(const tutorial::Options& opt) {
-    const std::string steps_text = opt.get_string("--steps");
-    const std::int64_t steps_requested = steps_text == "auto" ? (opt.quick ? 200 : 3000) : opt.get_int("--steps");
-    if (steps_requested < 1 || steps_requested > 10'000'000)
-        throw tutorial::UsageError(fmt::format("option --steps: '{}' must be auto or in 1..10000000", steps_text),
-                                   opt.usage);
-    const auto steps = static_cast<std::uint64_t>(steps_requested);
-    const double lr = opt.get_double("--lr");
-    if (!(lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", lr), opt.usage);
+    const auto steps = static_cast<std::uint64_t>(opt.integer("--steps"));
+    const double lr = opt.real("--lr");
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
 
@@ -546,7 +540,7 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("02_modules_and_training",
                                 "Fit an MLP to noisy sin from scratch: the model, MSE, Adam by hand, the training "
                                 "loop, figures and a checkpoint");
-    cli.option("--steps", "auto", "training steps; auto = 3000, or 200 with --quick")
-        .option("--lr", "0.003", "Adam's learning rate");
+    cli.integer("--steps", {"3000", "200"}, {1, 10'000'000}, "training steps")
+        .real("--lr", "0.003", {0, 1, true}, "Adam's learning rate");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

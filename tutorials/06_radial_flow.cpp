@@ -10,7 +10,7 @@
 // to the energies U1–U4 by reverse KL and compared with planar flows trained the same way.
 //
 //   ./tapeflow tutorial 06 [--steps N] [--batch N] [--lr LR] [--targets u1,u2,u3,u4] [--ks 2,8,32]
-//                          [--eval-samples N] [--annealing auto|true|false] [--confine true|false]
+//                          [--eval-samples N] [--annealing true|false] [--confine true|false]
 //                          [--compare-planar true|false]
 //                          [--quick] [--out DIR] [--seed N]
 
@@ -190,7 +190,7 @@ Fit run_fit(Kind kind, const flows::Target& target, std::size_t target_index, st
             },
         .progress = true,
         .progress_options = {.label = fmt::format("    {} {} K = {}", kind_name(kind), target.name, k), .plain_lines = 4},
-        .annealing = s.annealing,
+        .annealing = s.annealing ? std::optional<flows::AnnealingSchedule>(flows::AnnealingSchedule{}) : std::nullopt,
     };
     const double cpu_start = cpu_seconds();
     const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
@@ -234,48 +234,17 @@ void check_fit(Verifier& verifier, const Fit& f) {
 
 int run(const tutorial::Options& opt) {
     // ---- options: "auto" means the settings of tutorial 05's reference run, or a small run with --quick.
-    auto auto_or = [&](const char* name, const std::string& full, const std::string& quick) {
-        const std::string v = opt.get_string(name);
-        return v == "auto" ? (opt.quick ? quick : full) : v;
-    };
-    auto positive = [&](const char* name, const std::string& text, std::int64_t hi) {
-        std::size_t used = 0;
-        long long v = 0;
-        try {
-            v = std::stoll(text, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != text.size() || text.empty() || v < 1 || v > hi)
-            throw tutorial::UsageError(fmt::format("option {}: '{}' must be a whole number in 1..{}", name, text, hi),
-                                       opt.usage);
-        return static_cast<std::size_t>(v);
-    };
     Settings s{};
-    s.steps = positive("--steps", auto_or("--steps", "10000", "500"), 10'000'000);
-    s.batch = positive("--batch", opt.get_string("--batch"), 1'000'000);
-    s.eval_samples = positive("--eval-samples", auto_or("--eval-samples", "100000", "10000"), 100'000'000);
+    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
     s.grid = opt.quick ? 100 : 200;
-    s.lr = opt.get_double("--lr");
-    if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", s.lr), opt.usage);
-    const std::string annealing = auto_or("--annealing", "true", "false");
-    if (annealing != "true" && annealing != "false")
-        throw tutorial::UsageError(fmt::format("option --annealing: '{}' must be auto, true or false", annealing),
-                                   opt.usage);
-    s.annealing = annealing == "true";
-    s.confine = opt.get_bool("--confine");
-    const bool compare_planar = opt.get_bool("--compare-planar");
-    for (const std::string& name : split_list(auto_or("--targets", "u1,u2,u3,u4", "u1"))) {
-        try {
-            flows::target(name);
-        } catch (const std::invalid_argument& e) {
-            throw tutorial::UsageError(fmt::format("option --targets: {}", e.what()), opt.usage);
-        }
-        s.targets.push_back(name);
-    }
-    for (const std::string& k : split_list(auto_or("--ks", "2,8,32", "2,8"))) s.ks.push_back(positive("--ks", k, 1000));
-    if (s.targets.empty() || s.ks.empty())
-        throw tutorial::UsageError("options --targets and --ks: give at least one of each", opt.usage);
+    s.lr = opt.real("--lr");
+    s.annealing = opt.boolean("--annealing");
+    s.confine = opt.boolean("--confine");
+    const bool compare_planar = opt.boolean("--compare-planar");
+    s.targets = opt.texts("--targets");
+    for (const std::int64_t k : opt.integers("--ks")) s.ks.push_back(static_cast<std::size_t>(k));
     s.seed = opt.seed;
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
@@ -685,14 +654,14 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("06_radial_flow",
                                 "Radial flows: the determinant from two eigenvalues, the constraint β̂ ≥ −α, the "
                                 "closed-form inverse, U1–U4 against planar");
-    cli.option("--steps", "auto", "training steps per fit; auto = 10000, or 500 with --quick")
-        .option("--batch", "256", "samples per training step")
-        .option("--lr", "1e-3", "Adam's learning rate")
-        .option("--targets", "auto", "comma-separated energies; auto = u1,u2,u3,u4, or u1 with --quick")
-        .option("--ks", "auto", "comma-separated numbers of layers; auto = 2,8,32, or 2,8 with --quick")
-        .option("--eval-samples", "auto", "samples for the final KL; auto = 100000, or 10000 with --quick")
-        .option("--annealing", "auto", "β_t = min(1, 0.01 + t/10000); auto = true, or false with --quick")
-        .option("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
-        .option("--compare-planar", "true", "also fit planar flows at the same settings and compare");
+    cli.integer("--steps", {"10000", "500"}, {1, 10'000'000}, "training steps per fit")
+        .integer("--batch", "256", {1, 100'000}, "samples per training step")
+        .real("--lr", "1e-3", {0, 1, true}, "Adam's learning rate")
+        .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")
+        .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
+        .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
+        .boolean("--annealing", {"true", "false"}, "β_t = min(1, 0.01 + t/10000)")
+        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
+        .boolean("--compare-planar", "true", "also fit planar flows at the same settings and compare");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

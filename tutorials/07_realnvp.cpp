@@ -288,31 +288,15 @@ struct Settings {
     bool defaults;  // the THEORY.md §8 configuration, where the reference number applies
 };
 
-std::size_t positive(const tutorial::Options& opt, const char* name, std::int64_t max) {
-    const std::int64_t v = opt.get_int(name);
-    if (v < 1 || v > max)
-        throw tutorial::UsageError(fmt::format("{} must be between 1 and {}, got {}", name, max, v), opt.usage);
-    return static_cast<std::size_t>(v);
-}
-
 Settings read_settings(const tutorial::Options& opt) {
     Settings s{};
-    const std::string steps = opt.get_string("--steps");
-    s.steps = steps == "auto" ? (opt.quick ? 300 : 5000) : positive(opt, "--steps", 10'000'000);
-    s.batch = positive(opt, "--batch", 1'000'000);
-    s.couplings = positive(opt, "--couplings", 1000);
-    s.hidden = positive(opt, "--hidden", 100'000);
-    s.lr = opt.get_double("--lr");
-    if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("--lr must be > 0, got {}", s.lr), opt.usage);
-    s.cooldown = opt.get_double("--cooldown");
-    if (!(s.cooldown >= 0 && s.cooldown <= 1))
-        throw tutorial::UsageError(fmt::format("--cooldown must be in [0, 1], got {}", s.cooldown), opt.usage);
-    s.data = opt.get_string("--data");
-    try {
-        flows::dataset(s.data);
-    } catch (const std::invalid_argument& e) {
-        throw tutorial::UsageError(e.what(), opt.usage);
-    }
+    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.couplings = static_cast<std::size_t>(opt.integer("--couplings"));
+    s.hidden = static_cast<std::size_t>(opt.integer("--hidden"));
+    s.lr = opt.real("--lr");
+    s.cooldown = opt.real("--cooldown");
+    s.data = opt.text("--data");
     s.defaults = s.steps == 5000 && s.batch == 512 && s.lr == 1e-3 && s.cooldown == 0.2 && s.couplings == 8 &&
                  s.hidden == 64 && s.data == "moons";
     return s;
@@ -791,12 +775,12 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("07_realnvp",
                                 "RealNVP: affine couplings, triangular Jacobians, the closed-form inverse, alternating "
                                 "masks, maximum likelihood on two moons");
-    cli.option("--steps", "auto", "training steps; auto = 5000, or 300 with --quick")
-        .option("--batch", "512", "samples per training step")
-        .option("--lr", "1e-3", "Adam's learning rate")
-        .option("--cooldown", "0.2", "fraction of the steps over which the rate falls linearly to 0 (0: constant)")
-        .option("--couplings", "8", "affine coupling layers")
-        .option("--hidden", "64", "width of the conditioners' two hidden layers")
-        .option("--data", "moons", "2-D data set: moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals");
+    cli.integer("--steps", {"5000", "300"}, {1, 10'000'000}, "training steps")
+        .integer("--batch", "512", {1, 100'000}, "samples per training step")
+        .real("--lr", "1e-3", {0, 1, true}, "Adam's learning rate")
+        .real("--cooldown", "0.2", {0, 1}, "fraction of the steps over which the rate falls linearly to 0 (0: constant)")
+        .integer("--couplings", "8", {1, 256}, "affine coupling layers")
+        .integer("--hidden", "64", {1, 4096}, "width of the conditioners' two hidden layers")
+        .choice("--data", "moons", tapeflow::flows::dataset_names(), "2-D data set");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

@@ -85,37 +85,24 @@ struct Settings {
     std::string data_dir;
 };
 
-// --name auto → quick or full default; otherwise an integer in [lo, hi].
-std::int64_t auto_int(const tutorial::Options& opt, const std::string& name, std::int64_t quick, std::int64_t full,
-                      std::int64_t lo, std::int64_t hi) {
-    const std::string text = opt.get_string(name);
-    const std::int64_t value = text == "auto" ? (opt.quick ? quick : full) : opt.get_int(name);
-    if (value < lo || value > hi)
-        throw tutorial::UsageError(fmt::format("option {}: '{}' must be auto or in {}..{}", name, text, lo, hi), opt.usage);
-    return value;
-}
-
 Settings parse_settings(const tutorial::Options& opt) {
     Settings s;
-    s.steps = static_cast<std::uint64_t>(auto_int(opt, "--steps", 40, 15'000, 1, 10'000'000));
-    s.batch = static_cast<std::size_t>(auto_int(opt, "--batch", 32, 64, 2, 4096));
-    s.hidden = static_cast<std::size_t>(auto_int(opt, "--hidden", 48, 256, 1, 8192));
-    s.couplings = static_cast<std::size_t>(auto_int(opt, "--couplings", 6, 6, 1, 64));
-    s.warmup = static_cast<std::size_t>(auto_int(opt, "--warmup", 10, 100, 1, 10'000'000));
-    s.checkpoint_every = static_cast<std::size_t>(auto_int(opt, "--checkpoint-every", 20, 1000, 1, 10'000'000));
-    s.test_images = static_cast<std::size_t>(auto_int(opt, "--test-images", 500, 10'000, 10, 10'000));
-    s.train_images = static_cast<std::size_t>(auto_int(opt, "--train-images", 60'000, 60'000, 1000, 60'000));
-    s.threads = static_cast<int>(auto_int(opt, "--threads", 2, 2, 1, 256));
-    s.lr = opt.get_double("--lr");
-    if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", s.lr), opt.usage);
-    const std::string norm = opt.get_string("--norm");
+    s.steps = static_cast<std::uint64_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.hidden = static_cast<std::size_t>(opt.integer("--hidden"));
+    s.couplings = static_cast<std::size_t>(opt.integer("--couplings"));
+    s.warmup = static_cast<std::size_t>(opt.integer("--warmup"));
+    s.checkpoint_every = static_cast<std::size_t>(opt.integer("--checkpoint-every"));
+    s.test_images = static_cast<std::size_t>(opt.integer("--test-images"));
+    s.train_images = static_cast<std::size_t>(opt.integer("--train-images"));
+    s.threads = static_cast<int>(opt.integer("--threads"));
+    s.lr = opt.real("--lr");
+    const std::string norm = opt.text("--norm");
     if (norm == "none") s.norm = flows::Normalization::none;
     else if (norm == "actnorm") s.norm = flows::Normalization::actnorm;
     else if (norm == "batchnorm") s.norm = flows::Normalization::batchnorm;
-    else
-        throw tutorial::UsageError(fmt::format("option --norm: '{}' must be none, actnorm or batchnorm", norm), opt.usage);
-    s.resume = opt.get_bool("--resume");
-    s.data_dir = opt.get_string("--data");
+    s.resume = opt.boolean("--resume");
+    s.data_dir = opt.text("--data");
     if (s.data_dir == "auto") s.data_dir = flows::fashion_mnist_dir();
     return s;
 }
@@ -1091,19 +1078,19 @@ int main(int argc, char** argv) {
         "09_realnvp_fashion_mnist",
         "RealNVP on Fashion-MNIST: dequantization, the logit transform, bits per dimension, checkerboard couplings, "
         "training with checkpoints and --resume, test bits/dim, samples and reconstructions");
-    cli.option("--steps", "auto", "training steps; auto = 15000 (about 10 minutes on 2 cores), or 40 with --quick")
-        .option("--batch", "auto", "images per training batch; auto = 64, or 32 with --quick")
-        .option("--hidden", "auto", "width H of the conditioners 784 → H → H → 1568; auto = 256, or 48 with --quick")
-        .option("--couplings", "auto", "affine coupling layers; auto = 6")
-        .option("--norm", "actnorm", "layer between couplings: none, actnorm or batchnorm")
-        .option("--lr", "0.001", "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
-        .option("--warmup", "auto", "steps of linear learning-rate warm-up; auto = 100, or 10 with --quick")
-        .option("--checkpoint-every", "auto", "save <out>/checkpoint.ckpt every N steps; auto = 1000, or 20 with --quick")
+    cli.integer("--steps", {"15000", "40"}, {1, 10'000'000}, "training steps (the default takes about 10 minutes on 2 cores)")
+        .integer("--batch", {"64", "32"}, {2, 4096}, "images per training batch")
+        .integer("--hidden", {"256", "48"}, {1, 8192}, "width H of the conditioners 784 → H → H → 1568")
+        .integer("--couplings", "6", {1, 64}, "affine coupling layers")
+        .choice("--norm", "actnorm", {"none", "actnorm", "batchnorm"}, "layer between couplings")
+        .real("--lr", "0.001", {0, 1, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
+        .integer("--warmup", {"100", "10"}, {1, 10'000'000}, "steps of linear learning-rate warm-up")
+        .integer("--checkpoint-every", {"1000", "20"}, {1, 10'000'000}, "save <out>/checkpoint.ckpt every N steps")
         .flag("--resume", "continue training from <out>/checkpoint.ckpt")
-        .option("--test-images", "auto", "test images to score (10 to 10000); auto = 10000, or 500 with --quick")
-        .option("--train-images", "auto", "training images to load (1000 to 60000); auto = 60000")
-        .option("--threads", "auto", "threads for the matrix products; auto = 2")
-        .option("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
-                                  "/usr/share/datasets/fashion-mnist");
+        .integer("--test-images", {"10000", "500"}, {10, 10'000}, "test images to score")
+        .integer("--train-images", "60000", {1000, 60'000}, "training images to load")
+        .integer("--threads", "2", {1, 256}, "threads for the matrix products")
+        .text("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
+                                "/usr/share/datasets/fashion-mnist");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }
