@@ -10,7 +10,9 @@
 #include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
+#include "tensor/elementwise.hpp"
 #include "tensor/random.hpp"
+#include "tensor/reduce.hpp"
 #include "tensor/stable.hpp"
 
 namespace tapeflow::flows {
@@ -120,6 +122,13 @@ Planar::Planar(std::size_t dim, Rng& rng, PlanarOptions options)
     if (dim == 0) throw std::invalid_argument("Planar: the dimension D must be at least 1");
     if (!(options.init_std >= 0))
         throw std::invalid_argument(fmt::format("Planar: init_std must be ≥ 0, got {}", options.init_std));
+    if (options.near_identity) {
+        const double ww = sum(w_.value * w_.value).item();
+        if (!(ww > 0))
+            throw std::invalid_argument("Planar: near_identity needs init_std > 0 (w = 0 has no direction to shear along)");
+        const double target = std::log(std::expm1(1.0));  // softplus⁻¹(1): m(wᵀu) = 0
+        u_.value = u_.value + w_.value * ((target - sum(u_.value * w_.value).item()) / ww);
+    }
 }
 
 Transformed Planar::forward(const Var& z) {

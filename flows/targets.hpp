@@ -46,6 +46,13 @@ std::vector<std::string> target_names();
 // The target called `name`; throws std::invalid_argument listing the valid names otherwise.
 const Target& target(const std::string& name);
 
+// U2–U4 do not decay along z1, so exp(−U) has infinite mass on the plane and the reverse-KL loss has
+// no minimum. `confined_to_box` adds a wall outside the box,
+//     W(z) = Σ_i ½ (max(0, |z_i| − box)/width)²,
+// zero inside (−box, box)^D, so the target there is unchanged, and exp(−U − W) is normalizable.
+// Throws std::invalid_argument if the energy is empty or box, width are not > 0 (finite).
+Energy confined_to_box(Energy energy, double box = 4.0, double width = 0.1);
+
 // U evaluated on plain tensors (no tape), for plots and tables: z [N, D] → [N].
 Tensor energy_values(const Energy& energy, const Tensor& z);
 

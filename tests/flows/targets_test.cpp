@@ -223,3 +223,18 @@ TEST_CASE("energy_density_grid is exp(-U)/Z on the grid, bottom row first, and i
         CHECK(std::abs(std::log(density.at({r, c}) / density.at({c, r})) - (u[1] - u[0])) <= 1e-12);
     }
 }
+
+TEST_CASE("confined_to_box: U inside the box, U + ½(distance/width)² per coordinate outside") {
+    const Energy zero = [](const Var& z) { return sum(z * 0.0, 1); };
+    const Energy walled = confined_to_box(zero, 4.0, 0.1);
+    const Tensor z{{0.0, 0.0}, {3.99, -3.99}, {4.5, 0.0}, {-4.2, 5.0}};
+    const Tensor w = energy_values(walled, z);
+    CHECK(w[0] == 0.0);
+    CHECK(w[1] == 0.0);
+    CHECK(std::abs(w[2] - 0.5 * 25) <= 1e-9);             // (0.5/0.1)² / 2
+    CHECK(std::abs(w[3] - 0.5 * (4 + 100)) <= 1e-9);      // (0.2/0.1)² / 2 + (1/0.1)² / 2
+    const Tensor u2 = energy_values(confined_to_box(U2), Tensor{{1.0, 0.5}});
+    CHECK(u2[0] == energy_values(U2, Tensor{{1.0, 0.5}})[0]);
+    CHECK_THROWS_WITH_AS(confined_to_box(Energy{}), doctest::Contains("empty"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(confined_to_box(U2, 4.0, 0.0), doctest::Contains("got 4 and 0"), std::invalid_argument);
+}
