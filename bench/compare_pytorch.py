@@ -47,7 +47,7 @@ SPEEDUP_TARGET = {"moons": 3.0, "planar": 10.0, "fmnist": 1.0}
 
 
 # ---------------------------------------------------------------------------------------------------
-# The models in PyTorch, written to match flows/ op for op where it matters (THEORY.md §3, §5, §7).
+# The models in PyTorch, written to match flows/ op for op where it matters (docs/theory.md §3, §5, §7).
 
 def torch_realnvp(torch, dim, couplings, hidden, masks):
     nn = torch.nn

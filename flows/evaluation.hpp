@@ -23,7 +23,7 @@ struct ReverseKLEvaluation {
     // log Z_box = log ∫_{(−box, box)²} exp(−U), by log_partition_box.
     double log_z_box = 0;
     // loss + log Z_box: the KL divergence KL(q ‖ exp(−U)/Z_box) when q and the target both live in
-    // the box, and the figure THEORY.md §8 reports for U1–U4 (whose Z exists only on a box) in any case.
+    // the box, and the figure docs/theory.md §8 reports for U1–U4 (whose Z exists only on a box) in any case.
     double kl_box = 0;
 };
 

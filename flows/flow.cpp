@@ -10,7 +10,7 @@ namespace tapeflow::flows {
 
 namespace {
 
-// Moves `total` through one more layer: log-dets add along the chain (THEORY.md §1).
+// Moves `total` through one more layer: log-dets add along the chain (docs/theory.md §1).
 void accumulate(Transformed& total, const Transformed& step) {
     total.value = step.value;
     total.log_abs_det_jacobian = total.log_abs_det_jacobian.value().defined()

@@ -1,4 +1,4 @@
-// Training objectives for flows (THEORY.md §2; Papamakarios et al. 2021, Sec. 2.3): the forward KL
+// Training objectives for flows (docs/theory.md §2; Papamakarios et al. 2021, Sec. 2.3): the forward KL
 // (maximum likelihood, from data) and the reverse KL (variational, from an energy), with the
 // annealing schedule of Rezende & Mohamed (2015, eq. 20).
 #pragma once

@@ -19,7 +19,7 @@ namespace tapeflow::flows {
 
 namespace {
 
-// û and wᵀû from the free parameters (THEORY.md §3).
+// û and wᵀû from the free parameters (docs/theory.md §3).
 struct Constrained {
     Var u_hat;       // [D]
     Var c;           // wᵀû = softplus(wᵀu) − 1, a scalar
@@ -41,7 +41,7 @@ Constrained constrain(const Var& u, const Var& w) {
 
 // log(1 + sech²(t) · c) per sample, from h = tanh(t). For c ≥ −½ the argument is ≥ ½ and log1p keeps
 // small log-dets accurate; below, 1 + sech² c = tanh² + sech² (1 + c) is a sum of two non-negative
-// terms, which stays accurate as c → −1 where the direct form cancels to 0 (THEORY.md §3).
+// terms, which stays accurate as c → −1 where the direct form cancels to 0 (docs/theory.md §3).
 // sech² = 1 − tanh² loses its relative accuracy only where tanh² ≈ 1, and there the log-det is
 // ≈ 0 with an absolute error of a few ε either way.
 Var log_one_plus_sech2_c(const Var& h, const Constrained& k) {

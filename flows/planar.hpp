@@ -1,4 +1,4 @@
-// The planar flow of Rezende & Mohamed (2015, eqs. 10-13, Appendix A.1; THEORY.md §3):
+// The planar flow of Rezende & Mohamed (2015, eqs. 10-13, Appendix A.1; docs/theory.md §3):
 //
 //     f(z) = z + û · tanh(wᵀz + b),      log|det ∂f/∂z| = log(1 + sech²(wᵀz + b) · wᵀû),
 //

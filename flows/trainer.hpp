@@ -1,4 +1,4 @@
-// Training loops for any Flow, one per objective (THEORY.md §2): maximum likelihood on fresh batches
+// Training loops for any Flow, one per objective (docs/theory.md §2): maximum likelihood on fresh batches
 // of data (forward KL) and the variational fit of an energy (reverse KL), each with Adam, optional
 // gradient clipping, the annealing schedule of Rezende & Mohamed, and a progress display.
 //

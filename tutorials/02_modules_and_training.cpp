@@ -32,6 +32,7 @@
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -135,10 +136,7 @@ double max_parameter_diff(nn::MLP& a, nn::MLP& b) {
 
 double rms(const Tensor& a, const Tensor& b) { return std::sqrt(mean(square(a - b)).item()); }
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 int run(const tutorial::Options& opt) {
     const auto steps = static_cast<std::uint64_t>(opt.integer("--steps"));

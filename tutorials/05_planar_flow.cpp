@@ -599,9 +599,9 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("05_planar_flow",
                                 "Planar flows: the determinant lemma, the invertibility constraint, reverse-KL fits "
                                 "of U1–U4, the numeric inverse");
-    cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
+    cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "1e-3", {0, 1, true}, "Adam's learning rate")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
         .integer("--warmup", {"5000", "100"}, {0, 10'000'000}, "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
         .boolean("--near-identity", "true", "start each layer at wᵀû = 0 (a shear) instead of a contraction")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")

@@ -496,9 +496,9 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("06_radial_flow",
                                 "Radial flows: the determinant from two eigenvalues, the constraint β̂ ≥ −α, the "
                                 "closed-form inverse, U1–U4 against planar");
-    cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
+    cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "1e-3", {0, 1, true}, "Adam's learning rate")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
         .integer("--warmup", {"5000", "100"}, {0, 10'000'000}, "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")
         .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")

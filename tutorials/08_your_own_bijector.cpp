@@ -40,6 +40,7 @@
 #include "tensor/random.hpp"
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -52,10 +53,7 @@ using tapeflow::tutorial::Verifier;
 constexpr double inf = std::numeric_limits<double>::infinity();
 constexpr double ln2 = std::numbers::ln2;
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 // f applied to every element of a copy of t.
 template <class F>

@@ -2,10 +2,10 @@
 //
 // The first flow on real images. Fashion-MNIST's 28×28 pixels are integers 0..255, so before a
 // density can be fitted they are dequantized, x = (v + u)/256, and moved off the edges of [0, 1]
-// by the logit transform y = logit(α + (1 − 2α)x) (THEORY.md §6). Its log-det per pixel is
+// by the logit transform y = logit(α + (1 − 2α)x) (docs/theory.md §6). Its log-det per pixel is
 // checked against finite differences, and the bits-per-dimension bookkeeping against the uniform
 // model, which must score exactly 8 bits. The model is RealNVP with MLP couplings over checkerboard
-// masks (THEORY.md §5); one coupling's triangular Jacobian is checked on a 4×4 image and the whole
+// masks (docs/theory.md §5); one coupling's triangular Jacobian is checked on a 4×4 image and the whole
 // flow's round trip on real ones. Training saves a checkpoint (model, Adam's moments, step, the
 // loss history) every N steps, and `--resume` continues from it bit for bit, which the tutorial
 // verifies by resuming a twin from the first checkpoint. Then the test bits/dim over the 10,000
@@ -55,6 +55,7 @@
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/png.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
@@ -67,7 +68,7 @@ using tapeflow::tutorial::Verifier;
 
 constexpr std::size_t side = 28;
 constexpr std::size_t dim = side * side;  // D = 784
-constexpr double alpha = 0.05;            // the logit's margin (RealNVP Sec. 4.1, THEORY.md §6)
+constexpr double alpha = 0.05;            // the logit's margin (RealNVP Sec. 4.1, docs/theory.md §6)
 constexpr std::size_t resume_check_steps = 3;
 const double ln2 = std::numbers::ln2;
 // Image panels sized so that one pixel is exactly 3 screen pixels (Axes::image with hidden axes
@@ -107,13 +108,7 @@ Settings parse_settings(const tutorial::Options& opt) {
     return s;
 }
 
-void print_indented(const std::string& text, const std::string& prefix = "    ") {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-        line.erase(line.find_last_not_of(' ') + 1);  // pictures built cell by cell end in a space
-        fmt::print("{}{}\n", prefix, line);
-    }
-}
+using tutorial::print_indented;
 
 std::string thousands(std::size_t n) {
     std::string digits = fmt::format("{}", n), out;
@@ -202,7 +197,7 @@ std::unique_ptr<flows::Flow> make_model(const Settings& s, std::uint64_t seed) {
     return flow;
 }
 
-// Bits per dimension of each image from the flow's log p(x) [N] (THEORY.md §6).
+// Bits per dimension of each image from the flow's log p(x) [N] (docs/theory.md §6).
 Tensor bits_per_image(const Tensor& log_px) { return flows::bits_per_dim(log_px, Tensor::zeros(log_px.shape()), dim); }
 
 // The batch of training step `step` and its dequantization noise come from an Rng seeded by the step
@@ -421,7 +416,7 @@ int run(const tutorial::Options& opt) {
         "A flow ending in a sigmoid would need y → ±∞ for x near 0 or 1, and most Fashion-MNIST pixels\n"
         "are exactly 0. The logit transform of RealNVP (Sec. 4.1) keeps a margin α = {}:\n\n"
         "    p = α + (1 − 2α)·x,   y = logit p = log p − log(1 − p)              flows::LogitPreprocessing\n"
-        "    log|dy/dx| = log(1 − 2α) − log p − log(1 − p)   per pixel            (THEORY.md §6)\n\n"
+        "    log|dy/dx| = log(1 − 2α) − log p − log(1 − p)   per pixel            (docs/theory.md §6)\n\n"
         "so y stays within ±logit(α) = ±{:.4f}. On the first 8 training images:\n\n",
         alpha, std::log((1 - alpha) / alpha));
     {
@@ -566,7 +561,7 @@ int run(const tutorial::Options& opt) {
     }
 
     fmt::print(
-        "\nThe coupling's Jacobian is triangular (THEORY.md §5), so log|det| = Σ_j (1 − b_j)·s_j instead\n"
+        "\nThe coupling's Jacobian is triangular (docs/theory.md §5), so log|det| = Σ_j (1 − b_j)·s_j instead\n"
         "of an O(D³) determinant. A 784×784 Jacobian per image is too expensive to check here, so the\n"
         "structure is checked on a 16-D checkerboard coupling of a 4×4 image, with random parameters\n"
         "(all N(0, 0.5²), so s and t are far from zero), at a random x: J = ∂z/∂x of inverse (data →\n"

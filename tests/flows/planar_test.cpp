@@ -59,7 +59,7 @@ Tensor points_at(Planar& p, const std::vector<double>& ts, Rng& rng, double spre
 
 }  // namespace
 
-TEST_CASE("Planar: parameters are u, w, b with the THEORY.md §8 initialization") {
+TEST_CASE("Planar: parameters are u, w, b with the docs/theory.md §3 initialization") {
     Rng rng(5);
     Planar p(3, rng);
     const auto named = p.named_parameters();

@@ -1,4 +1,4 @@
-// The Rezende & Mohamed energies: values against a scalar transcription of THEORY.md §7, finiteness
+// The Rezende & Mohamed energies: values against a scalar transcription of docs/theory.md §7, finiteness
 // far from the modes, gradients against finite differences, the lookup by name, and log Z over the
 // box against closed forms and the reference values.
 #include "flows/targets.hpp"
@@ -25,7 +25,7 @@ namespace {
 
 constexpr double pi = std::numbers::pi;
 
-// THEORY.md §7 transcribed literally, with the naive −log(exp + exp): right near the modes,
+// docs/theory.md §7 transcribed literally, with the naive −log(exp + exp): right near the modes,
 // where the test points below lie.
 double bump(double x, double s) { return std::exp(-0.5 * (x / s) * (x / s)); }
 double w1(double z1) { return std::sin(2 * pi * z1 / 4); }
@@ -50,7 +50,7 @@ const Tensor points{{0.3, -1.2}, {1.9, 0.4}, {-2.1, -0.2}, {1.0, -1.5}, {-0.7, 0
 
 }  // namespace
 
-TEST_CASE("U1-U4 match THEORY.md's formulas near the modes") {
+TEST_CASE("U1-U4 match docs/theory.md §7's formulas near the modes") {
     for (std::size_t k = 0; k < 4; ++k) {
         const Target& t = targets()[k];
         CAPTURE(t.name);
@@ -178,7 +178,7 @@ TEST_CASE("log_partition_box is exact on closed forms") {
     CHECK(std::abs(log_partition_box(U3) - std::log(8 * 2 * 0.35 * std::sqrt(2 * pi))) <= 1e-7);
 }
 
-TEST_CASE("log_partition_box reproduces THEORY.md's log Z over (-4, 4)^2") {
+TEST_CASE("log_partition_box reproduces docs/theory.md §7's log Z over (-4, 4)^2") {
     const double reference[] = {1.8775, 2.0821, 2.6417, 2.6846};  // 4 decimals, PyTorch
     for (std::size_t k = 0; k < 4; ++k) {
         const Target& t = targets()[k];
