@@ -179,15 +179,15 @@ int run(const tutorial::Options& opt) {
         const double lemma = 1 + dot(b, a);
         fmt::print("    a = {}\n    b = {}\n", to_string(a), to_string(b));
         fmt::print("    1 + bᵀa = {:.15g}    det(I + a bᵀ) by LU = {:.15g}\n\n", lemma, lu.sign * std::exp(lu.log_abs_det));
-        verifier.check_close("det(I + a bᵀ) = 1 + bᵀa", lemma, lu.sign * std::exp(lu.log_abs_det), 1e-12, 1e-14);
+        verifier.check_close("det(I + a bᵀ) = 1 + bᵀa", {"lemma", lemma}, {"LU", lu.sign * std::exp(lu.log_abs_det)}, 1e-12, 1e-14);
         // A b with 1 + bᵀa = −1: the determinant is negative, the map flips orientation.
         const Tensor b_neg = b + a * ((-2 - dot(b, a)) / dot(a, a));
         const SignLogDet lu_neg = slogdet(identity_plus_outer(a, b_neg));
         fmt::print(
             "    with b moved along a so that 1 + bᵀa = {:.15g}: LU gives sign {}, det {:.15g}\n\n", 1 + dot(b_neg, a),
             lu_neg.sign, lu_neg.sign * std::exp(lu_neg.log_abs_det));
-        verifier.check_close("negative case: det = 1 + bᵀa", 1 + dot(b_neg, a),
-                             lu_neg.sign * std::exp(lu_neg.log_abs_det), 1e-12, 1e-14);
+        verifier.check_close("negative case: det = 1 + bᵀa", {"lemma", 1 + dot(b_neg, a)},
+                             {"LU", lu_neg.sign * std::exp(lu_neg.log_abs_det)}, 1e-12, 1e-14);
     }
     fmt::print(
         "Why: I + a bᵀ fixes every x with bᵀx = 0 (a (D − 1)-dimensional subspace: eigenvalue 1) and\n"
@@ -209,7 +209,7 @@ int run(const tutorial::Options& opt) {
         print_indented(to_string(explicit_j), "        ");
         fmt::print("    autodiff:\n");
         print_indented(to_string(autodiff_j), "        ");
-        verifier.check_close("max |explicit − autodiff J|", max_abs_diff(explicit_j, autodiff_j), 0, 0, 1e-14);
+        verifier.check_error("max |explicit − autodiff J|", max_abs_diff(explicit_j, autodiff_j), 1e-14);
         // The log-det at 16 random points against slogdet of the autodiff Jacobian.
         const Tensor zs = randn(Shape{16, 3}, rng, 0.0, 2.0);
         Tensor ld;
@@ -225,7 +225,7 @@ int run(const tutorial::Options& opt) {
             worst = std::max(worst, std::abs(ld[i] - sd.log_abs_det));
         }
         fmt::print("\n    log|1 + ûᵀψ| from forward() vs slogdet(autodiff J) at 16 points (z ~ N(0, 2²)):\n");
-        verifier.check_close("max |log-det − slogdet|", worst, 0, 0, 1e-13);
+        verifier.check_error("max |log-det − slogdet|", worst, 1e-13);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -252,8 +252,8 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "\nThree distinct points land on the same x = (0, 0.5): the map folds the plane over itself\n"
             "(the determinant changes sign), and no inverse, and no density, can exist.\n\n");
-        verifier.check_close("a* solves a = 2 tanh a", a_star, 2 * std::tanh(a_star), 1e-15, 0);
-        verifier.check_close("|f(a*, ·) − f(0, ·)|", std::abs(raw(a_star, 0.5).first - raw(0, 0.5).first), 0, 0, 1e-15);
+        verifier.check_close("a* solves a = 2 tanh a", {"a*", a_star}, {"2 tanh a*", 2 * std::tanh(a_star)}, 1e-15, 0);
+        verifier.check_error("|f(a*, ·) − f(0, ·)|", std::abs(raw(a_star, 0.5).first - raw(0, 0.5).first), 1e-15);
         verifier.check("det J < 0 at z₁ = 0", 1 - 2 * sech2(0) < 0, "1 − 2 = −1");
 
         auto layer = planar_layer(2, Tensor{-2.0, 0.0}, Tensor{1.0, 0.0}, 0.0);
@@ -275,9 +275,9 @@ int run(const tutorial::Options& opt) {
         bool increasing = true;
         for (std::size_t i = 1; i < n; ++i) increasing = increasing && out.value.value()[2 * i] > out.value.value()[2 * i - 2];
         const double min_log_det = min(out.log_abs_det_jacobian.value()).item();
-        verifier.check_close("wᵀû = softplus(wᵀu) − 1", c, stable::softplus(-2.0) - 1, 1e-15, 0);
+        verifier.check_close("wᵀû = softplus(wᵀu) − 1", {"Planar", c}, {"formula", stable::softplus(-2.0) - 1}, 1e-15, 0);
         verifier.check("f₁ strictly increasing along the line", increasing, "801 points");
-        verifier.check_close("min log-det = log(1 + wᵀû)", min_log_det, std::log(stable::softplus(-2.0)), 1e-12, 0);
+        verifier.check_close("min log-det = log(1 + wᵀû)", {"801-point sweep", min_log_det}, {"formula", std::log(stable::softplus(-2.0))}, 1e-12, 0);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -317,9 +317,9 @@ int run(const tutorial::Options& opt) {
             "\n\"min det\" is 1 + wᵀû, the Jacobian determinant on the hyperplane wᵀz + b = 0. Where it is\n"
             "negative, log(1 + sech²·wᵀû) is NaN, and a library that takes log|·| instead returns a\n"
             "finite, meaningless number for a map that is not a bijection.\n\n");
-        verifier.check_close("÷‖w‖²: max |wᵀû − m(wᵀu)| over the rows", worst_correct, 0, 0, 1e-14);
+        verifier.check_error("÷‖w‖²: max |wᵀû − m(wᵀu)| over the rows", worst_correct, 1e-14);
         verifier.check("÷‖w‖ breaks wᵀû > −1 in some rows", broken >= 2, fmt::format("{} of {} rows", broken, cases.size()));
-        verifier.check_close("÷‖w‖ = ÷‖w‖² when ‖w‖ = 1", unit_norm_diff, 0, 0, 1e-15);
+        verifier.check_error("÷‖w‖ = ÷‖w‖² when ‖w‖ = 1", unit_norm_diff, 1e-15);
 
         // How often, for random free parameters of the size training produces.
         Rng sweep_rng(opt.seed + 2);
@@ -383,7 +383,7 @@ int run(const tutorial::Options& opt) {
         for (std::size_t t = 0; t < steps; ++t) worst = std::max(worst, std::abs(hand[t] - library.losses[t]));
         fmt::print("    {} steps, warm-up {} steps: loss {:.4f} → {:.4f} (written out), {:.4f} → {:.4f} (library)\n\n",
                    steps, schedule.warmup_steps, hand.front(), hand.back(), library.losses.front(), library.losses.back());
-        verifier.check_close("written-out loop vs train_reverse_kl: max |loss difference| over the steps", worst, 0, 0, 0);
+        verifier.check_error("written-out loop vs train_reverse_kl: max |loss difference| over the steps", worst, 0);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -488,9 +488,9 @@ int run(const tutorial::Options& opt) {
             "    Newton iterations, worst sample in the last layer inverted          {}\n"
             "    smallest 1 + wᵀû over the layers (how close to folding)              {:.4f}\n\n",
             n, max_abs_diff(fwd.value.value(), sampled.value.value()), round_trip, density_gap, iterations, tightest);
-        verifier.check_close("same seed, same samples", max_abs_diff(fwd.value.value(), sampled.value.value()), 0, 0, 0);
-        verifier.check_close("round trip max |error|", round_trip, 0, 0, 1e-11);
-        verifier.check_close("log q: inverse vs forward", density_gap, 0, 0, 1e-10);
+        verifier.check_error("same seed, same samples", max_abs_diff(fwd.value.value(), sampled.value.value()), 0);
+        verifier.check_error("round trip max |error|", round_trip, 1e-11);
+        verifier.check_error("log q: inverse vs forward", density_gap, 1e-10);
         // Bisection alone would need ~50 halvings to pin a double; Newton needs a handful.
         verifier.check("Newton, not bisection: ≤ 30 iterations", iterations <= 30, fmt::format("{} at worst", iterations));
 
@@ -517,8 +517,8 @@ int run(const tutorial::Options& opt) {
         print_indented(plot::ascii_table(
             {"x", "z = f⁻¹(x)", "log q(x) inverse", "log q forward at z", "log p(x) target", "|f(z) − x|"}, point_rows));
         fmt::print("\n");
-        verifier.check_close("hand-picked x: max |f(f⁻¹(x)) − x|", worst_x, 0, 0, 1e-11);
-        verifier.check_close("hand-picked x: log q inverse vs forward", worst_log_q, 0, 0, 1e-10);
+        verifier.check_error("hand-picked x: max |f(f⁻¹(x)) − x|", worst_x, 1e-11);
+        verifier.check_error("hand-picked x: log q inverse vs forward", worst_log_q, 1e-10);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -571,7 +571,8 @@ int run(const tutorial::Options& opt) {
             for (std::size_t i = 0; i < 20000; ++i)
                 if (std::abs(samples[2 * i]) < box && std::abs(samples[2 * i + 1]) < box) ++inside;
             const double frac = static_cast<double>(inside) / 20000;
-            verifier.check_close(fmt::format("{} K = {}: ∫_box q (grid) vs samples inside", target.name, f.k), mass, frac, 0,
+            verifier.check_close(fmt::format("{} K = {}: ∫_box q (grid) vs samples inside", target.name, f.k),
+                                 {"grid", mass}, {"samples", frac}, 0,
                                  4 * std::sqrt(std::max(frac * (1 - frac), 1e-4) / 20000) + 0.01);
             std::vector<double> positive_kl;
             for (double v : f.curve_kl) positive_kl.push_back(v > 0 ? v : NAN);
