@@ -1106,7 +1106,7 @@ int main(int argc, char** argv) {
         .integer("--hidden", {"256", "48"}, {1, 8192}, "width H of the conditioners 784 → H → H → 1568")
         .integer("--couplings", "6", {1, 64}, "affine coupling layers")
         .choice("--norm", "actnorm", {"none", "actnorm", "batchnorm"}, "layer between couplings")
-        .real("--lr", "0.001", {0, 1, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
+        .real("--lr", "0.001", {0, 1e12, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
         .integer("--warmup", {"100", "10"}, {1, 10'000'000}, "steps of linear learning-rate warm-up")
         .integer("--checkpoint-every", {"1000", "20"}, {1, 10'000'000}, "save <out>/checkpoint.ckpt every N steps")
         .flag("--resume", "continue training from <out>/checkpoint.ckpt")
