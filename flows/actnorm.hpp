@@ -1,4 +1,4 @@
-// ActNorm (Kingma & Dhariwal 2018, Glow Sec. 3.1; THEORY.md §5): a per-dimension affine map
+// ActNorm (Kingma & Dhariwal 2018, Glow Sec. 3.1; docs/theory.md §5): a per-dimension affine map
 //
 //     x = z ⊙ exp(log_s) + b,        log|det ∂x/∂z| = Σ_d log_s_d        (forward, latent → data)
 //     z = (x − b) ⊙ exp(−log_s),     log|det ∂z/∂x| = −Σ_d log_s_d       (inverse, data → latent)

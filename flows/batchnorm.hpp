@@ -1,4 +1,4 @@
-// Batch normalization as a bijector (Dinh et al. 2017, RealNVP Sec. 3.7; THEORY.md §5). In the
+// Batch normalization as a bijector (Dinh et al. 2017, RealNVP Sec. 3.7; docs/theory.md §5). In the
 // data → latent direction (`inverse`, the one maximum-likelihood training runs):
 //
 //     z = (x − μ̃) / sqrt(σ̃² + ε) ⊙ exp(log_γ) + β,     log|det ∂z/∂x| = Σ_d [ log_γ_d − ½ log(σ̃_d² + ε) ]

@@ -1,6 +1,6 @@
 // Bijector: an invertible, differentiable map with a tractable Jacobian determinant.
 //
-// Direction convention (THEORY.md §1, x = f(z)): `forward` maps the base/latent side z to the data
+// Direction convention (docs/theory.md §1, x = f(z)): `forward` maps the base/latent side z to the data
 // side x; `inverse` maps x back to z. Both act on a batch [N, D] and return the transformed batch
 // together with the per-sample log|det J| of the map they apply (shape [N]):
 //

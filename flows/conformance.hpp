@@ -1,5 +1,5 @@
 // The bijector conformance kit: one call that checks everything a bijector promises, the way TFP,
-// Pyro, zuko and flowjax test theirs (STYLE.md), and reports each check with its worst value:
+// Pyro, zuko and flowjax test theirs, and reports each check with its worst value:
 //
 //   round_trip_z           f⁻¹(f(z)) = z                       max |error| / max(1, ‖z‖∞) per sample
 //   round_trip_x           f(f⁻¹(x)) = x at x = f(z)           max |error| / max(1, ‖x‖∞) per sample

@@ -122,7 +122,7 @@ AffineCoupling::ScaleShift AffineCoupling::scale_shift(const Var& u, const Var& 
             "AffineCoupling: the conditioner ({}) must return [N, 2D] = [{}, {}] (s_raw and t), got {}",
             conditioner_.name(), n, 2 * dim_, out.shape()));
     const std::vector<Var> raw = split(out, 1, {dim_, dim_});
-    // s = scale ⊙ tanh(s_raw) bounds each log-scale by |scale| (THEORY.md §5); multiplying by 1 − b
+    // s = scale ⊙ tanh(s_raw) bounds each log-scale by |scale| (docs/theory.md §5); multiplying by 1 − b
     // zeroes s and t on the copied coordinates, so one formula covers both kinds of coordinate.
     const Var complement(complement_);
     return {tanh(raw[0]) * (scale_.var() * complement), raw[1] * complement};
@@ -131,7 +131,7 @@ AffineCoupling::ScaleShift AffineCoupling::scale_shift(const Var& u, const Var& 
 Transformed AffineCoupling::forward(const Var& z, const Var& context) {
     require_batch(z, dim_, "AffineCoupling::forward");
     const ScaleShift st = scale_shift(z, context);
-    // x = (z − t) ⊙ exp(−s): on copied coordinates s = t = 0, so x = z there (THEORY.md §5, inverse).
+    // x = (z − t) ⊙ exp(−s): on copied coordinates s = t = 0, so x = z there (docs/theory.md §5, inverse).
     return {(z - st.t) * exp(-st.s), -sum(st.s, 1)};
 }
 

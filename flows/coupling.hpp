@@ -1,4 +1,4 @@
-// The affine coupling layer of RealNVP (Dinh et al. 2017, eqs. 4-9; THEORY.md §5) and its masks.
+// The affine coupling layer of RealNVP (Dinh et al. 2017, eqs. 4-9; docs/theory.md §5) and its masks.
 //
 // A binary mask b ∈ {0,1}^D splits the coordinates: those with b_j = 1 are copied, the others are
 // scaled and shifted by amounts computed from the copied ones only. In the data → latent direction
@@ -44,7 +44,7 @@ namespace tapeflow::flows {
 // Throws std::invalid_argument for D < 2 or a parity other than 0 or 1.
 Tensor alternating_mask(std::size_t dim, std::size_t parity);
 
-// The checkerboard of an H × W image flattened row-major (RealNVP Sec. 3.4, THEORY.md §5):
+// The checkerboard of an H × W image flattened row-major (RealNVP Sec. 3.4, docs/theory.md §5):
 // b = 1 where row + col is odd for parity 0; parity 1 is the complement 1 − b.
 // Throws std::invalid_argument if H·W < 2 (nothing to alternate) or for a parity other than 0 or 1.
 Tensor checkerboard_mask(std::size_t height, std::size_t width, std::size_t parity);

@@ -1,4 +1,4 @@
-// 2-D toy data sets for maximum-likelihood training (THEORY.md §7): seeded samplers in the shapes of
+// 2-D toy data sets for maximum-likelihood training (docs/theory.md §7): seeded samplers in the shapes of
 // FFJORD's toy generators (Grathwohl et al. 2019, toy_data.py) and scikit-learn's make_moons, a
 // lookup by name, and the differential entropy where it is known: the best test NLL (in nats)
 // any model can reach, to read a trained flow's NLL against.
@@ -25,8 +25,8 @@ using Sampler = std::function<Tensor(std::size_t n, Rng& rng)>;
 // Two interleaved half circles, exactly sklearn.datasets.make_moons without rescaling: with
 // t ~ U[0, π] and a fair coin, the outer moon (cos t, sin t) or the inner one (1 − cos t, 0.5 − sin t),
 // plus N(0, noise²) on each coordinate. Neither centred nor scaled (FFJORD's "moons" is 2x − (1, 0.2)):
-// the mean is (½, ¼) and the points lie in about [−1, 2] × [−0.5, 1]; THEORY.md §8's reference NLL
-// 0.322 is for this generator at noise 0.05. Throws std::invalid_argument if noise is negative or not finite.
+// the mean is (½, ¼) and the points lie in about [−1, 2] × [−0.5, 1] (tutorial 07 trains on it at
+// noise 0.05). Throws std::invalid_argument if noise is negative or not finite.
 Tensor sample_moons(std::size_t n, Rng& rng, double noise = 0.05);
 // A mixture of 8 equally weighted Gaussians: (4·c_k + 0.5·ε)/√2, c_k = (cos kπ/4, sin kπ/4), ε ~ N(0, I);
 // i.e. centres at radius 2√2 ≈ 2.83 and std 0.5/√2 ≈ 0.354 (FFJORD's "8gaussians", which divides by

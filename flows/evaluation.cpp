@@ -70,6 +70,44 @@ ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::s
     return result;
 }
 
+BoxKLEvaluation evaluate_box_kl(Flow& flow, const Energy& energy, double log_z_box, std::size_t n_samples, Rng& rng,
+                                double box) {
+    require_2d(flow, "evaluate_box_kl");
+    if (n_samples == 0) throw std::invalid_argument("evaluate_box_kl: n_samples must be at least 1");
+    if (!energy) throw std::invalid_argument("evaluate_box_kl: the energy function is empty");
+    if (!(box > 0) || !std::isfinite(box))
+        throw std::invalid_argument(fmt::format("evaluate_box_kl: box must be > 0 and finite, got {}", box));
+    if (!std::isfinite(log_z_box))
+        throw std::invalid_argument(fmt::format("evaluate_box_kl: log_z_box must be finite, got {}", log_z_box));
+    NoGrad no_grad;
+    std::vector<double> terms;  // log q(x) + U(x) of the samples inside the box
+    for (std::size_t done = 0; done < n_samples;) {
+        const std::size_t m = std::min(chunk_size, n_samples - done);
+        const FlowSample s = flow.sample_and_log_prob(m, rng);
+        const Tensor u = energy(s.value).value();
+        if (!(u.shape() == Shape{m}))
+            throw std::invalid_argument(fmt::format(
+                "evaluate_box_kl: the energy must return one value per sample, shape [{}], got {}", m, u.shape()));
+        const Tensor x = s.value.value(), log_q = s.log_prob.value();
+        for (std::size_t i = 0; i < m; ++i)
+            if (std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box) terms.push_back(log_q[i] + u[i]);
+        done += m;
+    }
+    BoxKLEvaluation r;
+    const auto n = static_cast<double>(n_samples), inside = static_cast<double>(terms.size());
+    r.mass = inside / n;
+    if (terms.size() < 2) return r;
+    double sum = 0;
+    for (double t : terms) sum += t;
+    const double mean = sum / inside;
+    double squares = 0;
+    for (double t : terms) squares += (t - mean) * (t - mean);
+    r.kl = mean - std::log(r.mass) + log_z_box;
+    // Var(log m̂) ≈ (1 − m)/(m n) by the delta method on the binomial fraction.
+    r.standard_error = std::sqrt(squares / (inside - 1) / inside + (1 - r.mass) / (r.mass * n));
+    return r;
+}
+
 double evaluate_nll(Flow& flow, const Tensor& x) {
     require_batch(Var(x), flow.dim(), "evaluate_nll");
     NoGrad no_grad;

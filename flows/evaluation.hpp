@@ -5,6 +5,7 @@
 // whatever mode they are in: call flow.eval() first where that matters.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
 #include "flows/flow.hpp"
@@ -22,7 +23,7 @@ struct ReverseKLEvaluation {
     // log Z_box = log ∫_{(−box, box)²} exp(−U), by log_partition_box.
     double log_z_box = 0;
     // loss + log Z_box: the KL divergence KL(q ‖ exp(−U)/Z_box) when q and the target both live in
-    // the box, and the figure THEORY.md §8 reports for U1–U4 (whose Z exists only on a box) in any case.
+    // the box, and the figure docs/theory.md §8 reports for U1–U4 (whose Z exists only on a box) in any case.
     double kl_box = 0;
 };
 
@@ -31,6 +32,23 @@ struct ReverseKLEvaluation {
 // not return one value per sample; and as log_partition_box for a bad box.
 ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::size_t n_samples, Rng& rng,
                                         double box = 4.0);
+
+// The KL divergence on the box that is never negative: q conditioned on the box, q_box = q·1_box/m
+// with m = ∫_box q, against p_box = exp(−U)·1_box/Z_box:
+//     KL(q_box ‖ p_box) = E_q[log q + U | x ∈ box] − log m + log Z_box  ≥ 0,
+// which equals ReverseKLEvaluation::kl_box when m = 1 (docs/theory.md, "KL on a box").
+struct BoxKLEvaluation {
+    double mass = 0;                // m, the fraction of the samples inside the box
+    double kl = NAN;                // NaN when fewer than 2 samples fall inside
+    double standard_error = NAN;    // of the conditional mean and of log m together
+};
+
+// Estimates the above from n_samples draws x ~ q (drawn from rng), given log Z_box of the energy on
+// the same box (log_partition_box). For a 2-D flow only. Throws std::invalid_argument if the flow is
+// not 2-D, n_samples = 0, the energy is empty or does not return one value per sample, box is not
+// > 0 (finite), or log_z_box is not finite.
+BoxKLEvaluation evaluate_box_kl(Flow& flow, const Energy& energy, double log_z_box, std::size_t n_samples, Rng& rng,
+                                double box = 4.0);
 
 // The mean negative log-likelihood −(1/N) Σ log p(x_n) in nats of data x [N, D] (the forward-KL loss;
 // ≥ the entropy of the data in expectation). +inf if some x_n has density 0 under the flow.

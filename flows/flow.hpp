@@ -1,5 +1,5 @@
 // Flow: a base distribution pushed through a stack of bijectors, x = f_K ∘ … ∘ f_1 (z), z ~ p_z
-// (THEORY.md §1). Its density by the change of variables, in either direction:
+// (docs/theory.md §1). Its density by the change of variables, in either direction:
 //
 //     log p(x) = log p_z(f⁻¹(x)) + Σ_k log|det J_{f_k⁻¹}|       (inverse pass, for data: forward KL)
 //     log q(x) = log p_z(z) − Σ_k log|det J_{f_k}|,  x = f(z)     (forward pass, for samples: reverse KL)
@@ -43,7 +43,7 @@ public:
     // n samples [n, D] under no_grad (plain values, nothing recorded).
     Tensor sample(std::size_t n, Rng& rng);
     // n reparameterized samples and their log q(x) through the forward pass, differentiable in the
-    // parameters (the reverse-KL estimator, THEORY.md §2).
+    // parameters (the reverse-KL estimator, docs/theory.md §2).
     FlowSample sample_and_log_prob(std::size_t n, Rng& rng);
 
     // The whole stack as one bijector: z → x with Σ_k log|det J_{f_k}|, and x → z with the inverse

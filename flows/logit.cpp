@@ -15,7 +15,7 @@ namespace {
 
 // The latent → data side of p = α + (1 − 2α)x, y = logit(p): x = (σ(y) − α)/(1 − 2α), whose
 // log-det is log σ'(y) − log(1 − 2α) per dimension, with log σ'(y) = log σ(y) + log σ(−y)
-// (σ(y) = p and σ(−y) = 1 − p, so this is minus THEORY.md §6's log|dy/dx|).
+// (σ(y) = p and σ(−y) = 1 − p, so this is minus docs/theory.md §6's log|dy/dx|).
 Transformed sigmoid_map(const Var& y, double alpha, const char* who) {
     require_batch(y, 0, who);
     const double width = 1 - 2 * alpha;
@@ -26,7 +26,7 @@ Transformed sigmoid_map(const Var& y, double alpha, const char* who) {
 }
 
 // The data → latent side: y = log p − log(1 − p), p = α + (1 − 2α)x, with
-// log|dy/dx| = log(1 − 2α) − log p − log(1 − p) per dimension (THEORY.md §6).
+// log|dy/dx| = log(1 − 2α) − log p − log(1 − p) per dimension (docs/theory.md §6).
 Transformed logit_map(const Var& x, double alpha, const char* who) {
     require_batch(x, 0, who);
     const double width = 1 - 2 * alpha;
@@ -85,7 +85,7 @@ Tensor dequantize(const Tensor& pixels, Rng& rng) {
 double bits_per_dim(double log_p_y, double sum_log_det, std::size_t dim) {
     if (dim == 0) throw std::invalid_argument("bits_per_dim: the dimension D must be at least 1");
     const double d = static_cast<double>(dim);
-    // log p(v) ≈ log p_y(y) + Σ log|dy/dx| − D log 256 (THEORY.md §6).
+    // log p(v) ≈ log p_y(y) + Σ log|dy/dx| − D log 256 (docs/theory.md §6).
     const double log_p_v = log_p_y + sum_log_det - d * std::log(256.0);
     return -log_p_v / (d * std::log(2.0));
 }

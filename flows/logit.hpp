@@ -1,5 +1,5 @@
 // The logistic sigmoid and its inverse, the logit, as elementwise bijectors, and the image
-// preprocessing RealNVP uses (Dinh et al. 2017, Sec. 4.1; THEORY.md §6):
+// preprocessing RealNVP uses (Dinh et al. 2017, Sec. 4.1; docs/theory.md §6):
 //
 //     pixels v ∈ {0..255}  →  x = (v + u)/256, u ~ U(0,1)^D                      (dequantize)
 //     x ∈ [0, 1]           →  p = α + (1 − 2α) x,  y = logit(p) = log p − log(1 − p)  (LogitPreprocessing)
@@ -45,7 +45,7 @@ public:
     std::string name() const override { return "Logit"; }
 };
 
-// The logit preprocessing of THEORY.md §6 as the last layer of an image flow: the data side is the
+// The logit preprocessing of docs/theory.md §6 as the last layer of an image flow: the data side is the
 // dequantized image x, the latent side y = logit(α + (1 − 2α) x), so Flow::log_prob(x) includes
 // Σ log|dy/dx| exactly as the bits-per-dimension formula needs.
 //     forward   y → x = (σ(y) − α)/(1 − 2α),   log|det| = Σ_d [log σ(y_d) + log σ(−y_d)] − D log(1 − 2α)
@@ -73,7 +73,7 @@ private:
 // Throws std::invalid_argument unless every v is an integer in 0..255 (naming the first that is not).
 Tensor dequantize(const Tensor& pixels, Rng& rng);
 
-// Bits per dimension of discrete pixels (THEORY.md §6):
+// Bits per dimension of discrete pixels (docs/theory.md §6):
 //     bpd = −(log_p_y + sum_log_det − D log 256) / (D ln 2),
 // where log_p_y = log p_y(y) is the model's log-density of the preprocessed image y and sum_log_det
 // = Σ log|dy/dx| is the preprocessing's log-det (LogitPreprocessing::inverse). For a whole flow

@@ -28,6 +28,13 @@ Var reverse_kl(Flow& flow, const Energy& energy, std::size_t n, double beta, Rng
     return mean(s.log_prob + beta * u);
 }
 
-double annealing_beta(std::size_t step) { return std::min(1.0, 0.01 + static_cast<double>(step) / 10000.0); }
+double AnnealingSchedule::beta(std::size_t step) const {
+    if (!(beta_start > 0 && beta_start <= 1))
+        throw std::invalid_argument(fmt::format("AnnealingSchedule: beta_start must be in (0, 1], got {}", beta_start));
+    if (warmup_steps == 0) throw std::invalid_argument("AnnealingSchedule: warmup_steps must be at least 1");
+    return std::min(1.0, beta_start + static_cast<double>(step) / static_cast<double>(warmup_steps));
+}
+
+double annealing_beta(std::size_t step, const AnnealingSchedule& schedule) { return schedule.beta(step); }
 
 }  // namespace tapeflow::flows

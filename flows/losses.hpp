@@ -1,4 +1,4 @@
-// Training objectives for flows (THEORY.md §2; Papamakarios et al. 2021, Sec. 2.3): the forward KL
+// Training objectives for flows (docs/theory.md §2; Papamakarios et al. 2021, Sec. 2.3): the forward KL
 // (maximum likelihood, from data) and the reverse KL (variational, from an energy), with the
 // annealing schedule of Rezende & Mohamed (2015, eq. 20).
 #pragma once
@@ -23,7 +23,18 @@ Var forward_kl(Flow& flow, const Var& x);
 // Throws std::invalid_argument if n = 0, β is not finite, or the energy returns a shape other than [n].
 Var reverse_kl(Flow& flow, const Energy& energy, std::size_t n, double beta, Rng& rng);
 
-// β_t = min(1, 0.01 + t/10000): the inverse temperature at step t (Rezende & Mohamed eq. 20).
-double annealing_beta(std::size_t step);
+// The inverse temperature of an annealed reverse-KL fit: β_t = min(1, β₀ + t/T) at step t, a linear
+// warm-up from β₀ that reaches 1 at step (1 − β₀)·T and stays there (Rezende & Mohamed 2015, Sec. 6.1:
+// β_t = min(1, 0.01 + t/10000)). A warm-up that is only a part of the run leaves the rest at β = 1,
+// where the loss is the reverse KL itself; a warm-up as long as the run never trains at β = 1.
+struct AnnealingSchedule {
+    double beta_start = 0.01;          // β₀, in (0, 1]
+    std::size_t warmup_steps = 10000;  // T ≥ 1
+    // Throws std::invalid_argument unless 0 < β₀ ≤ 1 and T ≥ 1.
+    double beta(std::size_t step) const;
+};
+
+// β_t of `schedule` at step t (by default the paper's min(1, 0.01 + t/10000)).
+double annealing_beta(std::size_t step, const AnnealingSchedule& schedule = {});
 
 }  // namespace tapeflow::flows

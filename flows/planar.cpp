@@ -10,14 +10,16 @@
 #include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
+#include "tensor/elementwise.hpp"
 #include "tensor/random.hpp"
+#include "tensor/reduce.hpp"
 #include "tensor/stable.hpp"
 
 namespace tapeflow::flows {
 
 namespace {
 
-// û and wᵀû from the free parameters (THEORY.md §3).
+// û and wᵀû from the free parameters (docs/theory.md §3).
 struct Constrained {
     Var u_hat;       // [D]
     Var c;           // wᵀû = softplus(wᵀu) − 1, a scalar
@@ -39,7 +41,7 @@ Constrained constrain(const Var& u, const Var& w) {
 
 // log(1 + sech²(t) · c) per sample, from h = tanh(t). For c ≥ −½ the argument is ≥ ½ and log1p keeps
 // small log-dets accurate; below, 1 + sech² c = tanh² + sech² (1 + c) is a sum of two non-negative
-// terms, which stays accurate as c → −1 where the direct form cancels to 0 (THEORY.md §3).
+// terms, which stays accurate as c → −1 where the direct form cancels to 0 (docs/theory.md §3).
 // sech² = 1 − tanh² loses its relative accuracy only where tanh² ≈ 1, and there the log-det is
 // ≈ 0 with an absolute error of a few ε either way.
 Var log_one_plus_sech2_c(const Var& h, const Constrained& k) {
@@ -120,6 +122,13 @@ Planar::Planar(std::size_t dim, Rng& rng, PlanarOptions options)
     if (dim == 0) throw std::invalid_argument("Planar: the dimension D must be at least 1");
     if (!(options.init_std >= 0))
         throw std::invalid_argument(fmt::format("Planar: init_std must be ≥ 0, got {}", options.init_std));
+    if (options.near_identity) {
+        const double ww = sum(w_.value * w_.value).item();
+        if (!(ww > 0))
+            throw std::invalid_argument("Planar: near_identity needs init_std > 0 (w = 0 has no direction to shear along)");
+        const double target = std::log(std::expm1(1.0));  // softplus⁻¹(1): m(wᵀu) = 0
+        u_.value = u_.value + w_.value * ((target - sum(u_.value * w_.value).item()) / ww);
+    }
 }
 
 Transformed Planar::forward(const Var& z) {

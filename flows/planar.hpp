@@ -1,4 +1,4 @@
-// The planar flow of Rezende & Mohamed (2015, eqs. 10-13, Appendix A.1; THEORY.md §3):
+// The planar flow of Rezende & Mohamed (2015, eqs. 10-13, Appendix A.1; docs/theory.md §3):
 //
 //     f(z) = z + û · tanh(wᵀz + b),      log|det ∂f/∂z| = log(1 + sech²(wᵀz + b) · wᵀû),
 //
@@ -20,7 +20,12 @@
 namespace tapeflow::flows {
 
 struct PlanarOptions {
-    double init_std = 0.1;  // u, w ~ N(0, init_std²) and b = 0 (THEORY.md §8)
+    double init_std = 0.1;  // u, w ~ N(0, init_std²) and b = 0 (docs/theory.md, "Planar flows")
+    // With u, w ~ N(0, σ²) and σ small, wᵀu ≈ 0 and so wᵀû ≈ softplus(0) − 1 = ln 2 − 1: every layer
+    // starts as a contraction by ≈ ½ along its w, and a deep stack squeezes the base to a speck.
+    // near_identity moves u along w so that wᵀu = ln(e − 1), i.e. wᵀû = 0 and û ⊥ w: each layer then
+    // starts as a small shear with log|det| = 0 everywhere. Needs init_std > 0.
+    bool near_identity = false;
 };
 
 class Planar : public Bijector {

@@ -23,7 +23,7 @@ Var row_norm(const Var& v) {
 
 namespace {
 
-// The forward log|det| at radius r (THEORY.md §4), in the cancellation-free form of radial.hpp.
+// The forward log|det| at radius r (docs/theory.md §4), in the cancellation-free form of radial.hpp.
 Var radial_log_det(const Var& r, const Var& alpha, const Var& sigma_beta, std::size_t dim) {
     const double D = static_cast<double>(dim);
     Var ld = log(r * (2.0 * alpha + r) + alpha * sigma_beta) - (D + 1) * log(alpha + r);

@@ -1,4 +1,4 @@
-// The radial flow of Rezende & Mohamed (2015, eq. 14, Appendix A.2; THEORY.md §4): a contraction
+// The radial flow of Rezende & Mohamed (2015, eq. 14, Appendix A.2; docs/theory.md §4): a contraction
 // or expansion of space around a reference point z₀,
 //
 //     f(z) = z + β̂ h(r) (z − z₀),   r = ‖z − z₀‖,   h(r) = 1/(α + r),
@@ -29,7 +29,7 @@ public:
     // With σ_β = softplus(β′) = α + β̂ (never formed as a difference, so it keeps its digits as β̂ → −α):
     //   x = z₀ + (z − z₀) · (σ_β + r)/(α + r)
     //   log|det| = (D − 1) log(σ_β + r) + log(r(2α + r) + α σ_β) − (D + 1) log(α + r),
-    // the THEORY.md §4 form with 1 + β̂/(α + r) = (σ_β + r)/(α + r) and
+    // the docs/theory.md §4 form with 1 + β̂/(α + r) = (σ_β + r)/(α + r) and
     // 1 + αβ̂/(α + r)² = (r(2α + r) + ασ_β)/(α + r)²: sums of positive terms, finite for any α′, β′.
     // At z = z₀ (r = 0) both are finite; r's gradient there is the subgradient 0 (‖·‖ has a cone
     // point), so the backward pass never produces 0 · ∞.

@@ -1,4 +1,4 @@
-// RealNVP (Dinh et al. 2017; THEORY.md §5): a standard normal base pushed through a stack of affine
+// RealNVP (Dinh et al. 2017; docs/theory.md §5): a standard normal base pushed through a stack of affine
 // couplings with alternating masks, optionally with a normalization layer between consecutive
 // couplings. The README's quick start trains the default on two moons:
 //

@@ -114,6 +114,16 @@ const Target& target(const std::string& name) {
         fmt::format("target: unknown target '{}'; valid names are {}", name, fmt::join(target_names(), ", ")));
 }
 
+Energy confined_to_box(Energy energy, double box, double width) {
+    if (!energy) throw std::invalid_argument("confined_to_box: the energy function is empty");
+    if (!(box > 0 && std::isfinite(box)) || !(width > 0 && std::isfinite(width)))
+        throw std::invalid_argument(
+            fmt::format("confined_to_box: box and width must be > 0 and finite, got {} and {}", box, width));
+    return [energy = std::move(energy), box, width](const Var& z) {
+        return energy(z) + 0.5 * sum(square(relu(abs(z) - box) / width), 1);
+    };
+}
+
 Tensor energy_values(const Energy& energy, const Tensor& z) {
     NoGrad no_grad;
     Tensor u = energy(Var(z)).value();

@@ -27,6 +27,7 @@ void require_trainable(nn::Module& flow, const TrainOptions& options, const char
         throw std::invalid_argument(
             fmt::format("{}: learning_rate must be finite and ≥ 0, got {}", who, options.learning_rate));
     if (options.log_every == 0) throw std::invalid_argument(fmt::format("{}: log_every must be at least 1", who));
+    if (options.annealing) (void)options.annealing->beta(0);  // rejects a bad schedule before the first step
     if (options.clip_norm && !(*options.clip_norm > 0))
         throw std::invalid_argument(fmt::format("{}: clip_norm must be > 0, got {}", who, *options.clip_norm));
     if (flow.parameters().empty()) throw std::invalid_argument(fmt::format("{}: the flow has no parameters to train", who));
@@ -136,7 +137,7 @@ TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOption
     if (!energy) throw std::invalid_argument("train_reverse_kl: the energy function is empty");
     Rng rng(options.seed);
     return run(flow, options, "train_reverse_kl", [&](std::size_t t) {
-        const double beta = options.annealing ? annealing_beta(t) : 1.0;
+        const double beta = options.annealing ? options.annealing->beta(t) : 1.0;
         return reverse_kl(flow, energy, options.batch, beta, rng);
     });
 }

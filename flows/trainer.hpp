@@ -1,4 +1,4 @@
-// Training loops for any Flow, one per objective (THEORY.md §2): maximum likelihood on fresh batches
+// Training loops for any Flow, one per objective (docs/theory.md §2): maximum likelihood on fresh batches
 // of data (forward KL) and the variational fit of an energy (reverse KL), each with Adam, optional
 // gradient clipping, the annealing schedule of Rezende & Mohamed, and a progress display.
 //
@@ -26,6 +26,7 @@
 #include "flows/datasets.hpp"    // Sampler
 #include "flows/evaluation.hpp"  // evaluate_reverse_kl, evaluate_nll, density_grid
 #include "flows/flow.hpp"
+#include "flows/losses.hpp"  // AnnealingSchedule
 #include "flows/targets.hpp"  // Energy
 #include "nn/progress.hpp"
 #include "nn/schedule.hpp"
@@ -48,9 +49,9 @@ struct TrainOptions {
     std::function<void(std::size_t step, double mean_loss)> on_log;
     bool progress = false;  // show an nn::Progress line (label, stream and mode below)
     nn::ProgressOptions progress_options{};
-    // Reverse KL only: the energy is weighted by β_t = min(1, 0.01 + t/10000) at step t = 0, 1, …
-    // (Rezende & Mohamed eq. 20) instead of 1, and the loss recorded is the one at β_t.
-    bool annealing = false;
+    // Reverse KL only: when set, the energy is weighted by the schedule's β_t at step t = 0, 1, …
+    // (losses.hpp) instead of 1, and the loss recorded is the one at β_t.
+    std::optional<AnnealingSchedule> annealing;
     // When set, the gradients are rescaled to this total norm when it is larger (nn::clip_grad_norm).
     std::optional<double> clip_norm;
 };

@@ -2,7 +2,7 @@
 // last layer), built on Sequential, so its parameters are named "0.weight", "0.bias", "2.weight", …
 // (activations sit at the odd positions and have no parameters).
 //
-// The coupling conditioners of RealNVP (THEORY.md §5) are MLPs with zero_init_last = true: the last
+// The coupling conditioners of RealNVP (docs/theory.md §5) are MLPs with zero_init_last = true: the last
 // layer's weight and bias start at zero, the network outputs exactly 0, and the coupling starts as
 // the identity.
 #pragma once

@@ -28,6 +28,7 @@
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
 
@@ -40,10 +41,7 @@ using tapeflow::tutorial::Verifier;
 std::string num(double v) { return fmt::format("{:.6g}", v); }
 
 // Prints a block of text indented by two spaces, so program output stands apart from narration.
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 int run(const tutorial::Options& opt) {
     Verifier verifier;

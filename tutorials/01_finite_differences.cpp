@@ -28,6 +28,7 @@
 #include "tensor/format.hpp"
 #include "tensor/random.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -88,10 +89,7 @@ std::size_t argmin(const std::vector<double>& v) {
 
 std::string sci(double v) { return fmt::format("{:.2e}", v); }
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 int run(const tutorial::Options& opt) {
     Verifier verifier;

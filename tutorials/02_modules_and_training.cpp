@@ -32,6 +32,7 @@
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -135,20 +136,11 @@ double max_parameter_diff(nn::MLP& a, nn::MLP& b) {
 
 double rms(const Tensor& a, const Tensor& b) { return std::sqrt(mean(square(a - b)).item()); }
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 int run(const tutorial::Options& opt) {
-    const std::string steps_text = opt.get_string("--steps");
-    const std::int64_t steps_requested = steps_text == "auto" ? (opt.quick ? 200 : 3000) : opt.get_int("--steps");
-    if (steps_requested < 1 || steps_requested > 10'000'000)
-        throw tutorial::UsageError(fmt::format("option --steps: '{}' must be auto or in 1..10000000", steps_text),
-                                   opt.usage);
-    const auto steps = static_cast<std::uint64_t>(steps_requested);
-    const double lr = opt.get_double("--lr");
-    if (!(lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", lr), opt.usage);
+    const auto steps = static_cast<std::uint64_t>(opt.integer("--steps"));
+    const double lr = opt.real("--lr");
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
 
@@ -547,7 +539,7 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("02_modules_and_training",
                                 "Fit an MLP to noisy sin from scratch: the model, MSE, Adam by hand, the training "
                                 "loop, figures and a checkpoint");
-    cli.option("--steps", "auto", "training steps; auto = 3000, or 200 with --quick")
-        .option("--lr", "0.003", "Adam's learning rate");
+    cli.integer("--steps", {"3000", "200"}, {1, 10'000'000}, "training steps")
+        .real("--lr", "0.003", {0, 1, true}, "Adam's learning rate");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

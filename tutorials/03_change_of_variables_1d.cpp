@@ -1,6 +1,6 @@
 // 03_change_of_variables_1d: p_y = p_x/|g'| against a histogram, the entropy identity, and a monotone map that learns the CDF by maximizing output entropy
 //
-// The change-of-variables formula in one dimension (THEORY.md §1): if y = g(x) with g increasing,
+// The change-of-variables formula in one dimension (docs/theory.md §1): if y = g(x) with g increasing,
 // then p_y(y) = p_x(x)/g'(x) at x = g⁻¹(y). We derive it from the CDF, check it against a histogram
 // of a million transformed samples (and watch two classic mistakes fail the same test), check the
 // entropy identity H(y) = E[ln g'(x)] + H(x) by Monte Carlo and by quadrature, and then follow Bell
@@ -33,6 +33,7 @@
 #include "tensor/random.hpp"
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -44,10 +45,7 @@ using tapeflow::tutorial::Verifier;
 
 constexpr double pi = std::numbers::pi;
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 std::string fixed(double v, int digits = 6) { return fmt::format("{:.{}f}", v, digits); }
 
@@ -79,7 +77,7 @@ const double normal_entropy = 0.5 * std::log(2 * pi * std::numbers::e);  // H(N(
 
 // ---- The map of sections 1-3 -----------------------------------------------------------------
 
-// g(x) = x + a·tanh(b·x): a one-dimensional planar layer (THEORY.md §3). With a, b > 0 it is
+// g(x) = x + a·tanh(b·x): a one-dimensional planar layer (docs/theory.md §3). With a, b > 0 it is
 // increasing, g'(x) = 1 + a·b·sech²(b·x) ≥ 1, so it stretches the line most at x = 0, where
 // p_x is largest: the bell of N(0, 1) is pulled apart into two humps.
 struct TanhMap {
@@ -107,7 +105,7 @@ struct TanhMap {
     }
 };
 
-// The change-of-variables formula, p_y(y) = p_x(x)/|g'(x)| at x = g⁻¹(y) (THEORY.md §1).
+// The change-of-variables formula, p_y(y) = p_x(x)/|g'(x)| at x = g⁻¹(y) (docs/theory.md §1).
 double p_y(const TanhMap& g, double y) {
     const double x = g.inverse(y);
     return normal_pdf(x) / g.derivative(x);
@@ -284,7 +282,7 @@ int run(const tutorial::Options& opt) {
     verifier.section("The change-of-variables formula");
     fmt::print(
         "x ~ N(0, 1) and y = g(x) = x + {}·tanh({}·x), an increasing map (g' = 1 + {}·sech²({}x) ≥ 1).\n"
-        "Its CDF gives the density of y in two lines (THEORY.md §1):\n"
+        "Its CDF gives the density of y in two lines (docs/theory.md §1):\n"
         "    F_y(y) = P(g(x) ≤ y) = P(x ≤ g⁻¹(y)) = F_x(g⁻¹(y))\n"
         "    p_y(y) = d/dy F_x(g⁻¹(y)) = p_x(g⁻¹(y)) · (g⁻¹)'(y) = p_x(x) / g'(x),   x = g⁻¹(y)\n"
         "g stretches the line by g' around x, so the same probability is spread over g' times more\n"

@@ -1,6 +1,6 @@
 // 04_change_of_variables_nd: Jacobians and log-determinants in 2-D, log-dets adding along a chain, a pushforward density that integrates to 1, grid lines that bend but never cross
 //
-// The change of variables in D dimensions (THEORY.md §1): p_x(x) = p_z(z)·|det J_f(z)|⁻¹ at z = f⁻¹(x).
+// The change of variables in D dimensions (docs/theory.md §1): p_x(x) = p_z(z)·|det J_f(z)|⁻¹ at z = f⁻¹(x).
 // We compute the Jacobian of one planar layer three ways (the formula, the tape, finite
 // differences) and its determinant four ways; compose a planar, a radial and an affine layer and
 // see their log-dets add; integrate the pushforward density over the plane; and draw the picture
@@ -39,6 +39,7 @@
 #include "tensor/random.hpp"
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -50,10 +51,7 @@ using tapeflow::tutorial::Verifier;
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 std::string num(double v) { return fmt::format("{:.12f}", v); }
 std::string matrix_text(const Tensor& m) {
@@ -220,7 +218,7 @@ int run(const tutorial::Options& opt) {
     flows::Radial& radial = *radial_owner;
     flows::Affine& affine = *affine_owner;
 
-    // Planar (THEORY.md §3): we want û = (−0.4, 1.6) and w = (1.5, 0.6), b = 0.3. The layer stores a
+    // Planar (docs/theory.md §3): we want û = (−0.4, 1.6) and w = (1.5, 0.6), b = 0.3. The layer stores a
     // free u with û = u + (softplus(−a) − 1)·w/‖w‖², a = wᵀu, and wᵀû = softplus(a) − 1; inverting that,
     // a = softplus⁻¹(1 + wᵀû) and u = û − (softplus(−a) − 1)·w/‖w‖².
     {
@@ -232,7 +230,7 @@ int run(const tutorial::Options& opt) {
         planar.u().value = Tensor{want[0] - shift * w[0], want[1] - shift * w[1]};
         planar.b().value = Tensor{0.3};
     }
-    // Radial (THEORY.md §4): centre z₀ = (−0.5, 0.5), α = 0.5, β̂ = 1 (β̂ > 0 pushes points away from z₀);
+    // Radial (docs/theory.md §4): centre z₀ = (−0.5, 0.5), α = 0.5, β̂ = 1 (β̂ > 0 pushes points away from z₀);
     // stored as α′ = softplus⁻¹(α), β′ = softplus⁻¹(α + β̂).
     radial.z0().value = Tensor{-0.5, 0.5};
     radial.alpha_prime().value = Tensor{inverse_softplus(0.5)};
@@ -257,7 +255,7 @@ int run(const tutorial::Options& opt) {
     const Tensor jac_tape = jacobian(f1, z_star);
     const Tensor jac_fd = finite_difference_jacobian(f1, z_star, 1e-6);
     fmt::print(
-        "The planar layer f₁(z) = z + û·tanh(wᵀz + b) (THEORY.md §3) with w = ({}, {}), b = {},\n"
+        "The planar layer f₁(z) = z + û·tanh(wᵀz + b) (docs/theory.md §3) with w = ({}, {}), b = {},\n"
         "û = ({:.6g}, {:.6g}), at z = ({}, {}). Differentiating each component, ∂f_i/∂z_j = δ_ij +\n"
         "û_i·tanh'(wᵀz + b)·w_j, so J = I + û ψᵀ with ψ = sech²(wᵀz + b)·w: a rank-one update of I.\n\n"
         "J by the formula:\n",

@@ -10,7 +10,7 @@
 // to the energies U1–U4 by reverse KL and compared with planar flows trained the same way.
 //
 //   ./tapeflow tutorial 06 [--steps N] [--batch N] [--lr LR] [--targets u1,u2,u3,u4] [--ks 2,8,32]
-//                          [--eval-samples N] [--annealing auto|true|false] [--confine true|false]
+//                          [--eval-samples N] [--annealing true|false] [--confine true|false]
 //                          [--compare-planar true|false]
 //                          [--quick] [--out DIR] [--seed N]
 
@@ -48,6 +48,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/reverse_kl_fits.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -57,12 +58,11 @@ namespace {
 using namespace tapeflow;
 using tapeflow::tutorial::Verifier;
 
-constexpr double box = 4.0;  // the square (−4, 4)² of the paper's figure, where KL_box is measured
+constexpr double box = tutorial::fit_box;
 
-using tutorial::cpu_seconds;
+using tutorial::Fit;
 using tutorial::print_indented;
 using tutorial::side_by_side;
-using tutorial::split_list;
 
 double dot(const Tensor& a, const Tensor& b) { return sum(a * b).item(); }
 
@@ -78,205 +78,24 @@ std::unique_ptr<flows::Radial> radial_layer(const Tensor& z0, double alpha_prime
 // The free parameter that gives softplus(x') = x.
 using stable::inverse_softplus;
 
-enum class Kind { planar, radial };
-const char* kind_name(Kind kind) { return kind == Kind::planar ? "planar" : "radial"; }
-
-// N(0, I₂) → K layers, each initialized near the paper's choices: planar u, w ~ N(0, 0.1²), b = 0;
-// radial z₀, α′, β′ ~ N(0, 0.1²) (α ≈ ln 2, β̂ ≈ 0).
-std::unique_ptr<flows::Flow> make_flow(Kind kind, std::size_t k, std::uint64_t seed) {
-    Rng rng(seed);
-    auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2));
-    for (std::size_t i = 0; i < k; ++i) {
-        if (kind == Kind::planar)
-            flow->add(std::make_unique<flows::Planar>(2, rng, flows::PlanarOptions{.init_std = 0.1}));
-        else
-            flow->add(std::make_unique<flows::Radial>(2, rng, flows::RadialOptions{.init_std = 0.1}));
-    }
-    return flow;
-}
-
-// U2–U4 do not decay along z1, so exp(−U) has infinite mass on the plane and the reverse-KL loss has
-// no minimum (tutorial 05, section 4). The same wall as there, zero inside (−4, 4)²:
-//     W(z) = Σ_i ½ (max(0, |z_i| − 4)/0.1)².
-constexpr double wall_width = 0.1;
-flows::Energy confined(const flows::Energy& energy) {
-    return [energy](const Var& z) { return energy(z) + 0.5 * sum(square(relu(abs(z) - box) / wall_width), 1); };
-}
-
-// KL(q_box ‖ p_box) = E_q[log q + U | x ∈ box] − log m + log Z_box ≥ 0, m = ∫_box q: the divergence
-// of q conditioned on the box from exp(−U)/Z_box (tutorial 05, section 4), on n samples of q.
-struct BoxKL {
-    double mass = 0, kl = NAN, standard_error = NAN;
-};
-BoxKL conditional_box_kl(flows::Flow& flow, const flows::Energy& energy, double log_z, std::size_t n, Rng& rng) {
-    NoGrad no_grad;
-    std::vector<double> terms;
-    for (std::size_t done = 0; done < n;) {
-        const std::size_t m = std::min<std::size_t>(8192, n - done);
-        const flows::FlowSample s = flow.sample_and_log_prob(m, rng);
-        const Tensor x = s.value.value(), log_q = s.log_prob.value(), u = energy(s.value).value();
-        for (std::size_t i = 0; i < m; ++i)
-            if (std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box) terms.push_back(log_q[i] + u[i]);
-        done += m;
-    }
-    BoxKL r;
-    r.mass = static_cast<double>(terms.size()) / static_cast<double>(n);
-    if (terms.size() < 2) return r;
-    double mean = 0, var = 0;
-    for (double t : terms) mean += t;
-    mean /= static_cast<double>(terms.size());
-    for (double t : terms) var += (t - mean) * (t - mean);
-    var /= static_cast<double>(terms.size() - 1);
-    r.kl = mean - std::log(r.mass) + log_z;
-    r.standard_error = std::sqrt(var / static_cast<double>(terms.size()) + (1 - r.mass) / (r.mass * static_cast<double>(n)));
-    return r;
-}
-
-struct Settings {
-    std::size_t steps, batch, eval_samples, grid;
-    double lr;
-    bool annealing, confine;
-    std::vector<std::string> targets;
-    std::vector<std::size_t> ks;
-    std::uint64_t seed;
-};
-
-struct Fit {
-    Kind kind;
-    const flows::Target* target;
-    std::size_t k;
-    std::unique_ptr<flows::Flow> flow;
-    flows::ReverseKLEvaluation before, after;
-    BoxKL box_after;
-    double wall = 0, cpu = 0;  // training only, without the monitoring evaluations
-    std::vector<double> curve_step, curve_kl;
-};
-
-// A fixed seed per (target, K): a fit does not change when other targets or Ks are added, and the
-// planar fits here are exactly those of tutorial 05 (same seeds, same code path).
-std::uint64_t fit_seed(std::uint64_t seed, std::size_t target_index, std::size_t k) {
-    return seed * 1'000'003 + 1009 * (target_index + 1) + k;
-}
-
-Fit run_fit(Kind kind, const flows::Target& target, std::size_t target_index, std::size_t k, double log_z,
-            const Settings& s) {
-    const std::uint64_t seed = fit_seed(s.seed, target_index, k);
-    Fit fit{kind, &target, k, make_flow(kind, k, seed), {}, {}, {}, 0, 0, {}, {}};
-    flows::Flow& flow = *fit.flow;
-    const flows::Energy energy = s.confine && !target.normalizable_on_plane ? confined(target.energy) : target.energy;
-    {
-        Rng eval_rng(seed + 2);
-        fit.before = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, box);
-    }
-    // Every 1/50 of the run: KL(q_box ‖ p_box) on 2048 samples, for the training curves.
-    Rng monitor_rng(seed + 3);
-    double monitor_wall = 0, monitor_cpu = 0;
-    fit.curve_step.push_back(0);
-    fit.curve_kl.push_back(conditional_box_kl(flow, energy, log_z, 2048, monitor_rng).kl);
-    flows::TrainOptions options{
-        .steps = s.steps,
-        .batch = s.batch,
-        .learning_rate = s.lr,
-        .seed = seed + 1,
-        .log_every = std::max<std::size_t>(1, s.steps / 50),
-        .on_log =
-            [&](std::size_t step, double) {
-                const double c0 = cpu_seconds();
-                const auto w0 = std::chrono::steady_clock::now();
-                fit.curve_step.push_back(static_cast<double>(step));
-                fit.curve_kl.push_back(conditional_box_kl(flow, energy, log_z, 2048, monitor_rng).kl);
-                monitor_cpu += cpu_seconds() - c0;
-                monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-            },
-        .progress = true,
-        .progress_options = {.label = fmt::format("    {} {} K = {}", kind_name(kind), target.name, k), .plain_lines = 4},
-        .annealing = s.annealing,
-    };
-    const double cpu_start = cpu_seconds();
-    const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
-    fit.cpu = cpu_seconds() - cpu_start - monitor_cpu;
-    fit.wall = result.seconds - monitor_wall;
-    Rng eval_rng(seed + 4);
-    fit.after = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, box);
-    Rng box_rng(seed + 5);
-    fit.box_after = conditional_box_kl(flow, energy, log_z, s.eval_samples, box_rng);
-    return fit;
-}
-
-std::vector<std::string> table_row(const Fit& f) {
-    return {f.target->name,
-            fmt::format("{}", f.k),
-            fmt::format("{:.4f}", f.before.loss),
-            fmt::format("{:.4f}", f.after.loss),
-            fmt::format("{:.4f}", f.after.standard_error),
-            fmt::format("{:.4f}", f.after.kl_box),
-            fmt::format("{:.4f}", f.box_after.mass),
-            fmt::format("{:.4f}", f.box_after.kl),
-            fmt::format("{:.4f}", f.box_after.standard_error),
-            fmt::format("{:.2f}", f.wall),
-            fmt::format("{:.2f}", f.cpu)};
-}
-const std::vector<std::string> table_header = {"target", "K",      "loss before",     "loss",   "± s.e.", "KL_box",
-                                               "q(box)", "KL(q_box‖p_box)", "± s.e.", "wall s", "CPU s"};
-
-// The checks every fit must pass: a KL divergence is never negative, and training lowers the loss.
-void check_fit(Verifier& verifier, const Fit& f) {
-    const std::string what = fmt::format("{} {} K = {}", kind_name(f.kind), f.target->name, f.k);
-    verifier.check(what + ": KL(q_box‖p_box) ≥ −3 s.e.",
-                   std::isfinite(f.box_after.kl) && f.box_after.kl >= -3 * f.box_after.standard_error,
-                   fmt::format("{:.4f} (s.e. {:.4f})", f.box_after.kl, f.box_after.standard_error));
-    if (f.target->normalizable_on_plane)
-        verifier.check(what + ": KL_box ≥ −3 s.e.", std::isfinite(f.after.kl_box) && f.after.kl_box >= -3 * f.after.standard_error,
-                       fmt::format("{:.4f} (s.e. {:.4f})", f.after.kl_box, f.after.standard_error));
-    verifier.check(what + ": training lowered the loss", f.after.loss < f.before.loss,
-                   fmt::format("{:.4f} → {:.4f}", f.before.loss, f.after.loss));
-}
-
 int run(const tutorial::Options& opt) {
     // ---- options: "auto" means the settings of tutorial 05's reference run, or a small run with --quick.
-    auto auto_or = [&](const char* name, const std::string& full, const std::string& quick) {
-        const std::string v = opt.get_string(name);
-        return v == "auto" ? (opt.quick ? quick : full) : v;
-    };
-    auto positive = [&](const char* name, const std::string& text, std::int64_t hi) {
-        std::size_t used = 0;
-        long long v = 0;
-        try {
-            v = std::stoll(text, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != text.size() || text.empty() || v < 1 || v > hi)
-            throw tutorial::UsageError(fmt::format("option {}: '{}' must be a whole number in 1..{}", name, text, hi),
-                                       opt.usage);
-        return static_cast<std::size_t>(v);
-    };
-    Settings s{};
-    s.steps = positive("--steps", auto_or("--steps", "10000", "500"), 10'000'000);
-    s.batch = positive("--batch", opt.get_string("--batch"), 1'000'000);
-    s.eval_samples = positive("--eval-samples", auto_or("--eval-samples", "100000", "10000"), 100'000'000);
-    s.grid = opt.quick ? 100 : 200;
-    s.lr = opt.get_double("--lr");
-    if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("option --lr: '{}' must be > 0", s.lr), opt.usage);
-    const std::string annealing = auto_or("--annealing", "true", "false");
-    if (annealing != "true" && annealing != "false")
-        throw tutorial::UsageError(fmt::format("option --annealing: '{}' must be auto, true or false", annealing),
-                                   opt.usage);
-    s.annealing = annealing == "true";
-    s.confine = opt.get_bool("--confine");
-    const bool compare_planar = opt.get_bool("--compare-planar");
-    for (const std::string& name : split_list(auto_or("--targets", "u1,u2,u3,u4", "u1"))) {
-        try {
-            flows::target(name);
-        } catch (const std::invalid_argument& e) {
-            throw tutorial::UsageError(fmt::format("option --targets: {}", e.what()), opt.usage);
-        }
-        s.targets.push_back(name);
-    }
-    for (const std::string& k : split_list(auto_or("--ks", "2,8,32", "2,8"))) s.ks.push_back(positive("--ks", k, 1000));
-    if (s.targets.empty() || s.ks.empty())
-        throw tutorial::UsageError("options --targets and --ks: give at least one of each", opt.usage);
+    tutorial::FitSettings s{};
+    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
+    s.lr = opt.real("--lr");
+    if (opt.integer("--warmup") > 0)
+        s.annealing = flows::AnnealingSchedule{.beta_start = 0.01, .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
+    s.confine = opt.boolean("--confine");
     s.seed = opt.seed;
+    const bool compare_planar = opt.boolean("--compare-planar");
+    const std::vector<std::string> targets = opt.texts("--targets");
+    std::vector<std::size_t> ks;
+    for (const std::int64_t k : opt.integers("--ks")) ks.push_back(static_cast<std::size_t>(k));
+    std::sort(ks.begin(), ks.end());
+    ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+    const std::size_t grid = opt.quick ? 100 : 200;
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
 
@@ -317,7 +136,7 @@ int run(const tutorial::Options& opt) {
         print_indented(to_string(explicit_j), "        ");
         fmt::print("    autodiff:\n");
         print_indented(to_string(autodiff_j), "        ");
-        verifier.check_close("max |explicit − autodiff J|", max_abs_diff(explicit_j, autodiff_j), 0, 0, 1e-14);
+        verifier.check_error("max |explicit − autodiff J|", max_abs_diff(explicit_j, autodiff_j), 1e-14);
 
         // The eigenvalues: J d = λ∥ d, and J v = λ⊥ v for a v orthogonal to d.
         const double lambda_par = 1 + beta * h + beta * h_prime * r, lambda_perp = 1 + beta * h;
@@ -325,8 +144,8 @@ int run(const tutorial::Options& opt) {
         const Tensor jd = matmul(autodiff_j, d.reshape(Shape{3, 1})).reshape(Shape{3});
         const Tensor jv = matmul(autodiff_j, v.reshape(Shape{3, 1})).reshape(Shape{3});
         fmt::print("    λ∥ = 1 + αβ̂/(α + r)² = {:.9f},  λ⊥ = 1 + β̂/(α + r) = {:.9f}\n\n", lambda_par, lambda_perp);
-        verifier.check_close("J d = λ∥ d", max_abs_diff(jd, d * lambda_par), 0, 0, 1e-14);
-        verifier.check_close("J v = λ⊥ v (v ⊥ d)", max_abs_diff(jv, v * lambda_perp), 0, 0, 1e-14);
+        verifier.check_error("J d = λ∥ d", max_abs_diff(jd, d * lambda_par), 1e-14);
+        verifier.check_error("J v = λ⊥ v (v ⊥ d)", max_abs_diff(jv, v * lambda_perp), 1e-14);
         verifier.check_close("λ∥ = 1 + αβ̂/(α + r)²", lambda_par, 1 + alpha * beta / ((alpha + r) * (alpha + r)), 1e-14, 0);
 
         // The log-det at 16 points per D against slogdet of the autodiff Jacobian.
@@ -346,7 +165,7 @@ int run(const tutorial::Options& opt) {
                 const SignLogDet sd = slogdet(jacobian([&](const Var& x) { return f->forward(x).value; }, zi));
                 worst = std::max(worst, std::abs(ld[i] - sd.log_abs_det));
             }
-            verifier.check_close(fmt::format("D = {}: max |log-det − slogdet| (16 points)", dim), worst, 0, 0, 1e-13);
+            verifier.check_error(fmt::format("D = {}: max |log-det − slogdet| (16 points)", dim), worst, 1e-13);
         }
     }
 
@@ -383,7 +202,7 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "\nρ(0) = ρ(1) = 0: the whole circle of radius 1 around z₀ collapses onto z₀, and points\n"
             "inside it (ρ < 0) are thrown through z₀ to the other side. Not a bijection.\n\n");
-        verifier.check_close("8 points at r = 1: max ‖f(z) − z₀‖", worst, 0, 0, 1e-15);
+        verifier.check_error("8 points at r = 1: max ‖f(z) − z₀‖", worst, 1e-15);
         verifier.check("λ⊥ < 0 at r = 0.5", 1 + beta / (alpha + 0.5) < 0, "the map flips orientation there");
 
         fmt::print(
@@ -466,7 +285,7 @@ int run(const tutorial::Options& opt) {
         }
         print_indented(plot::ascii_table({"δ", "γ = ρ(δ)", "a", "(−a + √…)/2 error", "Radial::inverse error"}, rows));
         fmt::print("\n");
-        verifier.check_close("Radial::inverse: worst relative error", worst_stable, 0, 0, 1e-14);
+        verifier.check_error("Radial::inverse: worst relative error", worst_stable, 1e-14);
         verifier.check("the naive root cancels near z₀", worst_naive_small > 1e-6,
                        fmt::format("relative error {:.1e} at δ ≤ 1e-8", worst_naive_small));
 
@@ -487,8 +306,8 @@ int run(const tutorial::Options& opt) {
         const double log_det_gap = max(abs(back.log_abs_det_jacobian.value() + fwd.log_abs_det_jacobian.value())).item();
         fmt::print("    max |f⁻¹(f(z)) − z| = {:.2e},  max |inverse log-det + forward log-det| = {:.2e}\n\n", round_trip,
                    log_det_gap);
-        verifier.check_close("stack of 8: round trip", round_trip, 0, 0, 1e-12);
-        verifier.check_close("stack of 8: inverse log-det = −forward", log_det_gap, 0, 0, 1e-12);
+        verifier.check_error("stack of 8: round trip", round_trip, 1e-12);
+        verifier.check_error("stack of 8: inverse log-det = −forward", log_det_gap, 1e-12);
         verifier.check("z = z₀ exactly: finite", std::isfinite(fwd.log_abs_det_jacobian.value()[0]) &&
                                                     std::isfinite(back.value.value()[0]),
                        fmt::format("log-det {:.6f}", fwd.log_abs_det_jacobian.value()[0]));
@@ -498,42 +317,40 @@ int run(const tutorial::Options& opt) {
     verifier.section("Fitting U1–U4 by reverse KL");
     fmt::print(
         "Flow: N(0, I₂) → K radial layers (z₀, α′, β′ ~ N(0, 0.1²): α ≈ ln 2, β̂ ≈ 0, close to the\n"
-        "identity). Loss as in tutorial 05: mean[log q(x) + β_t·U(x)] over x = f(z), z ~ N(0, I).\n"
-        "{} steps, batch {}, Adam lr {:g}, {}.\n"
-        "Evaluated at β = 1 on {} fresh samples: loss = E_q[log q + U], KL_box = loss + log Z_box\n"
-        "(THEORY.md §8), q(box) = the mass of q in (−4, 4)², and KL(q_box‖p_box), q conditioned on the\n"
-        "box against exp(−U)/Z_box, a KL divergence that is never negative. {}\n\n",
+        "identity). Loss and loop as in tutorial 05: mean[log q(x) + β_t·U(x)] over x = f(z), z ~ N(0, I),\n"
+        "by flows::train_reverse_kl. {} steps, batch {}, Adam lr {:g}, {}.\n"
+        "Evaluated at β = 1 on {} fresh samples: loss = E_q[log q + U], KL_box = loss + log Z_box,\n"
+        "q(box) = the mass of q in (−4, 4)², and KL(q_box‖p_box), q conditioned on the box against\n"
+        "exp(−U)/Z_box (flows::evaluate_box_kl), a KL divergence that is never negative. {}\n\n",
         s.steps, s.batch, s.lr,
-        s.annealing ? "annealing β_t = min(1, 0.01 + t/10000)" : "no annealing (β = 1 throughout)", s.eval_samples,
+        s.annealing ? fmt::format("annealing β_t = min(1, 0.01 + t/{}) (a warm-up of the first {} steps)", s.annealing->warmup_steps,
+                                  s.annealing->warmup_steps)
+                    : std::string("no annealing (β = 1 throughout)"),
+        s.eval_samples,
         s.confine ? "U2–U4 get tutorial 05's wall\n"
                     "outside the box, W(z) = Σᵢ ½(max(0, |zᵢ| − 4)/0.1)², without which their loss has no minimum."
                   : "--confine false: U2–U4 are\n"
                     "trained raw, and q is free to leave the box along z₁.");
-    if (opt.quick)
-        fmt::print(
-            "(--quick: {} steps are too few for the 10,000-step annealing ramp, which would still be at\n"
-            "β ≈ {:.2f}, so it is off; the numbers of the full run are in the .md page.)\n\n",
-            s.steps, flows::annealing_beta(s.steps));
     std::vector<Fit> radial_fits, planar_fits;
-    std::vector<double> log_z;
-    const std::vector<std::string> all_names = flows::target_names();
-    for (const std::string& name : s.targets) {
+    const tutorial::FlowMaker radial_maker = [](std::size_t k, Rng& init) { return tutorial::radial_stack(k, init); };
+    const tutorial::FlowMaker planar_maker = [](std::size_t k, Rng& init) { return tutorial::planar_stack(k, init, true); };
+    for (const std::string& name : targets) {
         const flows::Target& target = flows::target(name);
-        const auto target_index =
-            static_cast<std::size_t>(std::find(all_names.begin(), all_names.end(), name) - all_names.begin());
-        log_z.push_back(flows::log_partition_box(target.energy, box));
-        fmt::print("  {}: {}   log Z_box = {:.4f}\n", name, target.description, log_z.back());
-        for (const std::size_t k : s.ks) radial_fits.push_back(run_fit(Kind::radial, target, target_index, k, log_z.back(), s));
+        fmt::print("  {}: {}   log Z_box = {:.4f}\n", name, target.description, flows::log_partition_box(target.energy, box));
+        for (const std::size_t k : ks) radial_fits.push_back(tutorial::run_fit("radial", radial_maker, target, k, s));
     }
-    {
-        std::vector<std::vector<std::string>> rows;
-        for (const Fit& f : radial_fits) rows.push_back(table_row(f));
-        fmt::print("\nRadial:\n\n");
-        print_indented(plot::ascii_table(table_header, rows));
-        fmt::print("\n");
+    fmt::print("\nRadial:\n\n");
+    print_indented(tutorial::fit_table(radial_fits));
+    fmt::print("\nThe columns are those of tutorial 05. Times are for the training loop alone; CPU time is what\nthe process used.\n\n");
+    for (const Fit& f : radial_fits) tutorial::check_fit(verifier, f);
+    const bool defaults = !opt.quick && !opt.given("--steps") && !opt.given("--batch") && !opt.given("--lr") &&
+                          !opt.given("--warmup") && !opt.given("--eval-samples") && !opt.given("--confine");
+    if (defaults) {
+        fmt::print("\nMore layers fit better, per target, at the default settings:\n\n");
+        tutorial::check_more_layers_fit_better(verifier, radial_fits, std::nullopt);
+    } else {
+        fmt::print("\n(Not the default full run, so the checks of \"more layers fit better\" are skipped.)\n");
     }
-    fmt::print("Times are for the training loop alone; CPU time is what the process used.\n\n");
-    for (const Fit& f : radial_fits) check_fit(verifier, f);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Radial against planar");
@@ -543,16 +360,10 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "Planar flows at the same settings, with the seeds of tutorial 05 (so these are its numbers).\n"
             "Per layer, planar has 2D + 1 = 5 parameters, radial D + 2 = 4.\n\n");
-        for (std::size_t t = 0; t < s.targets.size(); ++t) {
-            const flows::Target& target = flows::target(s.targets[t]);
-            const auto target_index = static_cast<std::size_t>(
-                std::find(all_names.begin(), all_names.end(), s.targets[t]) - all_names.begin());
-            for (const std::size_t k : s.ks) planar_fits.push_back(run_fit(Kind::planar, target, target_index, k, log_z[t], s));
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const Fit& f : planar_fits) rows.push_back(table_row(f));
+        for (const std::string& name : targets)
+            for (const std::size_t k : ks) planar_fits.push_back(tutorial::run_fit("planar", planar_maker, flows::target(name), k, s));
         fmt::print("\nPlanar:\n\n");
-        print_indented(plot::ascii_table(table_header, rows));
+        print_indented(tutorial::fit_table(planar_fits));
         std::vector<std::vector<std::string>> both;
         for (std::size_t i = 0; i < radial_fits.size(); ++i) {
             const Fit &p = planar_fits[i], &r = radial_fits[i];
@@ -568,20 +379,20 @@ int run(const tutorial::Options& opt) {
                                           "planar ms/step", "radial ms/step"},
                                          both));
         fmt::print("\n");
-        for (const Fit& f : planar_fits) check_fit(verifier, f);
+        for (const Fit& f : planar_fits) tutorial::check_fit(verifier, f);
 
-        plot::Figure fig(1, static_cast<int>(s.targets.size()), 360, 300);
+        plot::Figure fig(1, static_cast<int>(targets.size()), 360, 300);
         fig.title("KL(q_box ‖ p_box) against the number of layers K");
-        for (std::size_t t = 0; t < s.targets.size(); ++t) {
+        for (std::size_t t = 0; t < targets.size(); ++t) {
             std::vector<double> ks, kl_planar, kl_radial;
             for (std::size_t i = 0; i < radial_fits.size(); ++i) {
-                if (radial_fits[i].target->name != s.targets[t]) continue;
+                if (radial_fits[i].target->name != targets[t]) continue;
                 ks.push_back(static_cast<double>(radial_fits[i].k));
                 kl_planar.push_back(planar_fits[i].box_after.kl);
                 kl_radial.push_back(radial_fits[i].box_after.kl);
             }
             plot::Axes& ax = fig.axes(0, static_cast<int>(t));
-            ax.set_title(s.targets[t]).set_xlabel("K").set_ylabel("KL (nats)").set_log_x();
+            ax.set_title(targets[t]).set_xlabel("K").set_ylabel("KL (nats)").set_log_x();
             ax.line(ks, kl_planar, {.colour = "#1f77b4", .label = "planar"});
             ax.scatter(ks, kl_planar, {.colour = "#1f77b4"});
             ax.line(ks, kl_radial, {.colour = "#d62728", .label = "radial"});
@@ -596,14 +407,14 @@ int run(const tutorial::Options& opt) {
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Densities, true and learned");
-    const std::size_t n_grid = s.grid;
+    const std::size_t n_grid = grid;
     const double h = 2 * box / static_cast<double>(n_grid);
-    const std::size_t n_cols = 1 + s.ks.size() + (compare_planar ? 1 : 0);
-    const std::size_t k_max = *std::max_element(s.ks.begin(), s.ks.end());
-    plot::Figure fig(static_cast<int>(s.targets.size()), static_cast<int>(n_cols), 360, 300);
+    const std::size_t n_cols = 1 + ks.size() + (compare_planar ? 1 : 0);
+    const std::size_t k_max = *std::max_element(ks.begin(), ks.end());
+    plot::Figure fig(static_cast<int>(targets.size()), static_cast<int>(n_cols), 360, 300);
     fig.title(fmt::format("Radial flows fitted by reverse KL ({} steps): true density and q for K = {}{}", s.steps,
-                          fmt::join(s.ks, ", "), compare_planar ? fmt::format("; planar K = {} last", k_max) : ""));
-    plot::Figure curves(1, static_cast<int>(s.targets.size()), 420, 320);
+                          fmt::join(ks, ", "), compare_planar ? fmt::format("; planar K = {} last", k_max) : ""));
+    plot::Figure curves(1, static_cast<int>(targets.size()), 420, 320);
     curves.title("KL(q_box ‖ p_box) during training: radial (solid), planar (dashed)");
     fmt::print(
         "Each radial flow's density q(x) on a {0}×{0} grid of (−4, 4)², by the closed-form inverse at\n"
@@ -611,8 +422,8 @@ int run(const tutorial::Options& opt) {
         "Each row of the figure shares one colour scale; in the terminal each panel is scaled on its own:\n\n",
         n_grid, compare_planar ? fmt::format("\nand the planar flow with K = {}", k_max) : "");
     const std::vector<std::string> palette = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
-    for (std::size_t t = 0; t < s.targets.size(); ++t) {
-        const flows::Target& target = flows::target(s.targets[t]);
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+        const flows::Target& target = flows::target(targets[t]);
         const Tensor truth = flows::energy_density_grid(target.energy, box, n_grid);
         const double top = max(truth).item();
         const int n = static_cast<int>(n_grid);
@@ -629,11 +440,11 @@ int run(const tutorial::Options& opt) {
         auto panel = [&](Fit& f) {
             const Tensor q = flows::density_grid(*f.flow, box, n_grid);
             const double mass = sum(q).item() * h * h;
-            titles.push_back(fmt::format("{} K = {}", kind_name(f.kind), f.k));
+            titles.push_back(fmt::format("{} K = {}", f.family, f.k));
             blocks.push_back(plot::ascii_heatmap(q.span(), n, n, 22, 11));
             fig.axes(static_cast<int>(t), column++)
                 .heatmap(q.span(), n, n, -box, box, -box, box, scale)
-                .set_title(fmt::format("{} K = {}: KL {:.3f}", kind_name(f.kind), f.k, f.after.kl_box))
+                .set_title(fmt::format("{} K = {}: KL {:.3f}", f.family, f.k, f.box_after.kl))
                 .equal_aspect();
             // The inverse-pass density must hold the mass that samples put in the box.
             Rng sample_rng(opt.seed + 6);
@@ -642,7 +453,7 @@ int run(const tutorial::Options& opt) {
             for (std::size_t i = 0; i < 20000; ++i)
                 if (std::abs(samples[2 * i]) < box && std::abs(samples[2 * i + 1]) < box) ++inside;
             const double frac = static_cast<double>(inside) / 20000;
-            verifier.check_close(fmt::format("{} {} K = {}: ∫_box q (grid) vs samples inside", kind_name(f.kind), target.name, f.k),
+            verifier.check_close(fmt::format("{} {} K = {}: ∫_box q (grid) vs samples inside", f.family, target.name, f.k),
                                  mass, frac, 0, 4 * std::sqrt(std::max(frac * (1 - frac), 1e-4) / 20000) + 0.01);
         };
         std::size_t colour = 0;
@@ -685,14 +496,14 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("06_radial_flow",
                                 "Radial flows: the determinant from two eigenvalues, the constraint β̂ ≥ −α, the "
                                 "closed-form inverse, U1–U4 against planar");
-    cli.option("--steps", "auto", "training steps per fit; auto = 10000, or 500 with --quick")
-        .option("--batch", "256", "samples per training step")
-        .option("--lr", "1e-3", "Adam's learning rate")
-        .option("--targets", "auto", "comma-separated energies; auto = u1,u2,u3,u4, or u1 with --quick")
-        .option("--ks", "auto", "comma-separated numbers of layers; auto = 2,8,32, or 2,8 with --quick")
-        .option("--eval-samples", "auto", "samples for the final KL; auto = 100000, or 10000 with --quick")
-        .option("--annealing", "auto", "β_t = min(1, 0.01 + t/10000); auto = true, or false with --quick")
-        .option("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
-        .option("--compare-planar", "true", "also fit planar flows at the same settings and compare");
+    cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
+        .integer("--batch", "256", {1, 100'000}, "samples per training step")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
+        .integer("--warmup", {"5000", "100"}, {0, 10'000'000}, "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
+        .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")
+        .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
+        .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
+        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
+        .boolean("--compare-planar", "true", "also fit planar flows at the same settings and compare");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

@@ -41,6 +41,7 @@
 #include "tensor/random.hpp"
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -53,10 +54,7 @@ using tapeflow::tutorial::Verifier;
 constexpr double inf = std::numeric_limits<double>::infinity();
 constexpr double ln2 = std::numbers::ln2;
 
-void print_indented(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("    {}\n", line);
-}
+using tutorial::print_indented;
 
 // ---- Three custom ops, each one `record` (autograd/op.hpp): a value, its inputs, and the derivative
 // on paper. `map` (also from op.hpp) applies a scalar function to every element.
@@ -278,8 +276,7 @@ Fit train(std::string label, std::unique_ptr<flows::Flow> flow, std::size_t step
 int run(const tutorial::Options& opt) {
     Verifier verifier;
     const std::filesystem::path out_dir(opt.out_dir);
-    const std::int64_t steps = opt.get_string("--steps") == "auto" ? (opt.quick ? 150 : 2000) : opt.get_int("--steps");
-    if (steps < 1) throw tutorial::UsageError(fmt::format("--steps must be at least 1, got {}", steps), opt.usage);
+    const std::int64_t steps = opt.integer("--steps");
     Rng rng(opt.seed);
 
     // The parameters used in sections 1 to 5: a skew and a tail weight per coordinate.
@@ -741,6 +738,6 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("08_your_own_bijector",
                                 "Write a new bijector (sinh-arcsinh), check it by hand and with the conformance kit, "
                                 "watch the kit catch a log-det sign bug, then train it inside a RealNVP");
-    cli.option("--steps", "auto", "training steps of section 6 (auto: 2000, or 150 with --quick)");
+    cli.integer("--steps", {"2000", "150"}, {1, 10'000'000}, "training steps of section 6");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, [](const tapeflow::tutorial::Options& opt) { return run(opt); });
 }

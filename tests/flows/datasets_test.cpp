@@ -88,7 +88,7 @@ TEST_CASE("an unknown data set name is an error listing the valid names") {
 
 TEST_CASE("the known entropies") {
     CHECK(*dataset_entropy("checkerboard") == std::log(32.0));
-    CHECK(std::abs(*dataset_entropy("8gaussians") - 2.832) <= 5e-4);  // THEORY.md §7: H ≈ 2.832
+    CHECK(std::abs(*dataset_entropy("8gaussians") - 2.832) <= 5e-4);  // docs/theory.md §7: H ≈ 2.832
     CHECK(dataset_entropy("moons").has_value());
     CHECK_FALSE(dataset_entropy("rings").has_value());
     CHECK_FALSE(dataset_entropy("pinwheel").has_value());

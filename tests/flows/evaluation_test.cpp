@@ -86,6 +86,47 @@ TEST_CASE("evaluate_reverse_kl rejects what it cannot evaluate") {
                          doctest::Contains("box half-width"), std::invalid_argument);
 }
 
+TEST_CASE("evaluate_box_kl: q equal to the target on the box gives 0 and the box's mass, whatever the box") {
+    // q = N(0, I₂) = exp(−½‖x‖²)/2π: conditioned on (−1, 1)², q_box = p_box exactly, and the mass is
+    // m = erf(1/√2)² = 0.466…; the estimate of KL is then log(m/m̂), zero up to the mass's noise.
+    auto flow = normal_flow();
+    const double m = std::pow(std::erf(1 / std::sqrt(2.0)), 2);
+    Rng rng(5);
+    const BoxKLEvaluation e = evaluate_box_kl(*flow, half_square_norm, std::log(2 * pi * m), 40000, rng, 1.0);
+    CHECK(std::abs(e.mass - m) <= 4 * std::sqrt(m * (1 - m) / 40000));
+    CHECK(std::abs(e.kl - std::log(m / e.mass)) <= 1e-12);
+    CHECK(std::abs(e.kl) <= 4 * e.standard_error);
+    CHECK(e.standard_error > 0);
+}
+
+TEST_CASE("evaluate_box_kl of a shifted flow on a wide box: KL(N(μ, I) ‖ N(0, I)) = ½‖μ‖²") {
+    auto flow = shifted_flow(Tensor{0.6, -0.8});  // ½‖μ‖² = 0.5
+    Rng rng(6);
+    const BoxKLEvaluation e = evaluate_box_kl(*flow, half_square_norm, std::log(2 * pi), 40000, rng, 12.0);
+    CHECK(e.mass == 1.0);
+    CHECK(std::abs(e.kl - 0.5) <= 4 * e.standard_error);
+    CHECK(e.standard_error < 0.01);
+}
+
+TEST_CASE("evaluate_box_kl rejects what it cannot evaluate, and is NaN when nothing lands in the box") {
+    auto flow = normal_flow();
+    Rng rng(7);
+    CHECK_THROWS_WITH_AS(evaluate_box_kl(*flow, half_square_norm, 0.0, 0, rng), doctest::Contains("n_samples"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(evaluate_box_kl(*flow, Energy{}, 0.0, 10, rng), doctest::Contains("empty"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(evaluate_box_kl(*flow, half_square_norm, 0.0, 10, rng, -1.0), doctest::Contains("got -1"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(evaluate_box_kl(*flow, half_square_norm, NAN, 10, rng), doctest::Contains("log_z_box"),
+                         std::invalid_argument);
+    auto three = normal_flow(3);
+    CHECK_THROWS_WITH_AS(evaluate_box_kl(*three, half_square_norm, 0.0, 10, rng), doctest::Contains("D = 3"),
+                         std::invalid_argument);
+    auto far = shifted_flow(Tensor{100.0, 0.0});
+    const BoxKLEvaluation e = evaluate_box_kl(*far, half_square_norm, 0.0, 100, rng);
+    CHECK(e.mass == 0.0);
+    CHECK(std::isnan(e.kl));
+}
+
 TEST_CASE("evaluate_nll is the mean negative log-density, in any dimension") {
     Rng rng(4);
     for (std::size_t dim : {2u, 3u}) {

@@ -106,7 +106,7 @@ TEST_CASE("The densities are normalized on their domains") {
     CHECK(std::abs(integral_1d(l, -40, 40, 400000) - (0.5 * std::erf(1 / std::sqrt(2.0)))) <= 1e-6);
 }
 
-TEST_CASE("LogitPreprocessing: THEORY.md §6 term by term") {
+TEST_CASE("LogitPreprocessing: docs/theory.md §6 term by term") {
     const double alpha = 0.05;
     LogitPreprocessing pre(alpha);
     CHECK(pre.name() == "LogitPreprocessing(alpha = 0.05)");

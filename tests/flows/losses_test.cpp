@@ -96,3 +96,17 @@ TEST_CASE("annealing_beta: min(1, 0.01 + t/10000)") {
     CHECK(annealing_beta(9900) == 1.0);
     CHECK(annealing_beta(1000000) == 1.0);
 }
+
+TEST_CASE("AnnealingSchedule: a warm-up min(1, β₀ + t/T) of any length, then β = 1") {
+    const AnnealingSchedule short_warmup{.beta_start = 0.1, .warmup_steps = 100};
+    CHECK(short_warmup.beta(0) == 0.1);
+    CHECK(std::abs(short_warmup.beta(45) - 0.55) <= 1e-15);
+    CHECK(short_warmup.beta(90) == 1.0);
+    CHECK(short_warmup.beta(5000) == 1.0);
+    CHECK(annealing_beta(45, short_warmup) == short_warmup.beta(45));
+    CHECK_THROWS_WITH_AS((AnnealingSchedule{.beta_start = 0.0}.beta(0)), doctest::Contains("beta_start must be in (0, 1]"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS((AnnealingSchedule{.beta_start = 1.5}.beta(0)), doctest::Contains("got 1.5"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS((AnnealingSchedule{.warmup_steps = 0}.beta(0)), doctest::Contains("warmup_steps must be at least 1"),
+                         std::invalid_argument);
+}

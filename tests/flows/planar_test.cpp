@@ -59,7 +59,7 @@ Tensor points_at(Planar& p, const std::vector<double>& ts, Rng& rng, double spre
 
 }  // namespace
 
-TEST_CASE("Planar: parameters are u, w, b with the THEORY.md §8 initialization") {
+TEST_CASE("Planar: parameters are u, w, b with the docs/theory.md §3 initialization") {
     Rng rng(5);
     Planar p(3, rng);
     const auto named = p.named_parameters();
@@ -301,4 +301,21 @@ TEST_CASE("Planar: the conformance kit passes in D = 1, 2, 5 on every branch") {
             CHECK_BIJECTOR(*p, randn(Shape{16, d}, rng, 0.0, 50.0 / std::sqrt(d)), o);
         }
     }
+}
+
+TEST_CASE("Planar near_identity: wᵀû = 0, û ⊥ w, so log|det| = 0 everywhere and f moves points only a little") {
+    Rng rng(11);
+    Planar p(2, rng, {.init_std = 0.1, .near_identity = true});
+    CHECK(std::abs(p.w_dot_u_hat()) <= 1e-12);
+    const Tensor z = randn(Shape{64, 2}, rng);
+    NoGrad no_grad;
+    const Transformed out = p.forward(Var(z));
+    CHECK(max(abs(out.log_abs_det_jacobian.value())).item() <= 1e-12);
+    CHECK(max_abs_diff(out.value.value(), z) <= 0.2);  // |û|·|w|·|z| with |û|, |w| ~ 0.1
+    // Without it, the same draws start as a contraction: wᵀû ≈ ln 2 − 1.
+    Rng same(11);
+    Planar plain(2, same, {.init_std = 0.1});
+    CHECK(std::abs(plain.w_dot_u_hat() - (std::log(2.0) - 1)) <= 0.05);
+    CHECK_THROWS_WITH_AS(Planar(2, rng, {.init_std = 0.0, .near_identity = true}), doctest::Contains("near_identity"),
+                         std::invalid_argument);
 }

@@ -79,7 +79,7 @@ TEST_CASE("Radial: β̂ > −α and 1 + β̂/(α + r) > 0 for extreme α′, β�
         }
 }
 
-TEST_CASE("Radial: forward is z + β̂ h(r)(z − z₀) with the THEORY.md §4 log-det") {
+TEST_CASE("Radial: forward is z + β̂ h(r)(z − z₀) with the docs/theory.md §4 log-det") {
     auto f = radial(Tensor{0.5, -1.0, 2.0}, 0.3, -0.8);
     const double alpha = f->alpha(), beta = f->beta_hat();
     const Tensor z{{1.0, 0.0, 2.5}, {-3.0, 4.0, 0.0}};

@@ -1,4 +1,4 @@
-// The Rezende & Mohamed energies: values against a scalar transcription of THEORY.md §7, finiteness
+// The Rezende & Mohamed energies: values against a scalar transcription of docs/theory.md §7, finiteness
 // far from the modes, gradients against finite differences, the lookup by name, and log Z over the
 // box against closed forms and the reference values.
 #include "flows/targets.hpp"
@@ -25,7 +25,7 @@ namespace {
 
 constexpr double pi = std::numbers::pi;
 
-// THEORY.md §7 transcribed literally, with the naive −log(exp + exp): right near the modes,
+// docs/theory.md §7 transcribed literally, with the naive −log(exp + exp): right near the modes,
 // where the test points below lie.
 double bump(double x, double s) { return std::exp(-0.5 * (x / s) * (x / s)); }
 double w1(double z1) { return std::sin(2 * pi * z1 / 4); }
@@ -50,7 +50,7 @@ const Tensor points{{0.3, -1.2}, {1.9, 0.4}, {-2.1, -0.2}, {1.0, -1.5}, {-0.7, 0
 
 }  // namespace
 
-TEST_CASE("U1-U4 match THEORY.md's formulas near the modes") {
+TEST_CASE("U1-U4 match docs/theory.md §7's formulas near the modes") {
     for (std::size_t k = 0; k < 4; ++k) {
         const Target& t = targets()[k];
         CAPTURE(t.name);
@@ -178,7 +178,7 @@ TEST_CASE("log_partition_box is exact on closed forms") {
     CHECK(std::abs(log_partition_box(U3) - std::log(8 * 2 * 0.35 * std::sqrt(2 * pi))) <= 1e-7);
 }
 
-TEST_CASE("log_partition_box reproduces THEORY.md's log Z over (-4, 4)^2") {
+TEST_CASE("log_partition_box reproduces docs/theory.md §7's log Z over (-4, 4)^2") {
     const double reference[] = {1.8775, 2.0821, 2.6417, 2.6846};  // 4 decimals, PyTorch
     for (std::size_t k = 0; k < 4; ++k) {
         const Target& t = targets()[k];
@@ -222,4 +222,19 @@ TEST_CASE("energy_density_grid is exp(-U)/Z on the grid, bottom row first, and i
         REQUIRE(std::abs(u[1] - u[0]) > 0.1);  // so that a transposed grid would fail
         CHECK(std::abs(std::log(density.at({r, c}) / density.at({c, r})) - (u[1] - u[0])) <= 1e-12);
     }
+}
+
+TEST_CASE("confined_to_box: U inside the box, U + ½(distance/width)² per coordinate outside") {
+    const Energy zero = [](const Var& z) { return sum(z * 0.0, 1); };
+    const Energy walled = confined_to_box(zero, 4.0, 0.1);
+    const Tensor z{{0.0, 0.0}, {3.99, -3.99}, {4.5, 0.0}, {-4.2, 5.0}};
+    const Tensor w = energy_values(walled, z);
+    CHECK(w[0] == 0.0);
+    CHECK(w[1] == 0.0);
+    CHECK(std::abs(w[2] - 0.5 * 25) <= 1e-9);             // (0.5/0.1)² / 2
+    CHECK(std::abs(w[3] - 0.5 * (4 + 100)) <= 1e-9);      // (0.2/0.1)² / 2 + (1/0.1)² / 2
+    const Tensor u2 = energy_values(confined_to_box(U2), Tensor{{1.0, 0.5}});
+    CHECK(u2[0] == energy_values(U2, Tensor{{1.0, 0.5}})[0]);
+    CHECK_THROWS_WITH_AS(confined_to_box(Energy{}), doctest::Contains("empty"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(confined_to_box(U2, 4.0, 0.0), doctest::Contains("got 4 and 0"), std::invalid_argument);
 }

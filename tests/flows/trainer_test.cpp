@@ -106,7 +106,7 @@ TEST_CASE("with a zero learning rate the losses are exactly the objectives on th
     SUBCASE("reverse KL, annealed: β_t = min(1, 0.01 + t/10000) at step t = 0, 1, …") {
         AffineFlow m;
         const TrainResult r =
-            train_reverse_kl(m.flow, gaussian_energy, {.steps = 5, .batch = 16, .learning_rate = 0.0, .seed = 3, .annealing = true});
+            train_reverse_kl(m.flow, gaussian_energy, {.steps = 5, .batch = 16, .learning_rate = 0.0, .seed = 3, .annealing = AnnealingSchedule{}});
         Rng rng(3);
         REQUIRE(r.losses.size() == 5);
         for (std::size_t t = 0; t < 5; ++t) {
@@ -272,7 +272,7 @@ TEST_CASE("the trainer validates its options and arguments") {
     CHECK_THROWS_WITH_AS(forward({.batch = 0}), doctest::Contains("batch must be at least 1"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(forward({.log_every = 0}), doctest::Contains("log_every"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(forward({.clip_norm = 0.0}), doctest::Contains("clip_norm must be > 0"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(forward({.annealing = true}), doctest::Contains("applies to train_reverse_kl only"),
+    CHECK_THROWS_WITH_AS(forward({.annealing = AnnealingSchedule{}}), doctest::Contains("applies to train_reverse_kl only"),
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(forward({.learning_rate = -1.0}), doctest::Contains("learning_rate must be finite and ≥ 0, got -1"),
                          std::invalid_argument);

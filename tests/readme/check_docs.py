@@ -7,6 +7,10 @@
             run here, the others are matched to the test that covers them (COMMANDS below); a command
             that fits no entry fails, so a new README command comes with its test
   headers   every public header (tensor/ autograd/ nn/ flows/) opens with a comment saying what it provides
+  references  every file a page, comment or script of the repository names exists in the repository
+            (paths under its top folders, relative markdown links), every section of docs/theory.md
+            that is cited (docs/theory.md §N) exists, and nothing cites the developers' notes that a
+            clone does not have
 """
 import os
 import re
@@ -205,8 +209,72 @@ def check_headers(source: Path, _build):
     return fail(problems)
 
 
+# The developers' notes live outside the repository; a clone does not have them. Spelled in pieces so
+# that this file does not name them itself.
+NOT_IN_REPOSITORY = ["THEORY" + ".md", "STYLE" + ".md", "../" + "shared/"]
+TOP_FOLDERS = ("tensor", "autograd", "nn", "flows", "tutorials", "tests", "bench", "docs", "examples")
+TEXT_SUFFIXES = {".md", ".cpp", ".hpp", ".h", ".py", ".txt", ".build", ".sh", ".cmake"}
+
+
+def repository_text_files(source: Path):
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if any(part.startswith(".") or part.startswith("build") or part == "out" for part in rel.parts[:-1]):
+            continue
+        if path.is_file() and (path.suffix in TEXT_SUFFIXES or path.name in ("tapeflow", "meson.build", "run")):
+            yield path
+
+
+def theory_sections(source: Path):
+    theory = source / "docs" / "theory.md"
+    if not theory.is_file():
+        return None
+    return {int(m) for m in re.findall(r"^## (\d+)\.", theory.read_text(), re.M)}
+
+
+def check_references(source: Path, _build):
+    problems, count = [], 0
+    sections = theory_sections(source)
+    if sections is None:
+        problems.append("docs/theory.md, the theory reference the sources cite, does not exist")
+        sections = set()
+    me = Path(__file__).resolve()
+    for path in repository_text_files(source):
+        if path.resolve() == me:
+            continue
+        rel = path.relative_to(source)
+        for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            where = f"{rel}:{line_no}"
+            for name in NOT_IN_REPOSITORY:
+                if name in line:
+                    count += 1
+                    problems.append(f"{where}: cites {name}, which is not in the repository (cite docs/theory.md)")
+            # "docs/theory.md §2, §3 and §8": every § after the file name, in the same clause.
+            for m in re.finditer(r"theory\.md((?:\s*(?:,|and|or|–|-)?\s*§\s?\d+)+)", line):
+                for number in re.findall(r"§\s?(\d+)", m.group(1)):
+                    count += 1
+                    if int(number) not in sections:
+                        problems.append(f"{where}: cites docs/theory.md §{number}, which has no section {number}")
+            # Paths under the repository's top folders, e.g. flows/planar.hpp or tutorials/figures/05_x/a.svg.
+            for m in re.finditer(r"(?<![\w./-])((?:%s)/[\w./-]*\w\.[A-Za-z]{1,5})(?![\w*<])" % "|".join(TOP_FOLDERS), line):
+                target = m.group(1)
+                count += 1
+                if not (source / target).exists():
+                    problems.append(f"{where}: names {target}, which does not exist")
+            # Relative markdown links [text](target) in pages.
+            if path.suffix == ".md":
+                for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", line):
+                    if re.match(r"[a-z]+:", target):
+                        continue
+                    count += 1
+                    if not (path.parent / target).exists():
+                        problems.append(f"{where}: links to {target}, which does not exist")
+    print(f"{count} references checked")
+    return fail(problems)
+
+
 if __name__ == "__main__":
-    checks = {"images": check_images, "readme": check_readme, "headers": check_headers}
+    checks = {"images": check_images, "readme": check_readme, "headers": check_headers, "references": check_references}
     if len(sys.argv) < 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

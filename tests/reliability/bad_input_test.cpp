@@ -614,7 +614,7 @@ TEST_CASE("flows layer: bijectors, flows, objectives and training reject bad siz
         {"flows::train_forward_kl", "clip_norm = 0", Expect::invalid_argument, "clip",
          [] { (void)flows::train_forward_kl(*planar_flow(), moons, {.steps = 1, .clip_norm = 0.0}); }},
         {"flows::train_forward_kl", "annealing (meaningless for maximum likelihood)", Expect::invalid_argument, "annealing",
-         [] { (void)flows::train_forward_kl(*planar_flow(), moons, {.steps = 1, .annealing = true}); }},
+         [] { (void)flows::train_forward_kl(*planar_flow(), moons, {.steps = 1, .annealing = flows::AnnealingSchedule{}}); }},
         {"flows::train_forward_kl", "an empty sampler", Expect::invalid_argument, "sampler",
          [] { (void)flows::train_forward_kl(*planar_flow(), flows::Sampler(), {.steps = 1}); }},
         {"flows::train_forward_kl", "a sampler that returns NaN data", Expect::runtime, "step",

@@ -58,7 +58,7 @@ Trained train_and_save(std::uint64_t init_seed, std::uint64_t data_seed, const s
     auto flow = planar_flow(init_seed);
     const flows::TrainResult r = flows::train_reverse_kl(
         *flow, flows::U1,
-        {.steps = 150, .batch = 64, .learning_rate = 1e-2, .seed = data_seed, .annealing = true, .clip_norm = 10.0});
+        {.steps = 150, .batch = 64, .learning_rate = 1e-2, .seed = data_seed, .annealing = flows::AnnealingSchedule{}, .clip_norm = 10.0});
     nn::save_checkpoint(path, *flow);
     Trained t;
     for (double loss : r.losses) t.loss_bits.push_back(std::bit_cast<std::uint64_t>(loss));

@@ -17,18 +17,25 @@ double cpu_seconds() {
 
 void print_indented(const std::string& text, const std::string& prefix) {
     std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) fmt::print("{}{}\n", prefix, line);
+    for (std::string line; std::getline(lines, line);) {
+        line.erase(line.find_last_not_of(' ') + 1);  // pictures built cell by cell end in blanks
+        fmt::print("{}{}\n", prefix, line);
+    }
 }
 
 std::string side_by_side(const std::vector<std::string>& titles, const std::vector<std::string>& blocks) {
+    // Display width in characters: UTF-8 continuation bytes (10xxxxxx) do not count.
+    auto width = [](const std::string& s) {
+        return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+    };
     std::vector<std::vector<std::string>> lines(blocks.size());
     std::size_t height = 0;
     std::vector<std::size_t> widths(blocks.size(), 0);
     for (std::size_t i = 0; i < blocks.size(); ++i) {
         std::istringstream in(blocks[i]);
-        lines[i].push_back(titles[i]);
+        lines[i].push_back(i < titles.size() ? titles[i] : "");
         for (std::string line; std::getline(in, line);) lines[i].push_back(line);
-        for (const std::string& line : lines[i]) widths[i] = std::max(widths[i], line.size());
+        for (const std::string& line : lines[i]) widths[i] = std::max(widths[i], width(line));
         height = std::max(height, lines[i].size());
     }
     std::string out;
@@ -36,7 +43,7 @@ std::string side_by_side(const std::vector<std::string>& titles, const std::vect
         std::string line;
         for (std::size_t i = 0; i < blocks.size(); ++i) {
             const std::string cell = row < lines[i].size() ? lines[i][row] : "";
-            line += cell + std::string(widths[i] - cell.size() + 3, ' ');
+            line += cell + std::string(widths[i] - width(cell) + 3, ' ');
         }
         while (!line.empty() && line.back() == ' ') line.pop_back();
         out += line + "\n";
@@ -44,12 +51,5 @@ std::string side_by_side(const std::vector<std::string>& titles, const std::vect
     return out;
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> parts;
-    std::string part;
-    std::istringstream in(text);
-    while (std::getline(in, part, ',')) parts.push_back(part);
-    return parts;
-}
 
 }  // namespace tapeflow::tutorial

@@ -43,6 +43,20 @@ void Verifier::section(std::string_view title) {
 }
 
 bool Verifier::check_close(std::string_view what, double analytic, double brute_force, double rtol, double atol) {
+    return check_close(what, Compared{"analytic", analytic}, Compared{"brute force", brute_force}, rtol, atol);
+}
+
+bool Verifier::check_error(std::string_view what, double error, double bound) {
+    if (!(bound >= 0))
+        throw std::invalid_argument(fmt::format("Verifier::check_error('{}'): the bound must be >= 0, got {}", what, bound));
+    const bool ok = error >= 0 && error <= bound;
+    record(ok);
+    fmt::print(out_, "  {} {:<{}}  error {:.2e}  {} bound {:.1e}\n", verdict(ok), what, kWhatWidth, error, ok ? "≤" : ">", bound);
+    return ok;
+}
+
+bool Verifier::check_close(std::string_view what, Compared value, Compared reference, double rtol, double atol) {
+    const double analytic = value.value, brute_force = reference.value;
     if (!(rtol >= 0) || !(atol >= 0)) {
         throw std::invalid_argument(
             fmt::format("Verifier::check_close('{}'): tolerances must be >= 0, got rtol={} atol={}", what, rtol, atol));
@@ -54,8 +68,8 @@ bool Verifier::check_close(std::string_view what, double analytic, double brute_
     const bool both_finite = std::isfinite(analytic) && std::isfinite(brute_force);
     const bool ok = analytic == brute_force || (both_finite && diff <= tolerance);
     record(ok);
-    fmt::print(out_, "  {} {:<{}}  analytic {:>{}}  brute force {:>{}}  |diff| {:.1e}", verdict(ok), what, kWhatWidth,
-               format_value(analytic), kValueWidth, format_value(brute_force), kValueWidth,
+    fmt::print(out_, "  {} {:<{}}  {} {:>{}}  {} {:>{}}  |diff| {:.1e}", verdict(ok), what, kWhatWidth, value.label,
+               format_value(analytic), kValueWidth, reference.label, format_value(brute_force), kValueWidth,
                ok && analytic == brute_force ? 0.0 : diff);
     if (!ok) fmt::print(out_, "  > tol {:.1e}", tolerance);
     fmt::print(out_, "\n");

@@ -5,14 +5,14 @@
 //
 //   Verifier v;
 //   v.section("The triangular Jacobian");
-//   v.check_close("log|det J|", analytic, brute_force, 1e-6, 1e-9);
+//   v.check_close("log|det J|", {"lemma", lemma}, {"slogdet", lu}, 1e-6, 1e-9);
 //   v.summary();
 //   return v.exit_code();
 //
 // prints
 //
 //   == 1. The triangular Jacobian ==
-//     [ok]   log|det J|                    analytic  -1.234567890123  brute force  -1.234567890120  |diff| 3.0e-12
+//     [ok]   log|det J|                    lemma  -1.234567890123  slogdet  -1.234567890120  |diff| 3.0e-12
 //
 //   1 checks, 0 failed
 #pragma once
@@ -21,6 +21,12 @@
 #include <string_view>
 
 namespace tapeflow::tutorial {
+
+// One side of a comparison: what the number is (printed before it) and its value.
+struct Compared {
+    std::string_view label;
+    double value;
+};
 
 class Verifier {
 public:
@@ -33,6 +39,11 @@ public:
     // (gradcheck's rule: the brute-force value is the reference), or when the
     // two are identical (e.g. both -inf). NaN never passes. Returns the verdict.
     bool check_close(std::string_view what, double analytic, double brute_force, double rtol, double atol);
+    // The same rule, with each side printed under its own label (what is actually compared).
+    bool check_close(std::string_view what, Compared value, Compared reference, double rtol, double atol);
+    // A measured error against its bound: passes when 0 ≤ error ≤ bound (NaN never passes); printed
+    // as "error … ≤ bound …" rather than as a comparison with zero.
+    bool check_error(std::string_view what, double error, double bound);
 
     // A yes/no fact, e.g. "round trip restores x"; `detail` is printed after it.
     bool check(std::string_view what, bool ok, std::string_view detail = "");

@@ -81,3 +81,21 @@ TEST_CASE("a ledger without failures exits 0") {
     CHECK(c.verifier.exit_code() == 0);
     CHECK(c.verifier.failures() == 0);
 }
+
+TEST_CASE("labelled comparisons print what is compared; errors are printed against their bound") {
+    Captured c;
+    Verifier& v = c.verifier;
+    CHECK(v.check_close("det", {"1 + bᵀa", 2.0}, {"LU", 2.0 + 1e-15}, 1e-12, 0));
+    CHECK(v.check_error("round trip", 1e-15, 1e-12));
+    CHECK_FALSE(v.check_error("round trip too far", 1e-9, 1e-12));
+    CHECK_FALSE(v.check_error("NaN", NAN, 1.0));
+    CHECK_FALSE(v.check_error("negative error", -1.0, 1.0));
+    CHECK_THROWS_AS(v.check_error("bad bound", 0.0, -1.0), std::invalid_argument);
+    const std::string text = c.text();
+    CHECK(text.find("  1 + bᵀa   2.000000000000") != std::string::npos);
+    CHECK(text.find("  LU   2.000000000000") != std::string::npos);
+    CHECK(text.find("analytic") == std::string::npos);
+    CHECK(text.find("error 1.00e-15  ≤ bound 1.0e-12") != std::string::npos);
+    CHECK(text.find("error 1.00e-09  > bound 1.0e-12") != std::string::npos);
+    CHECK(v.failures() == 3);
+}

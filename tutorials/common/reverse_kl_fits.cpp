@@ -1,0 +1,144 @@
+#include "tutorials/common/reverse_kl_fits.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
+#include "flows/distributions.hpp"
+#include "flows/planar.hpp"
+#include "flows/radial.hpp"
+#include "flows/trainer.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/reduce.hpp"
+#include "tutorials/common/console.hpp"
+#include "tutorials/common/text_view.hpp"
+
+namespace tapeflow::tutorial {
+
+std::unique_ptr<flows::Flow> planar_stack(std::size_t k, Rng& rng, bool near_identity) {
+    auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2));
+    for (std::size_t i = 0; i < k; ++i)
+        flow->add(std::make_unique<flows::Planar>(2, rng, flows::PlanarOptions{.init_std = 0.1, .near_identity = near_identity}));
+    return flow;
+}
+
+std::unique_ptr<flows::Flow> radial_stack(std::size_t k, Rng& rng) {
+    auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2));
+    for (std::size_t i = 0; i < k; ++i) flow->add(std::make_unique<flows::Radial>(2, rng, flows::RadialOptions{.init_std = 0.1}));
+    return flow;
+}
+
+std::uint64_t fit_seed(std::uint64_t seed, const flows::Target& target, std::size_t k) {
+    const std::vector<std::string> names = flows::target_names();
+    const auto index = static_cast<std::uint64_t>(std::find(names.begin(), names.end(), target.name) - names.begin());
+    return seed * 1'000'003 + 1009 * (index + 1) + k;
+}
+
+flows::Energy training_energy(const flows::Target& target, bool confine) {
+    return confine && !target.normalizable_on_plane ? flows::confined_to_box(target.energy, fit_box) : target.energy;
+}
+
+Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Target& target, std::size_t k,
+            const FitSettings& s) {
+    const std::uint64_t seed = fit_seed(s.seed, target, k);
+    Fit fit;
+    fit.family = family;
+    fit.target = &target;
+    fit.k = k;
+    {
+        Rng init_rng(seed);
+        fit.flow = make(k, init_rng);
+    }
+    flows::Flow& flow = *fit.flow;
+    const flows::Energy energy = training_energy(target, s.confine);
+    const double log_z = flows::log_partition_box(target.energy, fit_box);
+    {
+        Rng eval_rng(seed + 2);
+        fit.before = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, fit_box);
+        NoGrad no_grad;
+        fit.initial_std = std::sqrt(mean(square(flow.sample(10000, eval_rng))).item());
+    }
+    Rng monitor_rng(seed + 3);
+    double monitor_wall = 0, monitor_cpu = 0;
+    auto monitor = [&](std::size_t step) {
+        const double c0 = cpu_seconds();
+        const auto w0 = std::chrono::steady_clock::now();
+        fit.curve_step.push_back(static_cast<double>(step));
+        fit.curve_kl.push_back(flows::evaluate_box_kl(flow, energy, log_z, 2048, monitor_rng, fit_box).kl);
+        monitor_cpu += cpu_seconds() - c0;
+        monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    };
+    monitor(0);
+    const flows::TrainOptions options{
+        .steps = s.steps,
+        .batch = s.batch,
+        .learning_rate = s.lr,
+        .seed = seed + 1,
+        .log_every = std::max<std::size_t>(1, s.steps / 50),
+        .on_log = [&](std::size_t step, double) { monitor(step); },
+        .progress = true,
+        .progress_options = {.label = fmt::format("    {} {} K = {}", family, target.name, k), .plain_lines = 4},
+        .annealing = s.annealing,
+    };
+    const double cpu_start = cpu_seconds();
+    const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
+    fit.cpu = cpu_seconds() - cpu_start - monitor_cpu;
+    fit.wall = result.seconds - monitor_wall;
+    Rng eval_rng(seed + 4);
+    fit.after = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, fit_box);
+    Rng box_rng(seed + 5);
+    fit.box_after = flows::evaluate_box_kl(flow, energy, log_z, s.eval_samples, box_rng, fit_box);
+    return fit;
+}
+
+std::string fit_table(const std::vector<Fit>& fits) {
+    std::vector<std::vector<std::string>> rows;
+    for (const Fit& f : fits)
+        rows.push_back({f.target->name, fmt::format("{}", f.k), fmt::format("{:.3f}", f.initial_std),
+                        fmt::format("{:.4f}", f.before.loss), fmt::format("{:.4f}", f.after.loss),
+                        fmt::format("{:.4f}", f.after.kl_box), fmt::format("{:.4f}", f.box_after.mass),
+                        fmt::format("{:.4f}", f.box_after.kl), fmt::format("{:.4f}", f.box_after.standard_error),
+                        fmt::format("{:.2f}", f.wall), fmt::format("{:.2f}", f.cpu)});
+    return plot::ascii_table({"target", "K", "q₀ std", "loss before", "loss after", "KL_box", "q(box)",
+                              "KL(q_box‖p_box)", "± s.e.", "wall s", "CPU s"},
+                             rows);
+}
+
+void check_fit(Verifier& verifier, const Fit& f) {
+    const std::string what = fmt::format("{} {} K = {}", f.family, f.target->name, f.k);
+    verifier.check(what + ": KL(q_box‖p_box) ≥ −3 s.e.",
+                   std::isfinite(f.box_after.kl) && f.box_after.kl >= -3 * f.box_after.standard_error,
+                   fmt::format("{:.4f} (s.e. {:.4f})", f.box_after.kl, f.box_after.standard_error));
+    verifier.check(what + ": training lowered the loss", f.after.loss < f.before.loss,
+                   fmt::format("{:.4f} → {:.4f}", f.before.loss, f.after.loss));
+}
+
+void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound) {
+    std::map<std::string, std::vector<const Fit*>> by_target;
+    std::vector<std::string> order;
+    for (const Fit& f : fits) {
+        if (!by_target.count(f.target->name)) order.push_back(f.target->name);
+        by_target[f.target->name].push_back(&f);
+    }
+    for (const std::string& name : order) {
+        std::vector<const Fit*> row = by_target[name];
+        std::sort(row.begin(), row.end(), [](const Fit* a, const Fit* b) { return a->k < b->k; });
+        for (std::size_t i = 1; i < row.size(); ++i) {
+            const flows::BoxKLEvaluation &fewer = row[i - 1]->box_after, &more = row[i]->box_after;
+            const double noise = 3 * std::hypot(fewer.standard_error, more.standard_error);
+            verifier.check(fmt::format("{} {}: KL(K = {}) < KL(K = {}) − 3 s.e.", row[i]->family, name, row[i]->k, row[i - 1]->k),
+                           more.kl < fewer.kl - noise,
+                           fmt::format("{:.4f} vs {:.4f} (3 s.e. {:.4f})", more.kl, fewer.kl, noise));
+        }
+        if (largest_k_bound && !row.empty())
+            verifier.check(fmt::format("{} {}: KL(K = {}) ≤ {:.2f}", row.back()->family, name, row.back()->k, *largest_k_bound),
+                           row.back()->box_after.kl <= *largest_k_bound, fmt::format("{:.4f}", row.back()->box_after.kl));
+    }
+}
+
+}  // namespace tapeflow::tutorial
