@@ -36,7 +36,7 @@ public:
 void require_batch(const Var& v, std::size_t dim, const std::string& who);
 
 // A chain of `count` maps applied to `input` in the order step(0, ·), step(1, ·), …: the value goes
-// through each and the log-dets add (THEORY.md §1); no steps is the identity with log-det 0 [N].
+// through each and the log-dets add (docs/theory.md §1); no steps is the identity with log-det 0 [N].
 Transformed compose(const Var& input, std::size_t count,
                     const std::function<Transformed(std::size_t k, const Var& value)>& step);
 

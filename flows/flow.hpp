@@ -63,7 +63,7 @@ private:
 };
 
 // log p(x) = log p_z(b⁻¹(x)) + log|det J_{b⁻¹}(x)| for x [N, D] → [N]: the density of the base pushed
-// through b (THEORY.md §1), for a bijector not owned by a Flow. Throws unless x is a non-empty [N, D]
+// through b (docs/theory.md §1), for a bijector not owned by a Flow. Throws unless x is a non-empty [N, D]
 // with the base's D.
 Var pushforward_log_prob(Bijector& b, Distribution& base, const Var& x);
 
