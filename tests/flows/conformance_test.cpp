@@ -56,10 +56,10 @@ public:
                                  [](Backward& ctx) { ctx.accumulate(0, ctx.grad() * 1.5); });
                 break;
             case Fault::wrong_gradient_in_tails:
-                t.value = record("wrong_in_tails", t.value.value(), {t.value}, [](Tape& tape, const Node& n) {
-                    Tensor g = n.grad.clone();
-                    for (std::size_t i = 0; i < g.numel(); ++i) g[i] *= std::abs(n.value[i]) > 3 ? 1.5 : 1.0;
-                    tape.accumulate(n.inputs[0], g);
+                t.value = record("wrong_in_tails", t.value.value(), {t.value}, [](Backward& ctx) {
+                    Tensor g = ctx.grad().clone();
+                    for (std::size_t i = 0; i < g.numel(); ++i) g[i] *= std::abs(ctx.value()[i]) > 3 ? 1.5 : 1.0;
+                    ctx.accumulate(0, g);
                 });
                 break;
             default: break;
