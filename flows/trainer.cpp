@@ -40,7 +40,7 @@ std::string non_finite(double v) { return std::isnan(v) ? "NaN" : fmt::format("{
 
 // An update can overflow a parameter while its loss and gradient were finite; checked at the log
 // points (a non-finite parameter makes the next loss non-finite anyway, which every step checks).
-void require_finite_parameters(Flow& flow, const char* who, std::size_t step, double loss) {
+void require_finite_parameters(nn::Module& flow, const char* who, std::size_t step, double loss) {
     for (const auto& [name, p] : flow.named_parameters())
         for (double v : p->value.span())
             if (!std::isfinite(v))
