@@ -65,16 +65,12 @@ struct Settings {
 Settings read_settings(const tutorial::Options& opt) {
     Settings s{};
     s.quick = opt.quick;
-    const std::string steps = opt.get_string("--steps");
-    s.steps = steps == "auto" ? (opt.quick ? 80 : 3000) : static_cast<std::size_t>(opt.get_int("--steps"));
-    s.batch = static_cast<std::size_t>(opt.get_int("--batch"));
-    s.layers = static_cast<std::size_t>(opt.get_int("--layers"));
-    s.hidden = static_cast<std::size_t>(opt.get_int("--hidden"));
-    s.lr = opt.get_double("--lr");
+    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.layers = static_cast<std::size_t>(opt.integer("--layers"));
+    s.hidden = static_cast<std::size_t>(opt.integer("--hidden"));
+    s.lr = opt.real("--lr");
     s.test_points = opt.quick ? 1000 : 10000;
-    if (s.steps == 0 || s.batch == 0 || s.layers == 0 || s.hidden == 0)
-        throw tutorial::UsageError("--steps, --batch, --layers and --hidden must be at least 1", opt.usage);
-    if (!(s.lr > 0)) throw tutorial::UsageError(fmt::format("--lr must be > 0, got {}", s.lr), opt.usage);
     return s;
 }
 
@@ -471,10 +467,10 @@ int run(const tutorial::Options& opt) {
 int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("11_splines_and_autoregressive_flows",
                                 "autoregressive flows (MAF, IAF, MADE's masks), conditional flows, MAF against RealNVP");
-    cli.option("--steps", "auto", "training steps of every fit; auto = 3000, or 80 with --quick")
-        .option("--batch", "256", "samples per training step")
-        .option("--lr", "2e-3", "Adam's learning rate (falling linearly over the last 20% of the steps)")
-        .option("--layers", "4", "MAF layers (RealNVP gets twice as many couplings: a coupling updates half)")
-        .option("--hidden", "64", "width of the two hidden layers of every MADE and coupling MLP");
+    cli.integer("--steps", {"3000", "80"}, {1, 10'000'000}, "training steps of every fit")
+        .integer("--batch", "256", {1, 100'000}, "samples per training step")
+        .real("--lr", "2e-3", {0, 1, true}, "Adam's learning rate (falling linearly over the last 20% of the steps)")
+        .integer("--layers", "4", {1, 64}, "MAF layers (RealNVP gets twice as many couplings: a coupling updates half)")
+        .integer("--hidden", "64", {1, 4096}, "width of the two hidden layers of every MADE and coupling MLP");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }
