@@ -71,7 +71,12 @@ public:
         const std::vector<std::uint64_t> dims = integers(*shape, "shape");
         if (dims.size() > Shape::max_rank)
             fail(shape->offset, fmt::format("rank {} is above {}, the most a tapeflow tensor has", dims.size(), Shape::max_rank));
-        for (const std::uint64_t d : dims) e.shape.push_back(static_cast<std::size_t>(d));
+        try {
+            for (const std::uint64_t d : dims) e.shape.push_back(static_cast<std::size_t>(d));
+        } catch (const std::invalid_argument&) {  // Shape refuses an element count that overflows size_t
+            fail(shape->offset, fmt::format("shape [{}] has more elements than this machine can address",
+                                            fmt::join(dims, ", ")));
+        }
         const std::vector<std::uint64_t> range = integers(*offsets, "data_offsets");
         if (range.size() != 2) fail(offsets->offset, fmt::format("data_offsets has {} numbers, expected 2 [begin, end]", range.size()));
         e.begin = range[0];
@@ -118,12 +123,14 @@ SafetensorsMetadata tapeflow_metadata() {
 std::vector<std::pair<std::string, const Tensor*>> module_state(const Module& model) {
     std::vector<std::pair<std::string, const Tensor*>> out;
     for (const auto& [name, p] : model.named_parameters()) out.emplace_back(name, &p->value);
+    for (const auto& [name, b] : model.named_buffers()) out.emplace_back(name, b);
     return out;
 }
 
 std::vector<std::pair<std::string, Tensor*>> module_state(Module& model) {
     std::vector<std::pair<std::string, Tensor*>> out;
     for (const auto& [name, p] : model.named_parameters()) out.emplace_back(name, &p->value);
+    for (const auto& [name, b] : model.named_buffers()) out.emplace_back(name, b);
     return out;
 }
 

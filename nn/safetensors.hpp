@@ -18,8 +18,8 @@
 // tensors are float64, and reading F32 weights would silently round-trip through another precision.
 //
 // Names are the module's dotted names, as summary() prints them: "layers.3.conditioner.0.weight".
-// Parameters are saved now; buffers (non-trainable state) join them in module_state() when nn::Module
-// registers them.
+// A module's parameters are saved, then its buffers (non-trainable state such as BatchNorm's running
+// statistics, nn::Module::register_buffer), under the same dotted names a checkpoint uses.
 //
 // Layouts against PyTorch (what to do when loading into an equivalent torch model):
 //

@@ -140,6 +140,34 @@ TEST_CASE("save_safetensors / load_safetensors round-trip a module bit for bit (
     CHECK(info.metadata == tapeflow_metadata());
 }
 
+TEST_CASE("save_safetensors / load_safetensors carry a module's buffers beside its parameters") {
+    TempDir dir;
+    class WithBuffer : public Small {
+    public:
+        explicit WithBuffer(double fill) : running(register_buffer("running_mean", Tensor::full(Shape{3}, fill))) {}
+        Tensor& running;
+    };
+    WithBuffer saved(0.25);
+    saved.running[1] = -7.5;
+    save_safetensors(dir.file("b.safetensors"), saved);
+    const SafetensorsContents info = read_safetensors(dir.file("b.safetensors"));
+    REQUIRE(info.entries.size() == 4);
+    CHECK(info.entries[3].name == "running_mean");
+    CHECK(info.entries[3].shape == Shape{3});
+
+    WithBuffer loaded(9.0);
+    load_safetensors(dir.file("b.safetensors"), loaded);
+    CHECK(loaded.running[0] == 0.25);
+    CHECK(loaded.running[1] == -7.5);
+    CHECK(loaded.running[2] == 0.25);
+    // A file without the buffer is a different model: named, and the model is left as it was.
+    save_safetensors(dir.file("p.safetensors"), Small());
+    WithBuffer untouched(3.0);
+    CHECK_THROWS_WITH_AS(load_safetensors(dir.file("p.safetensors"), untouched),
+                         doctest::Contains("running_mean"), std::runtime_error);
+    CHECK(untouched.running[0] == 3.0);
+}
+
 TEST_CASE("load_safetensors: a different model is reported by name and shape, and left untouched") {
     TempDir dir;
     Small three_inputs(3);
