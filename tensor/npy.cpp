@@ -125,7 +125,11 @@ private:
             }
             if (shape.rank() == Shape::max_rank)
                 fail_at(at, fmt::format("{} has more than {} dimensions, the most a tapeflow tensor has", what, Shape::max_rank));
-            shape.push_back(static_cast<std::size_t>(dim));
+            try {
+                shape.push_back(static_cast<std::size_t>(dim));
+            } catch (const std::invalid_argument&) {  // Shape refuses an element count that overflows size_t
+                fail_at(at, fmt::format("{} has more elements than this machine can address", what));
+            }
             if (peek() == ',') ++pos_;
             else if (peek() != ')') fail_at(pos_, fmt::format("expected ',' or ')' in {}, found '{}'", what, printable(text_[pos_])));
         }
