@@ -48,6 +48,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/python_export.hpp"
 #include "tutorials/common/reverse_kl_fits.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
@@ -422,9 +423,11 @@ int run(const tutorial::Options& opt) {
         "Each row of the figure shares one colour scale; in the terminal each panel is scaled on its own:\n\n",
         n_grid, compare_planar ? fmt::format("\nand the planar flow with K = {}", k_max) : "");
     const std::vector<std::string> palette = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
+    std::vector<tutorial::NamedArray> grids;  // the panels' numbers, as .npy beside the figure
     for (std::size_t t = 0; t < targets.size(); ++t) {
         const flows::Target& target = flows::target(targets[t]);
         const Tensor truth = flows::energy_density_grid(target.energy, box, n_grid);
+        grids.push_back({fmt::format("{}_truth", target.name), truth});
         const double top = max(truth).item();
         const int n = static_cast<int>(n_grid);
         std::vector<std::string> titles = {fmt::format("{} exp(-U)/Z", target.name)}, blocks;
@@ -439,6 +442,7 @@ int run(const tutorial::Options& opt) {
         int column = 1;
         auto panel = [&](Fit& f) {
             const Tensor q = flows::density_grid(*f.flow, box, n_grid);
+            grids.push_back({fmt::format("{}_{}_K{}", target.name, f.family, f.k), q});
             const double mass = sum(q).item() * h * h;
             titles.push_back(fmt::format("{} K = {}", f.family, f.k));
             blocks.push_back(plot::ascii_heatmap(q.span(), n, n, 22, 11));
@@ -482,6 +486,7 @@ int run(const tutorial::Options& opt) {
     const std::string density_path = (out_dir / "densities.svg").string();
     const std::string curves_path = (out_dir / "training_curves.svg").string();
     fig.save(density_path);
+    tutorial::write_npy_beside(density_path, grids);
     curves.save(curves_path);
     fmt::print("Figures: {} and {}\n\n", density_path, curves_path);
     verifier.check("figures written", std::filesystem::file_size(density_path) > 0 && std::filesystem::file_size(curves_path) > 0);
