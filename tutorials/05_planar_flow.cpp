@@ -143,16 +143,7 @@ std::vector<double> fit_written_out(flows::Flow& flow, const flows::Energy& ener
 }
 
 int run(const tutorial::Options& opt) {
-    // ---- options: "auto" means the reference settings, or a small run with --quick.
-    tutorial::FitSettings s{};
-    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
-    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
-    s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
-    s.lr = opt.real("--lr");
-    if (opt.integer("--warmup") > 0)
-        s.annealing = flows::AnnealingSchedule{.beta_start = 0.01, .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
-    s.confine = opt.boolean("--confine");
-    s.seed = opt.seed;
+    const tutorial::FitSettings s = tutorial::read_fit_settings(opt);
     const std::vector<std::string> targets = opt.texts("--targets");
     std::vector<std::size_t> ks;
     for (const std::int64_t k : opt.integers("--ks")) ks.push_back(static_cast<std::size_t>(k));
@@ -439,9 +430,7 @@ int run(const tutorial::Options& opt) {
         fmt::print("CPU time per training step (batch {}): {}.\n\n", s.batch, fmt::join(per_step, ", "));
     }
     for (const Fit& f : fits) tutorial::check_fit(verifier, f);
-    const bool defaults = !opt.quick && !opt.given("--steps") && !opt.given("--batch") && !opt.given("--lr") &&
-                          !opt.given("--warmup") && !opt.given("--eval-samples") && !opt.given("--confine") &&
-                          !opt.given("--near-identity");
+    const bool defaults = tutorial::default_fit_run(opt) && !opt.given("--near-identity");
     if (defaults) {
         fmt::print(
             "\nThe paper's message (its Figure 3): more layers fit better. Per target, at the default settings:\n\n");
@@ -607,14 +596,7 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("05_planar_flow",
                                 "Planar flows: the determinant lemma, the invertibility constraint, reverse-KL fits "
                                 "of U1–U4, the numeric inverse");
-    cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
-        .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
-        .integer("--warmup", {"5000", "100"}, {0, 10'000'000}, "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
-        .boolean("--near-identity", "true", "start each layer at wᵀû = 0 (a shear) instead of a contraction")
-        .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")
-        .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
-        .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
-        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane");
+    tapeflow::tutorial::declare_fit_options(cli)
+        .boolean("--near-identity", "true", "start each layer at wᵀû = 0 (a shear) instead of a contraction");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

@@ -80,16 +80,7 @@ std::unique_ptr<flows::Radial> radial_layer(const Tensor& z0, double alpha_prime
 using stable::inverse_softplus;
 
 int run(const tutorial::Options& opt) {
-    // ---- options: "auto" means the settings of tutorial 05's reference run, or a small run with --quick.
-    tutorial::FitSettings s{};
-    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
-    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
-    s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
-    s.lr = opt.real("--lr");
-    if (opt.integer("--warmup") > 0)
-        s.annealing = flows::AnnealingSchedule{.beta_start = 0.01, .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
-    s.confine = opt.boolean("--confine");
-    s.seed = opt.seed;
+    const tutorial::FitSettings s = tutorial::read_fit_settings(opt);
     const bool compare_planar = opt.boolean("--compare-planar");
     const std::vector<std::string> targets = opt.texts("--targets");
     std::vector<std::size_t> ks;
@@ -344,8 +335,7 @@ int run(const tutorial::Options& opt) {
     print_indented(tutorial::fit_table(radial_fits));
     fmt::print("\nThe columns are those of tutorial 05. Times are for the training loop alone; CPU time is what\nthe process used.\n\n");
     for (const Fit& f : radial_fits) tutorial::check_fit(verifier, f);
-    const bool defaults = !opt.quick && !opt.given("--steps") && !opt.given("--batch") && !opt.given("--lr") &&
-                          !opt.given("--warmup") && !opt.given("--eval-samples") && !opt.given("--confine");
+    const bool defaults = tutorial::default_fit_run(opt);
     if (defaults) {
         fmt::print("\nMore layers fit better, per target, at the default settings:\n\n");
         tutorial::check_more_layers_fit_better(verifier, radial_fits, std::nullopt);
@@ -501,14 +491,7 @@ int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("06_radial_flow",
                                 "Radial flows: the determinant from two eigenvalues, the constraint β̂ ≥ −α, the "
                                 "closed-form inverse, U1–U4 against planar");
-    cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
-        .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
-        .integer("--warmup", {"5000", "100"}, {0, 10'000'000}, "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
-        .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, tapeflow::flows::target_names(), "comma-separated energies")
-        .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
-        .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
-        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
+    tapeflow::tutorial::declare_fit_options(cli)
         .boolean("--compare-planar", "true", "also fit planar flows at the same settings and compare");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

@@ -20,6 +20,38 @@
 
 namespace tapeflow::tutorial {
 
+Cli& declare_fit_options(Cli& cli) {
+    return cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
+        .integer("--batch", "256", {1, 100'000}, "samples per training step")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
+        .integer("--warmup", {"5000", "100"}, {0, 10'000'000},
+                 "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
+        .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
+        .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
+        .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
+        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane");
+}
+
+FitSettings read_fit_settings(const Options& opt) {
+    FitSettings s{};
+    s.steps = static_cast<std::size_t>(opt.integer("--steps"));
+    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
+    s.lr = opt.real("--lr");
+    if (opt.integer("--warmup") > 0)
+        s.annealing = flows::AnnealingSchedule{.beta_start = 0.01,
+                                               .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
+    s.confine = opt.boolean("--confine");
+    s.seed = opt.seed;
+    return s;
+}
+
+bool default_fit_run(const Options& opt) {
+    for (const char* name : {"--steps", "--batch", "--lr", "--warmup", "--eval-samples", "--confine"})
+        if (opt.given(name)) return false;
+    return !opt.quick;
+}
+
 std::unique_ptr<flows::Flow> planar_stack(std::size_t k, Rng& rng, bool near_identity) {
     auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2));
     for (std::size_t i = 0; i < k; ++i)

@@ -17,6 +17,7 @@
 #include "flows/losses.hpp"
 #include "flows/targets.hpp"
 #include "tensor/random.hpp"
+#include "tutorials/common/cli.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace tapeflow::tutorial {
@@ -30,6 +31,14 @@ struct FitSettings {
     bool confine = true;                                // the wall outside the box for U2–U4
     std::uint64_t seed = 0;
 };
+
+// The options every fit takes (--steps, --batch, --lr, --warmup, --targets, --ks, --eval-samples,
+// --confine), with the defaults of the reference run (or a small run under --quick), and the
+// settings they give.
+Cli& declare_fit_options(Cli& cli);
+FitSettings read_fit_settings(const Options& opt);
+// True when none of those options was given and --quick is off: the run whose message is checked.
+bool default_fit_run(const Options& opt);
 
 // K layers of one family on N(0, I₂), initialized from rng.
 using FlowMaker = std::function<std::unique_ptr<flows::Flow>(std::size_t k, Rng& rng)>;
