@@ -26,7 +26,7 @@ ChannelActNorm::ChannelActNorm(ImageShape image)
     : image_(checked(image)),
       loc_(register_parameter("loc", Tensor::zeros(Shape{image.channels}))),
       log_scale_(register_parameter("log_scale", Tensor::zeros(Shape{image.channels}))),
-      initialized_(Tensor::zeros(Shape{1})) {}
+      initialized_(register_buffer("initialized", Tensor::zeros(Shape{1}))) {}
 
 void ChannelActNorm::initialize(const Tensor& x) {
     require_batch(Var(x), image_.numel(), "ChannelActNorm::initialize");

@@ -36,13 +36,12 @@ public:
     void set_initialized(bool on = true) { initialized_[0] = on ? 1.0 : 0.0; }
     // Sets loc and log_scale from a batch [N, D] as the first training-mode inverse would.
     void initialize(const Tensor& x);
-    std::vector<std::pair<std::string, Tensor*>> buffers() { return {{"initialized", &initialized_}}; }
 
 private:
     ImageShape image_;
     Parameter& loc_;
     Parameter& log_scale_;
-    Tensor initialized_;
+    Tensor& initialized_;  // buffer "initialized": a checkpoint keeps it, so a resumed run does not re-initialize
 };
 
 }  // namespace tapeflow::flows

@@ -39,6 +39,15 @@ TEST_CASE("ChannelActNorm: data-dependent initialization per channel") {
     CHECK(z.log_abs_det_jacobian.value()[7] == doctest::Approx(want).epsilon(1e-14));
 }
 
+TEST_CASE("ChannelActNorm: the initialized flag is a module buffer, so checkpoints keep it") {
+    ChannelActNorm a({2, 2, 2});
+    REQUIRE(a.named_buffers().size() == 1);
+    CHECK(a.named_buffers()[0].first == "initialized");
+    CHECK(a.named_buffers()[0].second->item() == 0.0);
+    a.set_initialized();
+    CHECK(a.named_buffers()[0].second->item() == 1.0);
+}
+
 TEST_CASE("ChannelActNorm: conformance with random parameters") {
     Rng rng(5);
     ChannelActNorm a({2, 2, 2});
