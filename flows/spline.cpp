@@ -96,10 +96,9 @@ SplineValue rational_quadratic_spline(const Var& u, const Var& raw, const Spline
 
     // The tails are the identity. Entries outside [−B, B] are moved to 0 before the spline formula, so
     // it stays finite there (where's trap: a NaN in the branch not taken would poison the gradient);
-    // the mask then picks u itself for them.
+    // `where` then picks u itself for them (a mask product would turn an infinite u into 0 · ∞ = NaN).
     const Tensor inside = map(u.value(), [bound](double v) { return v >= -bound && v <= bound ? 1.0 : 0.0; });
-    const Var in(inside), out(1.0 - inside);
-    const Var v = u * in;
+    const Var v = where(inside, u, Var(Tensor::zeros(us)));
 
     // The bin of each entry: the last knot ≤ v (side right), kept in 0 … K − 1 so that v = B falls in
     // the last bin. The knots searched are the x's for g and the y's for g⁻¹.
@@ -143,7 +142,7 @@ SplineValue rational_quadratic_spline(const Var& u, const Var& raw, const Spline
     if (!inverse) value = yk + h * (s * square(xi) + dk * t) / denominator;  // eq. 4
     // log g' from eq. 5: 2 log s + log[δ⁽ᵏ⁺¹⁾ ξ² + 2s ξ(1 − ξ) + δ⁽ᵏ⁾ (1 − ξ)²] − 2 log(denominator).
     const Var log_g = 2.0 * log(s) + log(dk1 * square(xi) + 2.0 * s * t + dk * square(1.0 - xi)) - 2.0 * log(denominator);
-    return {value * in + u * out, (inverse ? -log_g : log_g) * in};
+    return {where(inside, value, u), where(inside, inverse ? -log_g : log_g, Var(Tensor::zeros(us)))};
 }
 
 RationalQuadraticSpline::RationalQuadraticSpline(std::size_t dim, SplineOptions options)

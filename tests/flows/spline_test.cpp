@@ -1,6 +1,7 @@
 #include "flows/spline.hpp"
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -62,6 +63,12 @@ TEST_CASE("spline by hand: K = 2 at the knots, the bin edges, inside each bin an
         CHECK(std::abs(b.log_abs_det_jacobian.value()[i] + std::log(dx[i])) <= 1e-15);
     }
     CHECK(g.name() == "RationalQuadraticSpline(D = 1, K = 2, B = 1)");
+    // Infinite inputs are in the tails too: the identity, with log-det 0 (not 0 · ∞ = NaN).
+    const double inf = std::numeric_limits<double>::infinity();
+    const Transformed t = g.forward(Var(column({-inf, inf})));
+    CHECK(t.value.value()[0] == -inf);
+    CHECK(t.value.value()[1] == inf);
+    CHECK(t.log_abs_det_jacobian.value()[0] == 0);
 }
 
 TEST_CASE("spline knots: softmax widths and heights with their floors, boundary derivatives 1") {
