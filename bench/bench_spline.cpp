@@ -1,6 +1,7 @@
 // The rational-quadratic spline (flows/spline.hpp) on the tape: forward + backward of g and of g⁻¹
-// with respect to the raw parameters, per entry, beside the affine map x = z·exp(s) + t that a
-// RealNVP coupling applies to the same entries (the price of the spline's flexibility).
+// with respect to the raw parameters, per entry, with the in-bin formulas as one fused node
+// (SplineOptions::fused, a hand-derived backward) and composed from tape ops, beside the affine map
+// x = z·exp(s) + t that a RealNVP coupling applies to the same entries.
 //
 //   spline   N = 512 samples × M = 2 coordinates, K = 8 bins on [−4, 4] (the shape of tutorial 11's
 //            spline coupling flow: one raw row of 3K − 1 per entry), half the points in the tails
@@ -29,7 +30,9 @@ constexpr std::size_t n = 512, m = 2, bins = 8;
 int main(int argc, char** argv) {
     if (bench::wants_header(argc, argv)) bench::print_header();
     Rng rng(0);
-    const flows::SplineOptions options{.bins = bins, .bound = 4};
+    const flows::SplineOptions fused{.bins = bins, .bound = 4};
+    flows::SplineOptions composed = fused;
+    composed.fused = false;
     Parameter raw(randn(Shape{n, m, flows::spline_parameters_per_dim(bins)}, rng));
     Parameter scale(randn(Shape{n, m}, rng) * 0.3), shift(randn(Shape{n, m}, rng));
     const Tensor points = randn(Shape{n, m}, rng) * 4.0;  // |u| > 4 for about a third of them
@@ -45,12 +48,14 @@ int main(int argc, char** argv) {
     const double entries = static_cast<double>(n * m);
     const std::string details = fmt::format("N·M = {} entries, K = {}, raw [N, M, {}]", n * m, bins, 3 * bins - 1);
     double affine_cpu = 0;
-    for (const char* which : {"affine", "spline g", "spline g⁻¹"}) {
+    for (const char* which : {"affine", "spline g, fused", "spline g, composed", "spline g⁻¹, fused", "spline g⁻¹, composed"}) {
         const std::string name = which;
+        const bool inverse = name.find("⁻¹") != std::string::npos;
+        const flows::SplineOptions& options = name.find("composed") != std::string::npos ? composed : fused;
         const bench::Timing t = bench::median_seconds_per_call([&] {
             step([&](const Var& u) {
                 if (name == "affine") return sum(u * exp(scale.var()) + shift.var()) + sum(scale.var());
-                const flows::SplineValue s = flows::rational_quadratic_spline(u, raw.var(), options, name != "spline g");
+                const flows::SplineValue s = flows::rational_quadratic_spline(u, raw.var(), options, inverse);
                 return sum(s.value) + sum(s.log_derivative);
             });
         });

@@ -36,6 +36,107 @@ Var at_bins(const Var& knots, const Tensor& bins) {
     return reshape(take_along_axis(knots, bins, 2), Shape{s[0], s[1]});
 }
 
+
+// The quantities of eqs. 4-5 at one entry, from ξ and the bin's h, s, δ⁽ᵏ⁾, δ⁽ᵏ⁺¹⁾, with the partial
+// derivatives the fused backward needs (each by hand from the formulas above; tests/flows/spline_test.cpp
+// checks them against the composed ops and by finite differences).
+struct BinTerms {
+    double t, kappa, denominator, numerator, slope_numerator;  // ξ(1 − ξ), κ, D, P, N' (g' = s² N' / D²)
+    double value_dxi, value_ds, value_ddk, value_ddk1;         // ∂(hP/D) at fixed h
+    double log_dxi, log_ds, log_ddk, log_ddk1;                 // ∂ log g'
+    BinTerms(double xi, double h, double s, double dk, double dk1) {
+        t = xi * (1 - xi);
+        kappa = dk1 + dk - 2 * s;
+        denominator = s + kappa * t;
+        numerator = s * xi * xi + dk * t;
+        slope_numerator = dk1 * xi * xi + 2 * s * t + dk * (1 - xi) * (1 - xi);
+        const double d = denominator, p = numerator, dd = d * d;
+        const double d_xi = kappa * (1 - 2 * xi), d_s = 1 - 2 * t;  // ∂D/∂ξ, ∂D/∂s (κ holds −2s)
+        value_dxi = h * ((2 * s * xi + dk * (1 - 2 * xi)) * d - p * d_xi) / dd;
+        value_ds = h * (xi * xi * d - p * d_s) / dd;
+        value_ddk = h * t * (d - p) / dd;
+        value_ddk1 = -h * p * t / dd;
+        const double n = slope_numerator;
+        log_dxi = (2 * dk1 * xi + 2 * s * (1 - 2 * xi) - 2 * dk * (1 - xi)) / n - 2 * d_xi / d;
+        log_ds = 2 / s + 2 * t / n - 2 * d_s / d;
+        log_ddk = (1 - xi) * (1 - xi) / n - 2 * t / d;
+        log_ddk1 = xi * xi / n - 2 * t / d;
+    }
+    double log_slope(double s) const { return 2 * std::log(s) + std::log(slope_numerator) - 2 * std::log(denominator); }
+};
+
+// ξ of y in its bin by appendix A's stable root (see the comment in rational_quadratic_spline).
+double inverse_xi(double dy, double h, double s, double dk, double dk1) {
+    const double kappa = dk1 + dk - 2 * s;
+    const double a = h * (s - dk) + dy * kappa, b = h * dk - dy * kappa, c = -s * dy;
+    return 2 * c / (-b - std::sqrt(b * b - 4 * a * c));
+}
+
+// Eqs. 4-5 (inverse = false) or appendix A (inverse = true) on gathered bin quantities, all [N, D], as
+// one node: its output [N, 2D] holds the values in columns [0, D) and ±log g' in [D, 2D).
+Var spline_in_bins(const Var& u, const Var& xk, const Var& w, const Var& yk, const Var& h, const Var& dk, const Var& dk1,
+                   bool inverse) {
+    const std::size_t n = u.shape()[0], d = u.shape()[1], count = n * d;
+    const Tensor &U = u.value(), &XK = xk.value(), &W = w.value(), &YK = yk.value(), &H = h.value(), &DK = dk.value(),
+                 &DK1 = dk1.value();
+    Tensor out(Shape{n, 2 * d});
+    for (std::size_t i = 0; i < count; ++i) {
+        const double s = H[i] / W[i];
+        const double xi = inverse ? inverse_xi(U[i] - YK[i], H[i], s, DK[i], DK1[i]) : (U[i] - XK[i]) / W[i];
+        const BinTerms b(xi, H[i], s, DK[i], DK1[i]);
+        const double log_g = b.log_slope(s);
+        const std::size_t row = i / d, col = i % d;
+        out[row * 2 * d + col] = inverse ? XK[i] + xi * W[i] : YK[i] + H[i] * b.numerator / b.denominator;
+        out[row * 2 * d + d + col] = inverse ? -log_g : log_g;
+    }
+    return record("rational_quadratic_spline", std::move(out), {u, xk, w, yk, h, dk, dk1}, [n, d, inverse](Backward& ctx) {
+        const std::size_t count = n * d;
+        const Tensor &G = ctx.grad(), &U = ctx.input(0), &XK = ctx.input(1), &W = ctx.input(2), &YK = ctx.input(3),
+                     &H = ctx.input(4), &DK = ctx.input(5), &DK1 = ctx.input(6);
+        Tensor gu(Shape{n, d}), gxk(Shape{n, d}), gw(Shape{n, d}), gyk(Shape{n, d}), gh(Shape{n, d}), gdk(Shape{n, d}),
+            gdk1(Shape{n, d});
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::size_t row = i / d, col = i % d;
+            const double g_value = G[row * 2 * d + col], g_log = G[row * 2 * d + d + col];
+            const double w_i = W[i], h_i = H[i], s = h_i / w_i;
+            double g_s = 0;
+            if (!inverse) {
+                // value = y⁽ᵏ⁾ + hP/D and log g' as functions of ξ = (u − x⁽ᵏ⁾)/w, s = h/w, h, δ's.
+                const double xi = (U[i] - XK[i]) / w_i;
+                const BinTerms b(xi, h_i, s, DK[i], DK1[i]);
+                const double g_xi = g_value * b.value_dxi + g_log * b.log_dxi;
+                g_s = g_value * b.value_ds + g_log * b.log_ds;
+                gu[i] = g_xi / w_i;
+                gxk[i] = -g_xi / w_i;
+                gw[i] = -g_xi * xi / w_i;
+                gyk[i] = g_value;
+                gh[i] = g_value * b.numerator / b.denominator;
+                gdk[i] = g_value * b.value_ddk + g_log * b.log_ddk;
+                gdk1[i] = g_value * b.value_ddk1 + g_log * b.log_ddk1;
+            } else {
+                // ξ solves F = y⁽ᵏ⁾ + hP/D − y = 0, so ∂ξ/∂θ = −F_θ / F_ξ (implicit function theorem);
+                // the outputs are x = x⁽ᵏ⁾ + ξw and −log g'(ξ).
+                const double xi = inverse_xi(U[i] - YK[i], h_i, s, DK[i], DK1[i]);
+                const BinTerms b(xi, h_i, s, DK[i], DK1[i]);
+                const double r = (g_value * w_i - g_log * b.log_dxi) / b.value_dxi;  // d out/dξ ÷ F_ξ
+                g_s = -r * b.value_ds - g_log * b.log_ds;
+                gu[i] = r;
+                gyk[i] = -r;
+                gh[i] = -r * b.numerator / b.denominator;
+                gdk[i] = -r * b.value_ddk - g_log * b.log_ddk;
+                gdk1[i] = -r * b.value_ddk1 - g_log * b.log_ddk1;
+                gxk[i] = g_value;
+                gw[i] = g_value * xi;
+            }
+            // s = h / w.
+            gh[i] += g_s / w_i;
+            gw[i] -= g_s * s / w_i;
+        }
+        Tensor* grads[] = {&gu, &gxk, &gw, &gyk, &gh, &gdk, &gdk1};
+        for (std::size_t k = 0; k < 7; ++k)
+            if (ctx.needs_grad(k)) ctx.accumulate(k, std::move(*grads[k]));
+    });
+}
 }  // namespace
 
 void require_spline_options(const SplineOptions& o, std::string_view who) {
@@ -111,6 +212,12 @@ SplineValue rational_quadratic_spline(const Var& u, const Var& raw, const Spline
     const Var xk = at_bins(knots.x, bin), yk = at_bins(knots.y, bin);
     const Var w = at_bins(knots.x, next) - xk, h = at_bins(knots.y, next) - yk;
     const Var dk = at_bins(knots.derivative, bin), dk1 = at_bins(knots.derivative, next);
+    if (o.fused) {
+        const Var both = spline_in_bins(v, xk, w, yk, h, dk, dk1, inverse);
+        const Var zeros(Tensor::zeros(us));
+        return {where(inside, narrow(both, 1, 0, d), u), where(inside, narrow(both, 1, d, d), zeros)};
+    }
+    // The same formulas composed from tape ops (options.fused = false).
     const Var s = h / w;
     const Var curvature = dk1 + dk - 2.0 * s;  // δ⁽ᵏ⁺¹⁾ + δ⁽ᵏ⁾ − 2s, the denominator's coefficient
 

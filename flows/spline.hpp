@@ -36,6 +36,11 @@ struct SplineOptions {
     double min_bin_width = 1e-3;    // m_w ∈ [0, 1/K): no bin narrower than 2B·m_w
     double min_bin_height = 1e-3;   // m_h ∈ [0, 1/K)
     double min_derivative = 1e-3;   // m_δ ∈ [0, 1): no knot flatter than this
+    // How eq. 4-5 (or appendix A's inverse) is evaluated inside the bins once the bin quantities are
+    // gathered: true, as one recorded node with a hand-derived backward (autograd/op.hpp); false,
+    // composed from ~40 elementwise tape ops whose backward the tape derives. Same values to
+    // rounding; the tests check one against the other, bench_spline measures both.
+    bool fused = true;
 };
 
 // Throws std::invalid_argument naming `who` and the offending field unless the options are valid.

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "autograd/gradcheck.hpp"
+#include "autograd/elementwise.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
 #include "flows/conformance.hpp"
@@ -234,4 +235,31 @@ TEST_CASE("spline: bad input gives clear errors") {
     CHECK_THROWS_WITH_AS(spline_knots(Var(Tensor::zeros(Shape{3, 5})), {.bins = 2}),
                          "spline_knots: expects raw parameters [N, D, 3K − 1] = [N, D, 5] for K = 2 bins, got shape [3, 5]",
                          std::invalid_argument);
+}
+
+TEST_CASE("spline: the fused node (hand-derived backward) equals the composed tape ops, values and gradients") {
+    Rng rng(9);
+    const std::size_t k = 4;
+    SplineOptions fused{.bins = k, .bound = 2};
+    SplineOptions composed = fused;
+    composed.fused = false;
+    const Tensor raw = randn(Shape{6, 3, spline_parameters_per_dim(k)}, rng) * 1.5;
+    const Tensor u = randn(Shape{6, 3}, rng) * 1.5;  // a few in the tails
+    for (const bool inverse : {false, true}) {
+        CAPTURE(inverse);
+        std::vector<Tensor> got[2];
+        Tensor values[2];
+        for (int which = 0; which < 2; ++which) {
+            Parameter pu(u), praw(raw);
+            const SplineValue s = rational_quadratic_spline(pu.var(), praw.var(), which == 0 ? fused : composed, inverse);
+            values[which] = concat({s.value, s.log_derivative}, 1).value();
+            // A loss that weighs every output differently, so every gradient entry is exercised.
+            const Var loss = sum(s.value * Var(Tensor::linspace(0.5, 2, 18).reshape(Shape{6, 3}))) + sum(square(s.log_derivative));
+            got[which] = grad(loss, {pu.var(), praw.var()});
+        }
+        for (std::size_t i = 0; i < values[0].numel(); ++i) CHECK(std::abs(values[0][i] - values[1][i]) <= 1e-13);
+        for (std::size_t g = 0; g < 2; ++g)
+            for (std::size_t i = 0; i < got[0][g].numel(); ++i)
+                CHECK(std::abs(got[0][g][i] - got[1][g][i]) <= 1e-10 * std::max(1.0, std::abs(got[1][g][i])));
+    }
 }
