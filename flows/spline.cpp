@@ -231,7 +231,7 @@ SplineValue rational_quadratic_spline(const Var& u, const Var& raw, const Spline
         //     a = h (s − δ⁽ᵏ⁾) + (y − y⁽ᵏ⁾) κ,  b = h δ⁽ᵏ⁾ − (y − y⁽ᵏ⁾) κ,  c = −s (y − y⁽ᵏ⁾),   κ = δ⁽ᵏ⁺¹⁾ + δ⁽ᵏ⁾ − 2s
         // (eqs. 6-8). Its discriminant b² − 4ac is positive, and the root in [0, 1] is the one with
         // +√ in the textbook formula (−b + √(b² − 4ac)) / 2a. We use its equal form
-        //     ξ = 2c / (−b − √(b² − 4ac))      (Durkan et al. appendix A, eq. 8's stable form):
+        //     ξ = 2c / (−b − √(b² − 4ac))      (the form Durkan et al. give in appendix A):
         // a vanishes where the bin is a straight line (s = δ⁽ᵏ⁾ = δ⁽ᵏ⁺¹⁾) and the textbook form turns into
         // 0/0, and for small a it subtracts two nearly equal numbers, −b + √(b² − 4ac) with 4ac ≪ b².
         // With c ≤ 0, the form keeps −b and −√(…) of one sign wherever b ≥ 0, which includes the bin's
