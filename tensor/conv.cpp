@@ -139,19 +139,21 @@ void for_each_im2col_row(const double* x, const ImageShape& s, std::size_t count
             }
 }
 
-// A [M, depth] matrix, element (i, d) at a(i, d), packed for the micro-kernel as its A operand
-// (tensor/micro_kernel.hpp): one block per slice of the depth, each a run of mr-row slivers stored
-// step by step, rows past M zero. Slice pc starts at dst + pc·round_up(M, mr).
-template <class At>
-void pack_a(std::size_t M, std::size_t depth, std::size_t mr, At a, double* dst) {
+// A [M, depth] matrix packed for the micro-kernel as its A operand (tensor/micro_kernel.hpp): one block
+// per slice of the depth, each a run of mr-row slivers stored step by step, rows past M zero. Element
+// (i, d) is column(d)[i · row_step]. Slice pc starts at dst + pc·round_up(M, mr).
+template <class Column>
+void pack_a(std::size_t M, std::size_t depth, std::size_t mr, std::size_t row_step, Column column, double* dst) {
     const std::size_t rows = round_up(M, mr), kc_step = slice_depth(depth);
     for (std::size_t pc = 0; pc < depth; pc += kc_step) {
         const std::size_t kc = std::min(kc_step, depth - pc);
         double* slice = dst + pc * rows;
-        for (std::size_t i0 = 0; i0 < rows; i0 += mr)
-            for (std::size_t d = 0; d < kc; ++d)
+        for (std::size_t d = 0; d < kc; ++d) {
+            const double* from = column(pc + d);
+            for (std::size_t i0 = 0; i0 < rows; i0 += mr)
                 for (std::size_t r = 0; r < mr; ++r)
-                    slice[i0 * kc + d * mr + r] = i0 + r < M ? a(i0 + r, pc + d) : 0.0;
+                    slice[i0 * kc + d * mr + r] = i0 + r < M ? from[(i0 + r) * row_step] : 0.0;
+        }
     }
 }
 
@@ -196,8 +198,7 @@ Tensor convolve(const Tensor& x, const Tensor& weight, const Tensor* bias) {
     const kernels::MicroKernel& kernel = kernels::active_kernel();
     double* packed_weight = grown_aligned(scratch.packed_a, round_up(out_channels, kernel.mr) * inner);
     const double* w = weight.data();
-    pack_a(out_channels, inner, kernel.mr, [w, inner](std::size_t o, std::size_t d) { return w[o * inner + d]; },
-           packed_weight);
+    pack_a(out_channels, inner, kernel.mr, inner, [w](std::size_t d) { return w + d; }, packed_weight);
     const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
     // Chunks write disjoint images of y, so any split gives the same result.
     const bool worth_threads = y.numel() * inner >= parallel_min_work;
@@ -307,9 +308,10 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::size_t kernel)
             const std::size_t width = count * pixels, kc_step = slice_depth(width);
             const double* grads = dy.data() + first * out_channels * pixels;
             double* packed_dy = grown_aligned(scratch.packed_a, round_up(out_channels, mr) * width);
-            pack_a(out_channels, width, mr,
-                   [grads, pixels, out_channels](std::size_t o, std::size_t d) {
-                       return grads[((d / pixels) * out_channels + o) * pixels + d % pixels];
+            // Column d = t·pixels + i of dY is pixel i of image t; its channels are `pixels` apart.
+            pack_a(out_channels, width, mr, pixels,
+                   [grads, pixels, out_channels](std::size_t d) {
+                       return grads + (d / pixels) * out_channels * pixels + d % pixels;
                    },
                    packed_dy);
             double* packed = grown_aligned(scratch.packed_b, columns * width);

@@ -782,7 +782,7 @@ int main(int argc, char** argv) {
         "10_multiscale_realnvp",
         "The multi-scale convolutional RealNVP of Dinh et al. 2017 on Fashion-MNIST: masks, squeeze, factor-out, "
         "training with --resume, test bits/dim, samples, the scales' latents, a comparison table");
-    cli.integer("--steps", {"700", "6"}, {1, 10'000'000}, "training steps of the multi-scale flow (the default fits 30 min wall on the shared 2-core machine)")
+    cli.integer("--steps", {"700", "6"}, {1, 10'000'000}, "training steps of the multi-scale flow (700: about 30 min of training on the 2-core machine at load 8)")
         .integer("--batch", {"64", "8"}, {2, 4096}, "images per training batch")
         .integer("--hidden", {"16", "4"}, {1, 1024}, "channels of the first scale's ResNet conditioners")
         .integer("--hidden-last", {"32", "4"}, {1, 1024}, "channels of the later scales' conditioners")
