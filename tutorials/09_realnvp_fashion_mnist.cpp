@@ -43,6 +43,7 @@
 #include "flows/flow.hpp"
 #include "flows/logit.hpp"
 #include "flows/realnvp.hpp"
+#include "flows/trainer.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/mlp.hpp"
 #include "nn/optimizer.hpp"
@@ -61,6 +62,7 @@
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
+#include "tutorials/common/training_state.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace {
@@ -209,21 +211,6 @@ Tensor training_batch(const Tensor& pixels, std::size_t batch, std::uint64_t dat
     return flows::dequantize(index_select(pixels, 0, indices), rng);
 }
 
-// One step of maximum likelihood: L = −(1/N) Σ log p(xₙ) in nats. Returns the batch's bits/dim.
-double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedule& schedule, const Tensor& pixels,
-                  std::size_t batch, std::uint64_t data_seed, std::uint64_t step) {
-    Tape& tape = Tape::current();
-    const Tensor x = training_batch(pixels, batch, data_seed, step);
-    schedule.apply(optimizer);
-    optimizer.zero_grad();
-    const Var loss = -mean(flow.log_prob(Var(x)));
-    tape.backward(loss);
-    optimizer.step();
-    const double nll = loss.item();
-    tape.clear();
-    return flows::bits_per_dim(-nll, 0, dim);
-}
-
 // The options a resumed run must share with the run that saved the checkpoint, or "continues bit for
 // bit" would quietly stop being true (a different batch, learning rate or schedule, other data or
 // another model). --checkpoint-every, --test-images, --threads and --out may change.
@@ -235,16 +222,11 @@ nn::CheckpointConfig run_config(const Settings& s, const tutorial::Options& opt)
             {"--norm", std::string(flows::to_string(s.norm))}};
 }
 
-// Everything a checkpoint holds beside the parameters and the layers' buffers (ActNorm's "initialized"
-// flags, BatchNorm's running averages, which the module saves itself): Adam's moments, the step, the
-// loss history (for the curve) and the run's configuration.
-nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
-                                    const nn::CheckpointConfig& config) {
-    nn::CheckpointExtras extras{.step = &step, .config = &config};
-    for (auto& [name, tensor] : optimizer.state()) extras.tensors.emplace_back("optimizer/" + name, tensor);
-    extras.tensors.emplace_back("history/bits_per_dim", &history);
-    return extras;
-}
+// A checkpoint holds, beside the parameters and the layers' buffers (ActNorm's "initialized" flags,
+// BatchNorm's running averages, which the module saves itself), Adam's moments, the step, the loss
+// history (for the curve) and the run's configuration: tutorial::training_state.
+using tutorial::max_parameter_diff;
+using tutorial::training_state;
 
 // Every parameter and every tensor of Adam's state is finite (a huge step can overflow a parameter
 // while the loss that produced it was still finite).
@@ -259,24 +241,15 @@ bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer) {
     return true;
 }
 
-std::string diverged_message(std::uint64_t step, double bits, const std::string& ckpt_path,
+// What a diverged run says: the step, what went wrong, and which checkpoint survives.
+std::string diverged_message(std::uint64_t step, const std::string& what, const std::string& ckpt_path,
                              std::optional<std::uint64_t> last_saved_step) {
-    const std::string what = std::isfinite(bits) ? fmt::format("a parameter or Adam's state is not finite after the "
-                                                               "update (bits/dim {:.4f})", bits)
-                                                 : fmt::format("the batch's bits/dim is {}", std::isnan(bits) ? "NaN" : "infinite");
     const std::string kept =
         last_saved_step ? fmt::format("the last good checkpoint, step {}, is kept at {}", *last_saved_step, ckpt_path)
                         : fmt::format("no checkpoint was saved by this run (anything at {} is untouched)", ckpt_path);
     return fmt::format("training diverged at step {}: {}; stopped without saving it, {}. Try a lower --lr or a longer "
                        "--warmup.",
                        step, what, kept);
-}
-
-double max_parameter_diff(flows::Flow& a, flows::Flow& b) {
-    const auto pa = a.parameters(), pb = b.parameters();
-    double worst = 0;
-    for (std::size_t k = 0; k < pa.size(); ++k) worst = std::max(worst, max_abs_diff(pa[k]->value, pb[k]->value));
-    return worst;
 }
 
 // Gives every layer of a fresh flow random parameters, so that no coupling is the identity: each
@@ -779,7 +752,7 @@ int run(const tutorial::Options& opt) {
     if (s.resume) {
         std::uint64_t stored_step = 0;
         Tensor stored_history;
-        nn::load_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
+        nn::load_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, &stored_history, &config));
         optimizer.set_step_count(stored_step);
         start_step = stored_step;
         history = stored_history.to_vector();
@@ -789,12 +762,12 @@ int run(const tutorial::Options& opt) {
     fmt::print(
         "{} steps of Adam (lr {:g}, warmed up linearly over {} steps, cosine-annealed to 0 at step {}) on\n"
         "batches of {} images drawn with replacement from the {} training images, freshly dequantized\n"
-        "each time. Each step:\n\n"
-        "    Tensor x = dequantize(batch(step), rng(step));     // the batch depends on the step only\n"
-        "    schedule.apply(optimizer);  optimizer.zero_grad();\n"
-        "    Var loss = -mean(flow.log_prob(x));                // nats per image\n"
-        "    tape.backward(loss);  optimizer.step();  tape.clear();\n\n"
-        "Every {} steps (and at the end) save_checkpoint writes {} atomically: the\n"
+        "each time. The loop is the library's (flows/trainer.hpp):\n\n"
+        "    BatchAt batch_at = [&](size_t t) { return dequantize(batch(t + 1), rng(t + 1)); };  // the step only\n"
+        "    train_forward_kl_by_step(flow, batch_at, {.steps = steps, .schedule = schedule, .on_log = save_every,\n"
+        "                                              .first_step = resumed_step, .optimizer = &adam});\n\n"
+        "and each step sets Adam's rate to schedule.at(t), takes loss = −mean log p(x) in nats per image,\n"
+        "backward, one Adam step. Every {} steps (and at the end) save_checkpoint writes {} atomically: the\n"
         "parameters, Adam's m and v, the layers' buffers, the step and the loss history. The progress\n"
         "line shows the running bits/dim of the training batches. {} thread{} (set_num_threads).\n\n",
         s.steps, s.lr, s.warmup, s.steps, s.batch, thousands(n_train), s.checkpoint_every, ckpt_path, threads,
@@ -818,8 +791,9 @@ int run(const tutorial::Options& opt) {
 
     if (start_step == 0 && s.norm == flows::Normalization::actnorm) {
         // ActNorm initializes on the first training-mode inverse pass it sees. On a training batch of
-        // 32 or 64 images, a pixel that happens to be background in all of them gets a spread of
-        // 0.9/256/√12 on the logit side and a scale of about 1/0.02; the first later image with ink
+        // 32 or 64 images, a pixel that happens to be background in all of them has a spread of
+        // 0.9/256/√12 ≈ 0.001 before the logit, ≈ 0.021 after it, so ActNorm's scale is about 1/0.021;
+        // the first later image with ink
         // there then costs tens of bits/dim. So the tutorial initializes on 1,000 images first (the
         // "step 0" batch: reproducible, and restored from the checkpoint on --resume).
         NoGrad no_grad;
@@ -831,19 +805,26 @@ int run(const tutorial::Options& opt) {
     std::optional<std::uint64_t> last_saved_step;
     if (s.resume) last_saved_step = start_step;
     if (start_step < s.steps) {
+        // flows::train_forward_kl_by_step runs the steps above: step t + 1 (1-based, as the checkpoints
+        // count) trains on batch_at(t), at the rate schedule.at(t), with this run's Adam, whose
+        // moments a --resume restored. on_log sees every step's loss.
+        const flows::BatchAt batch_at = [&](std::size_t t) { return training_batch(train.pixels, s.batch, data_seed, t + 1); };
+        const auto shared_schedule = std::shared_ptr<const nn::Schedule>(&schedule, [](const nn::Schedule*) {});
         nn::Progress progress(s.steps, {.label = "bits/dim", .initial_step = start_step});
-        for (std::uint64_t step = start_step + 1; step <= s.steps; ++step) {
-            const double bits = train_step(flow, optimizer, schedule, train.pixels, s.batch, data_seed, step);
-            // A diverged run stops here, before anything is saved: the last checkpoint stays the
-            // last good one (save_checkpoint would refuse the NaNs anyway, naming the tensor).
-            if (!std::isfinite(bits) || !all_finite(flow, optimizer))
-                throw std::runtime_error(diverged_message(step, bits, ckpt_path, last_saved_step));
+        const auto on_step = [&](std::size_t step, double nll) {
+            const double bits = flows::bits_per_dim(-nll, 0, dim);
+            // The trainer stops on a non-finite loss, gradient or parameter; Adam's state is checked
+            // here, before anything is saved: the last checkpoint stays the last good one.
+            if (!all_finite(flow, optimizer))
+                throw std::runtime_error(diverged_message(
+                    step, fmt::format("Adam's state is not finite after the update (bits/dim {:.4f})", bits), ckpt_path,
+                    last_saved_step));
             history.push_back(bits);
             last_step = step;
             if (step % s.checkpoint_every == 0 || step == s.steps) {
                 std::uint64_t stored_step = step;
                 Tensor stored_history(Shape{history.size()}, history);
-                nn::save_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
+                nn::save_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, &stored_history, &config));
                 last_saved_step = step;
                 if (checkpoints_saved++ == 0 && step + resume_check_steps <= s.steps) {
                     first_info = nn::read_checkpoint_info(ckpt_path);
@@ -851,12 +832,14 @@ int run(const tutorial::Options& opt) {
                     twin_optimizer = std::make_unique<nn::Adam>(twin->parameters(), nn::AdamOptions{.lr = s.lr});
                     std::uint64_t loaded_step = 0;
                     Tensor loaded_history;
-                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin_optimizer, loaded_step, loaded_history, config));
+                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin_optimizer, loaded_step, &loaded_history, &config));
                     twin_optimizer->set_step_count(loaded_step);
                     twin_from = loaded_step;
-                    for (std::uint64_t t = loaded_step + 1; t <= loaded_step + resume_check_steps; ++t)
-                        twin_losses.push_back(
-                            train_step(*twin, *twin_optimizer, schedule, train.pixels, s.batch, data_seed, t));
+                    const flows::TrainResult resumed = flows::train_forward_kl_by_step(
+                        *twin, batch_at,
+                        {.steps = loaded_step + resume_check_steps, .schedule = shared_schedule, .first_step = loaded_step,
+                         .optimizer = twin_optimizer.get()});
+                    for (const double twin_nll : resumed.losses) twin_losses.push_back(flows::bits_per_dim(-twin_nll, 0, dim));
                 }
             }
             if (twin && step == twin_from + resume_check_steps) {
@@ -864,7 +847,14 @@ int run(const tutorial::Options& opt) {
                 twin.reset();  // its parameters and Adam state: as large as the model's
                 twin_optimizer.reset();
             }
-            if (!progress.update(step, bits)) break;
+            progress.update(step, bits);
+        };
+        try {
+            (void)flows::train_forward_kl_by_step(flow, batch_at,
+                                                  {.steps = s.steps, .schedule = shared_schedule, .on_log = on_step,
+                                                   .first_step = start_step, .optimizer = &optimizer});
+        } catch (const flows::Diverged& e) {
+            throw std::runtime_error(diverged_message(e.step(), e.what(), ckpt_path, last_saved_step));
         }
         progress.finish();
     }

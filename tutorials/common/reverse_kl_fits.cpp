@@ -13,6 +13,7 @@
 #include "flows/planar.hpp"
 #include "flows/radial.hpp"
 #include "flows/trainer.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
 #include "tutorials/common/console.hpp"
@@ -23,7 +24,8 @@ namespace tapeflow::tutorial {
 Cli& declare_fit_options(Cli& cli) {
     return cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate (at the start, with the cosine schedule)")
+        .choice("--lr-schedule", "cosine", {"cosine", "constant"}, "cosine: the rate falls from --lr to 0 over the run")
         .integer("--warmup", {"5000", "100"}, {0, 10'000'000},
                  "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
@@ -38,6 +40,7 @@ FitSettings read_fit_settings(const Options& opt) {
     s.batch = static_cast<std::size_t>(opt.integer("--batch"));
     s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
     s.lr = opt.real("--lr");
+    s.cosine = opt.text("--lr-schedule") == "cosine";
     if (opt.integer("--warmup") > 0)
         s.annealing = flows::AnnealingSchedule{.beta_start = 0.01,
                                                .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
@@ -47,7 +50,7 @@ FitSettings read_fit_settings(const Options& opt) {
 }
 
 bool default_fit_run(const Options& opt) {
-    for (const char* name : {"--steps", "--batch", "--lr", "--warmup", "--eval-samples", "--confine"})
+    for (const char* name : {"--steps", "--batch", "--lr", "--lr-schedule", "--warmup", "--eval-samples", "--confine"})
         if (opt.given(name)) return false;
     return !opt.quick;
 }
@@ -106,7 +109,7 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
         monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     };
     monitor(0);
-    const flows::TrainOptions options{
+    flows::TrainOptions options{
         .steps = s.steps,
         .batch = s.batch,
         .learning_rate = s.lr,
@@ -117,6 +120,7 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
         .progress_options = {.label = fmt::format("    {} {} K = {}", family, target.name, k), .plain_lines = 4},
         .annealing = s.annealing,
     };
+    if (s.cosine) options.schedule = std::make_shared<nn::CosineAnnealing>(s.lr, s.steps);
     const double cpu_start = cpu_seconds();
     const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
     fit.cpu = cpu_seconds() - cpu_start - monitor_cpu;

@@ -27,12 +27,13 @@ inline constexpr double fit_box = 4.0;  // the square (−4, 4)² of the paper's
 struct FitSettings {
     std::size_t steps = 0, batch = 0, eval_samples = 0;
     double lr = 0;
+    bool cosine = true;  // Adam's rate falls from lr to 0 along a cosine over the run (nn::CosineAnnealing)
     std::optional<flows::AnnealingSchedule> annealing;  // none: β = 1 throughout
     bool confine = true;                                // the wall outside the box for U2–U4
     std::uint64_t seed = 0;
 };
 
-// The options every fit takes (--steps, --batch, --lr, --warmup, --targets, --ks, --eval-samples,
+// The options every fit takes (--steps, --batch, --lr, --lr-schedule, --warmup, --targets, --ks, --eval-samples,
 // --confine), with the defaults of the reference run (or a small run under --quick), and the
 // settings they give.
 Cli& declare_fit_options(Cli& cli);
