@@ -22,7 +22,7 @@
 namespace tapeflow::tutorial {
 
 Cli& declare_fit_options(Cli& cli) {
-    return cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
+    return cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
         .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate (at the start, with the cosine schedule)")
         .choice("--lr-schedule", "cosine", {"cosine", "constant"}, "cosine: the rate falls from --lr to 0 over the run")
@@ -31,7 +31,9 @@ Cli& declare_fit_options(Cli& cli) {
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
         .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
         .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
-        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane");
+        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
+        .integer_list("--seeds", "0,1,2", {0, 1'000'000},
+                      "when given: refit at each of these seeds and print the table of KL over seeds");
 }
 
 FitSettings read_fit_settings(const Options& opt) {
@@ -154,7 +156,8 @@ void check_fit(Verifier& verifier, const Fit& f) {
                    fmt::format("{:.4f} → {:.4f}", f.before.loss, f.after.loss));
 }
 
-void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound) {
+void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound,
+                                  const std::string& label) {
     std::map<std::string, std::vector<const Fit*>> by_target;
     std::vector<std::string> order;
     for (const Fit& f : fits) {
@@ -167,14 +170,47 @@ void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fi
         for (std::size_t i = 1; i < row.size(); ++i) {
             const flows::BoxKLEvaluation &fewer = row[i - 1]->box_after, &more = row[i]->box_after;
             const double noise = 3 * std::hypot(fewer.standard_error, more.standard_error);
-            verifier.check(fmt::format("{} {}: KL(K = {}) < KL(K = {}) − 3 s.e.", row[i]->family, name, row[i]->k, row[i - 1]->k),
+            verifier.check(fmt::format("{}{} {}: KL(K = {}) < KL(K = {}) − 3 s.e.", label, row[i]->family, name, row[i]->k, row[i - 1]->k),
                            more.kl < fewer.kl - noise,
                            fmt::format("{:.4f} vs {:.4f} (3 s.e. {:.4f})", more.kl, fewer.kl, noise));
         }
         if (largest_k_bound && !row.empty())
-            verifier.check(fmt::format("{} {}: KL(K = {}) ≤ {:.2f}", row.back()->family, name, row.back()->k, *largest_k_bound),
+            verifier.check(fmt::format("{}{} {}: KL(K = {}) ≤ {:.2f}", label, row.back()->family, name, row.back()->k, *largest_k_bound),
                            row.back()->box_after.kl <= *largest_k_bound, fmt::format("{:.4f}", row.back()->box_after.kl));
     }
+}
+
+void seed_sweep(Verifier& verifier, const std::string& family, const FlowMaker& make, const std::vector<std::string>& targets,
+                const std::vector<std::size_t>& ks, const FitSettings& s, const std::vector<std::uint64_t>& seeds,
+                const std::vector<Fit>& fits, std::optional<double> guard) {
+    // kl[seed index][(target, K)]
+    std::vector<std::map<std::pair<std::string, std::size_t>, double>> kl(seeds.size());
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+        std::vector<Fit> refits;
+        const std::vector<Fit>* these = &fits;
+        if (seeds[i] != s.seed) {
+            FitSettings other = s;
+            other.seed = seeds[i];
+            fmt::print("  seed {}:\n", seeds[i]);
+            for (const std::string& name : targets)
+                for (const std::size_t k : ks) refits.push_back(run_fit(family, make, flows::target(name), k, other));
+            these = &refits;
+        }
+        for (const Fit& f : *these) kl[i][{f.target->name, f.k}] = f.box_after.kl;
+        if (guard) check_more_layers_fit_better(verifier, *these, guard, fmt::format("seed {}: ", seeds[i]));
+    }
+    std::vector<std::string> header = {"target", "K"};
+    for (const std::uint64_t seed : seeds) header.push_back(fmt::format("seed {}", seed));
+    std::vector<std::vector<std::string>> rows;
+    for (const std::string& name : targets)
+        for (const std::size_t k : ks) {
+            std::vector<std::string> row = {name, fmt::format("{}", k)};
+            for (std::size_t i = 0; i < seeds.size(); ++i) row.push_back(fmt::format("{:.4f}", kl[i].at({name, k})));
+            rows.push_back(std::move(row));
+        }
+    fmt::print("\n{} KL(q_box‖p_box) over seeds:\n\n", family);
+    print_indented(plot::ascii_table(header, rows));
+    fmt::print("\n");
 }
 
 }  // namespace tapeflow::tutorial
