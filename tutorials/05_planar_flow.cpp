@@ -11,7 +11,8 @@
 // any data point.
 //
 //   ./tapeflow tutorial 05 [--steps N] [--batch N] [--lr LR] [--targets u1,u2,u3,u4] [--ks 2,8,32]
-//                          [--eval-samples N] [--annealing true|false] [--confine true|false]
+//                          [--lr-schedule cosine|constant] [--warmup N] [--eval-samples N] [--confine true|false]
+//                          [--near-identity true|false] [--seeds 0,1,2]
 //                          [--quick] [--out DIR] [--seed N]
 
 
@@ -436,13 +437,8 @@ int run(const tutorial::Options& opt) {
     } else {
         fmt::print("\n(Not the default full run, so the checks of \"more layers fit better\" are skipped.)\n");
     }
-    if (opt.given("--seeds")) {
-        std::vector<std::uint64_t> seeds;
-        for (const std::int64_t seed : opt.integers("--seeds")) seeds.push_back(static_cast<std::uint64_t>(seed));
-        fmt::print("\n--seeds: the fits again at each seed (those of --seed {} are the ones above).\n\n", opt.seed);
-        tutorial::seed_sweep(verifier, "planar", maker, targets, ks, s, seeds, fits,
-                             defaults ? std::optional<double>(planar_k_max_bound) : std::nullopt);
-    }
+    tutorial::seed_sweep(verifier, opt, "planar", maker, targets, ks, s, fits,
+                         defaults ? std::optional<double>(planar_k_max_bound) : std::nullopt);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("The numeric inverse: the density of a data point");

@@ -346,13 +346,8 @@ int run(const tutorial::Options& opt) {
     } else {
         fmt::print("\n(Not the default full run, so the checks of \"more layers fit better\" are skipped.)\n");
     }
-    if (opt.given("--seeds")) {
-        std::vector<std::uint64_t> seeds;
-        for (const std::int64_t seed : opt.integers("--seeds")) seeds.push_back(static_cast<std::uint64_t>(seed));
-        fmt::print("\n--seeds: the fits again at each seed (those of --seed {} are the ones above).\n\n", opt.seed);
-        tutorial::seed_sweep(verifier, "radial", radial_maker, targets, ks, s, seeds, radial_fits,
-                             defaults ? std::optional<double>(radial_k_max_bound) : std::nullopt);
-    }
+    tutorial::seed_sweep(verifier, opt, "radial", radial_maker, targets, ks, s, radial_fits,
+                         defaults ? std::optional<double>(radial_k_max_bound) : std::nullopt);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Radial against planar");

@@ -180,9 +180,13 @@ void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fi
     }
 }
 
-void seed_sweep(Verifier& verifier, const std::string& family, const FlowMaker& make, const std::vector<std::string>& targets,
-                const std::vector<std::size_t>& ks, const FitSettings& s, const std::vector<std::uint64_t>& seeds,
+void seed_sweep(Verifier& verifier, const Options& opt, const std::string& family, const FlowMaker& make,
+                const std::vector<std::string>& targets, const std::vector<std::size_t>& ks, const FitSettings& s,
                 const std::vector<Fit>& fits, std::optional<double> guard) {
+    if (!opt.given("--seeds")) return;
+    std::vector<std::uint64_t> seeds;
+    for (const std::int64_t seed : opt.integers("--seeds")) seeds.push_back(static_cast<std::uint64_t>(seed));
+    fmt::print("\n--seeds: the fits again at each seed (those of --seed {} are the ones above).\n\n", s.seed);
     // kl[seed index][(target, K)]
     std::vector<std::map<std::pair<std::string, std::size_t>, double>> kl(seeds.size());
     for (std::size_t i = 0; i < seeds.size(); ++i) {

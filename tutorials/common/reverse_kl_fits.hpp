@@ -87,12 +87,12 @@ void check_fit(Verifier& verifier, const Fit& f);
 void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound,
                                   const std::string& label = "");
 
-// --seeds S1,S2,…: the fits of every target and K again at each of these seeds (those of s.seed are
-// taken from `fits`, not refitted), and the table of KL(q_box‖p_box), one row per target and K, one
+// When --seeds S1,S2,… is given: the fits of every target and K again at each of these seeds (those
+// of s.seed are taken from `fits`, not refitted), and the table of KL(q_box‖p_box), one row per target and K, one
 // column per seed. When `guard` is set (the default settings), each seed's fits must pass
 // check_more_layers_fit_better with that bound.
-void seed_sweep(Verifier& verifier, const std::string& family, const FlowMaker& make, const std::vector<std::string>& targets,
-                const std::vector<std::size_t>& ks, const FitSettings& s, const std::vector<std::uint64_t>& seeds,
-                const std::vector<Fit>& fits, std::optional<double> guard);
+void seed_sweep(Verifier& verifier, const Options& opt, const std::string& family, const FlowMaker& make, const std::vector<std::string>& targets,
+                const std::vector<std::size_t>& ks, const FitSettings& s, const std::vector<Fit>& fits,
+                std::optional<double> guard);
 
 }  // namespace tapeflow::tutorial
