@@ -27,6 +27,9 @@ void require_trainable(nn::Module& flow, const TrainOptions& options, const char
         throw std::invalid_argument(
             fmt::format("{}: learning_rate must be finite and ≥ 0, got {}", who, options.learning_rate));
     if (options.log_every == 0) throw std::invalid_argument(fmt::format("{}: log_every must be at least 1", who));
+    if (options.first_step >= options.steps)
+        throw std::invalid_argument(
+            fmt::format("{}: first_step ({}) must be below steps ({})", who, options.first_step, options.steps));
     if (options.annealing) (void)options.annealing->beta(0);  // rejects a bad schedule before the first step
     if (options.clip_norm && !(*options.clip_norm > 0))
         throw std::invalid_argument(fmt::format("{}: clip_norm must be > 0, got {}", who, *options.clip_norm));
@@ -70,17 +73,23 @@ TrainResult run(nn::Module& flow, const TrainOptions& options, const char* who, 
     TapeScope scope(tape);
     TrainingMode mode(flow);
     const std::vector<Parameter*> parameters = flow.parameters();
-    nn::Adam adam(parameters, {.lr = options.learning_rate});
+    std::optional<nn::Adam> own_adam;
+    if (!options.optimizer) own_adam.emplace(parameters, nn::AdamOptions{.lr = options.learning_rate});
+    nn::Optimizer& adam = options.optimizer ? *options.optimizer : *own_adam;
     std::optional<nn::Progress> progress;
-    if (options.progress) progress.emplace(options.steps, options.progress_options);
+    if (options.progress) {
+        nn::ProgressOptions progress_options = options.progress_options;
+        progress_options.initial_step = options.first_step;
+        progress.emplace(options.steps, progress_options);
+    }
 
     TrainResult result;
-    result.losses.reserve(options.steps / options.log_every + 1);
+    result.losses.reserve((options.steps - options.first_step) / options.log_every + 1);
     double window_sum = 0;
     std::size_t window_steps = 0;
     const auto start = std::chrono::steady_clock::now();
-    result.learning_rates.reserve(options.steps);
-    for (std::size_t t = 0; t < options.steps; ++t) {
+    result.learning_rates.reserve(options.steps - options.first_step);
+    for (std::size_t t = options.first_step; t < options.steps; ++t) {
         if (options.schedule) adam.set_learning_rate(options.schedule->at(t));
         result.learning_rates.push_back(adam.learning_rate());
         adam.zero_grad();
@@ -130,6 +139,15 @@ TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOpti
     Rng rng(options.seed);
     return run(flow, options, "train_forward_kl",
                [&](std::size_t) { return forward_kl(flow, Var(sampler(options.batch, rng))); });
+}
+
+TrainResult train_forward_kl_by_step(Flow& flow, const BatchAt& batch_at, const TrainOptions& options) {
+    require_trainable(flow, options, "train_forward_kl_by_step");
+    if (!batch_at) throw std::invalid_argument("train_forward_kl_by_step: batch_at is empty");
+    if (options.annealing)
+        throw std::invalid_argument(
+            "train_forward_kl_by_step: annealing weights an energy, so it applies to train_reverse_kl only");
+    return run(flow, options, "train_forward_kl_by_step", [&](std::size_t t) { return forward_kl(flow, Var(batch_at(t))); });
 }
 
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options) {

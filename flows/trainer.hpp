@@ -28,6 +28,7 @@
 #include "flows/flow.hpp"
 #include "flows/losses.hpp"  // AnnealingSchedule
 #include "flows/targets.hpp"  // Energy
+#include "nn/optimizer.hpp"
 #include "nn/progress.hpp"
 #include "nn/schedule.hpp"
 
@@ -54,6 +55,12 @@ struct TrainOptions {
     std::optional<AnnealingSchedule> annealing;
     // When set, the gradients are rescaled to this total norm when it is larger (nn::clip_grad_norm).
     std::optional<double> clip_norm;
+    // Resuming a run: the loop takes steps t = first_step, …, steps − 1 (the schedule, the annealing
+    // and on_log count from 0 as in an uninterrupted run; TrainResult holds only this run's steps),
+    // and, when `optimizer` is set, steps that optimizer (whose moments and step count a checkpoint
+    // restored; it must hold the flow's parameters) instead of a fresh Adam at learning_rate.
+    std::size_t first_step = 0;
+    nn::Optimizer* optimizer = nullptr;
 };
 
 // Thrown when training diverges: the loss or the gradient norm is NaN or infinite at a step (checked
@@ -89,6 +96,13 @@ TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOpti
 // mean[log q(x) + β U(x)] over x = f(z), z ~ p_z, with β = 1 or the annealed β_t. Same errors as
 // train_forward_kl (annealing allowed), with an empty energy instead of an empty sampler.
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options = {});
+
+// Maximum likelihood on batches that depend on the step alone: step t (0-based, as in
+// TrainOptions::first_step) minimizes forward_kl(flow, batch_at(t)). A resumed run then sees exactly
+// the batches of an uninterrupted one without any generator state in its checkpoint. Same errors as
+// train_forward_kl, with an empty batch_at instead of an empty sampler.
+using BatchAt = std::function<Tensor(std::size_t step)>;
+TrainResult train_forward_kl_by_step(Flow& flow, const BatchAt& batch_at, const TrainOptions& options = {});
 
 // A batch of data with its contexts: x [n, D] and c [n, C], row i of c the context of row i of x.
 struct ContextBatch {

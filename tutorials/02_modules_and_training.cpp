@@ -35,6 +35,7 @@
 #include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
+#include "tutorials/common/training_state.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace {
@@ -119,20 +120,8 @@ double train_step(nn::MLP& model, nn::Optimizer& optimizer, const Data& data) {
     return value;
 }
 
-// The optimizer's moment buffers and the step counter, as a checkpoint stores them beside the model.
-nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step) {
-    nn::CheckpointExtras extras{.step = &step};
-    for (auto& [name, tensor] : optimizer.state()) extras.tensors.emplace_back("optimizer/" + name, tensor);
-    return extras;
-}
-
-// The largest |a − b| over every parameter of two models of the same architecture.
-double max_parameter_diff(nn::MLP& a, nn::MLP& b) {
-    const auto pa = a.parameters(), pb = b.parameters();
-    double worst = 0;
-    for (std::size_t k = 0; k < pa.size(); ++k) worst = std::max(worst, max_abs_diff(pa[k]->value, pb[k]->value));
-    return worst;
-}
+using tutorial::max_parameter_diff;
+using tutorial::training_state;
 
 double rms(const Tensor& a, const Tensor& b) { return std::sqrt(mean(square(a - b)).item()); }
 

@@ -40,6 +40,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/grid_lines.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -98,107 +99,20 @@ Tensor batch_jacobian(const Map& f, const Tensor& z) {
 
 // ---- Grid lines and their intersections ------------------------------------------------------
 
-// A polyline in the plane.
-struct Polyline {
-    std::vector<double> xs, ys;
-};
+using tutorial::draw_grid;
+using tutorial::grid_topology;
+using tutorial::GridTopology;
+using tutorial::Polyline;
 
-// The lines of a square grid on [−r, r]²: `lines` horizontal lines (first) and as many vertical
-// ones, each a polyline of `per_cell` segments per grid cell running half a cell past the grid.
-// per_cell is odd, so no vertex falls on a grid crossing: every crossing is inside a segment.
-std::vector<Polyline> square_grid(double r, int lines, int per_cell) {
-    const double spacing = 2 * r / (lines - 1);
-    const int vertices = lines * per_cell + 1;
-    std::vector<Polyline> grid;
-    for (int family = 0; family < 2; ++family)
-        for (int j = 0; j < lines; ++j) {
-            Polyline p;
-            const double fixed = -r + j * spacing;
-            for (int k = 0; k < vertices; ++k) {
-                const double t = -r - spacing / 2 + k * spacing / per_cell;
-                p.xs.push_back(family == 0 ? t : fixed);
-                p.ys.push_back(family == 0 ? fixed : t);
-            }
-            grid.push_back(std::move(p));
-        }
-    return grid;
-}
+// The lines of a square grid on [−r, r]² (tutorials/common/grid_lines.hpp).
+std::vector<Polyline> square_grid(double r, int lines, int per_cell) { return tutorial::grid_polylines(-r, r, -r, r, lines, per_cell); }
 
 // Every polyline pushed through `f` (one batch, nothing recorded).
 std::vector<Polyline> map_lines(const std::vector<Polyline>& lines, const Map& f) {
-    std::vector<double> flat;
-    for (const Polyline& p : lines)
-        for (std::size_t k = 0; k < p.xs.size(); ++k) {
-            flat.push_back(p.xs[k]);
-            flat.push_back(p.ys[k]);
-        }
-    NoGrad no_grad;
-    const Tensor out = f(Var(Tensor(Shape{flat.size() / 2, 2}, flat))).value();
-    std::vector<Polyline> mapped;
-    std::size_t row = 0;
-    for (const Polyline& p : lines) {
-        Polyline q;
-        for (std::size_t k = 0; k < p.xs.size(); ++k, ++row) {
-            q.xs.push_back(out.at({row, 0}));
-            q.ys.push_back(out.at({row, 1}));
-        }
-        mapped.push_back(std::move(q));
-    }
-    return mapped;
-}
-
-// The sign of the cross product (b − a) × (c − a): which side of the line ab the point c is on.
-double orientation(double ax, double ay, double bx, double by, double cx, double cy) {
-    return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
-}
-
-// The number of proper crossings of two polylines (segments whose endpoints lie strictly on
-// opposite sides of each other's line), with a bounding-box test to skip far-apart segments.
-int crossings(const Polyline& p, const Polyline& q) {
-    int count = 0;
-    for (std::size_t i = 0; i + 1 < p.xs.size(); ++i) {
-        const double ax = p.xs[i], ay = p.ys[i], bx = p.xs[i + 1], by = p.ys[i + 1];
-        const double lo_x = std::min(ax, bx), hi_x = std::max(ax, bx), lo_y = std::min(ay, by), hi_y = std::max(ay, by);
-        for (std::size_t j = 0; j + 1 < q.xs.size(); ++j) {
-            const double cx = q.xs[j], cy = q.ys[j], dx = q.xs[j + 1], dy = q.ys[j + 1];
-            if (std::max(cx, dx) < lo_x || std::min(cx, dx) > hi_x || std::max(cy, dy) < lo_y || std::min(cy, dy) > hi_y)
-                continue;
-            const double o1 = orientation(ax, ay, bx, by, cx, cy), o2 = orientation(ax, ay, bx, by, dx, dy);
-            const double o3 = orientation(cx, cy, dx, dy, ax, ay), o4 = orientation(cx, cy, dx, dy, bx, by);
-            if (((o1 > 0 && o2 < 0) || (o1 < 0 && o2 > 0)) && ((o3 > 0 && o4 < 0) || (o3 < 0 && o4 > 0))) ++count;
-        }
-    }
-    return count;
-}
-
-// What a homeomorphism promises for the image of a grid (first half of `lines` one family, second
-// half the other): two lines of one family never meet, and two lines of different families meet
-// exactly once, as they did before the map.
-struct GridTopology {
-    int same_family_crossings = 0;  // should be 0
-    int cross_pairs_not_once = 0;   // pairs (horizontal, vertical) that do not meet exactly once; should be 0
-    int pairs = 0;
-};
-
-GridTopology grid_topology(const std::vector<Polyline>& lines) {
-    GridTopology t;
-    const std::size_t half = lines.size() / 2;
-    for (std::size_t a = 0; a < lines.size(); ++a)
-        for (std::size_t b = a + 1; b < lines.size(); ++b) {
-            const int c = crossings(lines[a], lines[b]);
-            ++t.pairs;
-            if ((a < half) == (b < half))
-                t.same_family_crossings += c;
-            else if (c != 1)
-                ++t.cross_pairs_not_once;
-        }
-    return t;
-}
-
-void draw_grid(plot::Axes& ax, const std::vector<Polyline>& lines) {
-    const std::size_t half = lines.size() / 2;
-    for (std::size_t k = 0; k < lines.size(); ++k)
-        ax.line(lines[k].xs, lines[k].ys, {.colour = k < half ? "#1f77b4" : "#ff7f0e", .width = 1.1});
+    return tutorial::map_lines(lines, [&](const Tensor& t) {
+        NoGrad no_grad;
+        return f(Var(t)).value();
+    });
 }
 
 // ==============================================================================================
@@ -514,17 +428,7 @@ int run(const tutorial::Options& opt) {
         lines, reach, reach + 1, lines * per_cell);
     const GridTopology forward_topology = grid_topology(z_grid_in_x);
     const GridTopology inverse_topology = grid_topology(x_grid_in_z);
-    print_indented(plot::ascii_table(
-        {"grid", "line pairs", "crossings within a family", "pairs across families not meeting once"},
-        {{"z grid → x", fmt::format("{}", forward_topology.pairs), fmt::format("{}", forward_topology.same_family_crossings),
-          fmt::format("{}", forward_topology.cross_pairs_not_once)},
-         {"x grid → z", fmt::format("{}", inverse_topology.pairs), fmt::format("{}", inverse_topology.same_family_crossings),
-          fmt::format("{}", inverse_topology.cross_pairs_not_once)}}));
-    fmt::print("\n");
-    verifier.check("z → x: lines of one family never meet", forward_topology.same_family_crossings == 0);
-    verifier.check("z → x: every horizontal meets every vertical once", forward_topology.cross_pairs_not_once == 0);
-    verifier.check("x → z: lines of one family never meet", inverse_topology.same_family_crossings == 0);
-    verifier.check("x → z: every horizontal meets every vertical once", inverse_topology.cross_pairs_not_once == 0);
+    tutorial::check_grid_topology(verifier, forward_topology, inverse_topology);
 
     // Locally, "no crossing" is "det J never changes sign": a fold is where it passes through 0.
     const std::size_t fine = opt.quick ? 81 : 201;
@@ -593,11 +497,13 @@ int run(const tutorial::Options& opt) {
             const std::vector<double>*sx, *sy;
             std::string title, xlabel, ylabel;
         };
+        // The panel order of the RealNVP paper's Figure 1 (and of tutorial 07's): inference on top, x
+        // on the left mapped to z on the right; generation below, z on the left mapped to x.
         const Panel panels[4] = {
-            {0, 0, &z_drawn, &zs1, &zs2, "generation: a grid in z, z ~ p_z", "z₁", "z₂"},
-            {0, 1, &z_drawn_in_x, &xs1, &xs2, "… mapped to x by f", "x₁", "x₂"},
-            {1, 0, &x_drawn_in_z, &zs1, &zs2, "inference: f⁻¹ of the grid in x", "z₁", "z₂"},
-            {1, 1, &x_drawn, &xs1, &xs2, "a grid in x, x = f(z)", "x₁", "x₂"},
+            {0, 0, &x_drawn, &xs1, &xs2, "inference: a grid in x, x = f(z)", "x₁", "x₂"},
+            {0, 1, &x_drawn_in_z, &zs1, &zs2, "… pulled back to z by f⁻¹", "z₁", "z₂"},
+            {1, 0, &z_drawn, &zs1, &zs2, "generation: a grid in z, z ~ p_z", "z₁", "z₂"},
+            {1, 1, &z_drawn_in_x, &xs1, &xs2, "… pushed to x by f", "x₁", "x₂"},
         };
         for (const Panel& p : panels) {
             plot::Axes& ax = fig.axes(p.row, p.col);

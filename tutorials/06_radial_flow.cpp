@@ -60,6 +60,10 @@ using namespace tapeflow;
 using tapeflow::tutorial::Verifier;
 
 constexpr double box = tutorial::fit_box;
+// More layers fit better, held to a number in the default full run: the largest K reaches this
+// KL(q_box‖p_box) on every target. Radial layers bend space less than planar ones (the paper's
+// Figure 3 shows them behind), so the bar is looser than tutorial 05's 0.10.
+constexpr double radial_k_max_bound = 0.25;
 
 using tutorial::Fit;
 using tutorial::print_indented;
@@ -310,11 +314,11 @@ int run(const tutorial::Options& opt) {
     fmt::print(
         "Flow: N(0, I₂) → K radial layers (z₀, α′, β′ ~ N(0, 0.1²): α ≈ ln 2, β̂ ≈ 0, close to the\n"
         "identity). Loss and loop as in tutorial 05: mean[log q(x) + β_t·U(x)] over x = f(z), z ~ N(0, I),\n"
-        "by flows::train_reverse_kl. {} steps, batch {}, Adam lr {:g}, {}.\n"
+        "by flows::train_reverse_kl. {} steps, batch {}, Adam lr {:g}{}, {}.\n"
         "Evaluated at β = 1 on {} fresh samples: loss = E_q[log q + U], KL_box = loss + log Z_box,\n"
         "q(box) = the mass of q in (−4, 4)², and KL(q_box‖p_box), q conditioned on the box against\n"
         "exp(−U)/Z_box (flows::evaluate_box_kl), a KL divergence that is never negative. {}\n\n",
-        s.steps, s.batch, s.lr,
+        s.steps, s.batch, s.lr, s.cosine ? " falling to 0 along a cosine" : " (constant)",
         s.annealing ? fmt::format("annealing β_t = min(1, 0.01 + t/{}) (a warm-up of the first {} steps)", s.annealing->warmup_steps,
                                   s.annealing->warmup_steps)
                     : std::string("no annealing (β = 1 throughout)"),
@@ -338,10 +342,12 @@ int run(const tutorial::Options& opt) {
     const bool defaults = tutorial::default_fit_run(opt);
     if (defaults) {
         fmt::print("\nMore layers fit better, per target, at the default settings:\n\n");
-        tutorial::check_more_layers_fit_better(verifier, radial_fits, std::nullopt);
+        tutorial::check_more_layers_fit_better(verifier, radial_fits, radial_k_max_bound);
     } else {
         fmt::print("\n(Not the default full run, so the checks of \"more layers fit better\" are skipped.)\n");
     }
+    tutorial::seed_sweep(verifier, opt, "radial", radial_maker, targets, ks, s, radial_fits,
+                         defaults ? std::optional<double>(radial_k_max_bound) : std::nullopt);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Radial against planar");

@@ -687,8 +687,8 @@ int run(const tutorial::Options& opt) {
     if (start_step == 0 && s.norm == flows::Normalization::actnorm) {
         // ActNorm initializes on the first training-mode inverse pass it sees. On a training batch of
         // 32 or 64 images, a pixel that happens to be background in all of them gets a spread of
-        // 0.9/256/√12 on the logit side and a scale of about 1/0.02; the first later image with ink
-        // there then costs tens of bits/dim. So the tutorial initializes on 1,000 images first (the
+        // 0.9/256/√12 ≈ 0.001 before the logit (≈ 0.021 after it) and a scale of about 1/0.021; the
+        // first later image with ink there then costs tens of bits/dim. So the tutorial initializes on 1,000 images first (the
         // "step 0" batch: reproducible, and restored from the checkpoint on --resume).
         NoGrad no_grad;
         flow.log_prob(Var(training_batch(train.pixels, std::min<std::size_t>(1000, n_train), data_seed, 0)));

@@ -1,4 +1,5 @@
 #include "tutorials/common/image_training.hpp"
+#include "tutorials/common/training_state.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -65,10 +66,7 @@ double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedul
 
 nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
                                     const nn::CheckpointConfig& config) {
-    nn::CheckpointExtras extras{.step = &step, .config = &config};
-    for (auto& [name, tensor] : optimizer.state()) extras.tensors.emplace_back("optimizer/" + name, tensor);
-    extras.tensors.emplace_back("history/bits_per_dim", &history);
-    return extras;
+    return tutorial::training_state(optimizer, step, &history, &config);  // tutorials/common/training_state.hpp
 }
 
 bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer) {
@@ -95,12 +93,7 @@ std::string diverged_message(std::uint64_t step, double bits, const std::string&
                        step, what, kept);
 }
 
-double max_parameter_diff(flows::Flow& a, flows::Flow& b) {
-    const auto pa = a.parameters(), pb = b.parameters();
-    double worst = 0;
-    for (std::size_t k = 0; k < pa.size(); ++k) worst = std::max(worst, max_abs_diff(pa[k]->value, pb[k]->value));
-    return worst;
-}
+double max_parameter_diff(flows::Flow& a, flows::Flow& b) { return tutorial::max_parameter_diff(a, b); }
 
 Tensor evaluate_bits(flows::Flow& flow, const Tensor& pixels, Rng& rng, std::size_t batch) {
     NoGrad no_grad;

@@ -13,6 +13,7 @@
 #include "flows/planar.hpp"
 #include "flows/radial.hpp"
 #include "flows/trainer.hpp"
+#include "nn/schedule.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
 #include "tutorials/common/console.hpp"
@@ -21,15 +22,18 @@
 namespace tapeflow::tutorial {
 
 Cli& declare_fit_options(Cli& cli) {
-    return cli.integer("--steps", {"20000", "500"}, {1, 10'000'000}, "training steps per fit")
+    return cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
-        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate")
+        .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate (at the start, with the cosine schedule)")
+        .choice("--lr-schedule", "cosine", {"cosine", "constant"}, "cosine: the rate falls from --lr to 0 over the run")
         .integer("--warmup", {"5000", "100"}, {0, 10'000'000},
                  "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
         .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
         .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
-        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane");
+        .boolean("--confine", "true", "add a wall outside (−4, 4)² to U2–U4, which are not normalizable on the plane")
+        .integer_list("--seeds", "0,1,2", {0, 1'000'000},
+                      "when given: refit at each of these seeds and print the table of KL over seeds");
 }
 
 FitSettings read_fit_settings(const Options& opt) {
@@ -38,6 +42,7 @@ FitSettings read_fit_settings(const Options& opt) {
     s.batch = static_cast<std::size_t>(opt.integer("--batch"));
     s.eval_samples = static_cast<std::size_t>(opt.integer("--eval-samples"));
     s.lr = opt.real("--lr");
+    s.cosine = opt.text("--lr-schedule") == "cosine";
     if (opt.integer("--warmup") > 0)
         s.annealing = flows::AnnealingSchedule{.beta_start = 0.01,
                                                .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
@@ -47,7 +52,7 @@ FitSettings read_fit_settings(const Options& opt) {
 }
 
 bool default_fit_run(const Options& opt) {
-    for (const char* name : {"--steps", "--batch", "--lr", "--warmup", "--eval-samples", "--confine"})
+    for (const char* name : {"--steps", "--batch", "--lr", "--lr-schedule", "--warmup", "--eval-samples", "--confine"})
         if (opt.given(name)) return false;
     return !opt.quick;
 }
@@ -106,7 +111,7 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
         monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     };
     monitor(0);
-    const flows::TrainOptions options{
+    flows::TrainOptions options{
         .steps = s.steps,
         .batch = s.batch,
         .learning_rate = s.lr,
@@ -117,6 +122,7 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
         .progress_options = {.label = fmt::format("    {} {} K = {}", family, target.name, k), .plain_lines = 4},
         .annealing = s.annealing,
     };
+    if (s.cosine) options.schedule = std::make_shared<nn::CosineAnnealing>(s.lr, s.steps);
     const double cpu_start = cpu_seconds();
     const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
     fit.cpu = cpu_seconds() - cpu_start - monitor_cpu;
@@ -150,7 +156,8 @@ void check_fit(Verifier& verifier, const Fit& f) {
                    fmt::format("{:.4f} → {:.4f}", f.before.loss, f.after.loss));
 }
 
-void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound) {
+void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound,
+                                  const std::string& label) {
     std::map<std::string, std::vector<const Fit*>> by_target;
     std::vector<std::string> order;
     for (const Fit& f : fits) {
@@ -163,14 +170,51 @@ void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fi
         for (std::size_t i = 1; i < row.size(); ++i) {
             const flows::BoxKLEvaluation &fewer = row[i - 1]->box_after, &more = row[i]->box_after;
             const double noise = 3 * std::hypot(fewer.standard_error, more.standard_error);
-            verifier.check(fmt::format("{} {}: KL(K = {}) < KL(K = {}) − 3 s.e.", row[i]->family, name, row[i]->k, row[i - 1]->k),
+            verifier.check(fmt::format("{}{} {}: KL(K = {}) < KL(K = {}) − 3 s.e.", label, row[i]->family, name, row[i]->k, row[i - 1]->k),
                            more.kl < fewer.kl - noise,
                            fmt::format("{:.4f} vs {:.4f} (3 s.e. {:.4f})", more.kl, fewer.kl, noise));
         }
         if (largest_k_bound && !row.empty())
-            verifier.check(fmt::format("{} {}: KL(K = {}) ≤ {:.2f}", row.back()->family, name, row.back()->k, *largest_k_bound),
+            verifier.check(fmt::format("{}{} {}: KL(K = {}) ≤ {:.2f}", label, row.back()->family, name, row.back()->k, *largest_k_bound),
                            row.back()->box_after.kl <= *largest_k_bound, fmt::format("{:.4f}", row.back()->box_after.kl));
     }
+}
+
+void seed_sweep(Verifier& verifier, const Options& opt, const std::string& family, const FlowMaker& make,
+                const std::vector<std::string>& targets, const std::vector<std::size_t>& ks, const FitSettings& s,
+                const std::vector<Fit>& fits, std::optional<double> guard) {
+    if (!opt.given("--seeds")) return;
+    std::vector<std::uint64_t> seeds;
+    for (const std::int64_t seed : opt.integers("--seeds")) seeds.push_back(static_cast<std::uint64_t>(seed));
+    fmt::print("\n--seeds: the fits again at each seed (those of --seed {} are the ones above).\n\n", s.seed);
+    // kl[seed index][(target, K)]
+    std::vector<std::map<std::pair<std::string, std::size_t>, double>> kl(seeds.size());
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+        std::vector<Fit> refits;
+        const std::vector<Fit>* these = &fits;
+        if (seeds[i] != s.seed) {
+            FitSettings other = s;
+            other.seed = seeds[i];
+            fmt::print("  seed {}:\n", seeds[i]);
+            for (const std::string& name : targets)
+                for (const std::size_t k : ks) refits.push_back(run_fit(family, make, flows::target(name), k, other));
+            these = &refits;
+        }
+        for (const Fit& f : *these) kl[i][{f.target->name, f.k}] = f.box_after.kl;
+        if (guard) check_more_layers_fit_better(verifier, *these, guard, fmt::format("seed {}: ", seeds[i]));
+    }
+    std::vector<std::string> header = {"target", "K"};
+    for (const std::uint64_t seed : seeds) header.push_back(fmt::format("seed {}", seed));
+    std::vector<std::vector<std::string>> rows;
+    for (const std::string& name : targets)
+        for (const std::size_t k : ks) {
+            std::vector<std::string> row = {name, fmt::format("{}", k)};
+            for (std::size_t i = 0; i < seeds.size(); ++i) row.push_back(fmt::format("{:.4f}", kl[i].at({name, k})));
+            rows.push_back(std::move(row));
+        }
+    fmt::print("\n{} KL(q_box‖p_box) over seeds:\n\n", family);
+    print_indented(plot::ascii_table(header, rows));
+    fmt::print("\n");
 }
 
 }  // namespace tapeflow::tutorial

@@ -27,13 +27,14 @@ inline constexpr double fit_box = 4.0;  // the square (−4, 4)² of the paper's
 struct FitSettings {
     std::size_t steps = 0, batch = 0, eval_samples = 0;
     double lr = 0;
+    bool cosine = true;  // Adam's rate falls from lr to 0 along a cosine over the run (nn::CosineAnnealing)
     std::optional<flows::AnnealingSchedule> annealing;  // none: β = 1 throughout
     bool confine = true;                                // the wall outside the box for U2–U4
     std::uint64_t seed = 0;
 };
 
-// The options every fit takes (--steps, --batch, --lr, --warmup, --targets, --ks, --eval-samples,
-// --confine), with the defaults of the reference run (or a small run under --quick), and the
+// The options every fit takes (--steps, --batch, --lr, --lr-schedule, --warmup, --targets, --ks, --eval-samples,
+// --confine, --seeds), with the defaults of the reference run (or a small run under --quick), and the
 // settings they give.
 Cli& declare_fit_options(Cli& cli);
 FitSettings read_fit_settings(const Options& opt);
@@ -82,6 +83,16 @@ void check_fit(Verifier& verifier, const Fit& f);
 
 // The paper's message, per target: KL(q_box ‖ p_box) falls with every step up in K (by more than
 // the two estimates' combined 3 s.e.), and, when `largest_k_bound` is given, the largest K reaches it.
-void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound);
+// `label` starts each check's name (e.g. "seed 1: ").
+void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound,
+                                  const std::string& label = "");
+
+// When --seeds S1,S2,… is given: the fits of every target and K again at each of these seeds (those
+// of s.seed are taken from `fits`, not refitted), and the table of KL(q_box‖p_box), one row per target and K, one
+// column per seed. When `guard` is set (the default settings), each seed's fits must pass
+// check_more_layers_fit_better with that bound.
+void seed_sweep(Verifier& verifier, const Options& opt, const std::string& family, const FlowMaker& make, const std::vector<std::string>& targets,
+                const std::vector<std::size_t>& ks, const FitSettings& s, const std::vector<Fit>& fits,
+                std::optional<double> guard);
 
 }  // namespace tapeflow::tutorial
