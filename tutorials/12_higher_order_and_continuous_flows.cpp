@@ -254,7 +254,7 @@ void section_hutchinson(Verifier& verifier, std::uint64_t seed, bool quick) {
     const std::size_t draws = quick ? 4000 : 40000;
     fmt::print(
         "For ε with E[ε] = 0 and E[εεᵀ] = I, E[εᵀJε] = tr(J E[εεᵀ]) = tr J (Hutchinson 1989; FFJORD, eq. 7):\n"
-        "one vector-Jacobian product εᵀJ instead of D of them. Only the symmetric part S = (J + Jᵀ)/2 enters\n"
+        "one Jacobian-vector product Jε (one tangent) instead of D. Only the symmetric part S = (J + Jᵀ)/2 enters\n"
         "εᵀJε, and the variances are (docs/theory.md §12)\n\n"
         "    Rademacher (ε_j = ±1):  2 Σ_{{i≠j}} S_ij²        Gaussian (ε ~ N(0, I)):  2 ‖S‖_F²\n\n"
         "Rademacher never loses: the diagonal of S adds no noise. At one point, t = 0.5, J =\n"
