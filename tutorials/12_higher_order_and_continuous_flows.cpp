@@ -1,13 +1,13 @@
 // 12_higher_order_and_continuous_flows: forward and reverse mode, Hessians and a Newton step, the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a CNF against RealNVP
 //
-// Autodiff past first order, then the flow it unlocks. The first three sections compute one Jacobian by
-// forward and by reverse mode (and time both on a tall and a wide shape), the Hessian of a small log
-// density by reverse-over-reverse and forward-over-reverse against finite differences, and a Newton step
-// with it. Then the continuous normalizing flow (Chen et al. 2018; Grathwohl et al. 2019, FFJORD): the
-// discrete change of variables of tutorials 03-04 becomes the instantaneous one as the steps shrink; RK4
-// integrates it on the tape; the trace of ∂f/∂z is computed exactly or by Hutchinson's estimator (its
-// variance measured); and a CNF is trained on two moons and 8 gaussians beside tutorial 07's RealNVP.
-// The formulas: docs/theory.md §11 (higher-order autodiff) and §12 (continuous flows).
+// The continuous normalizing flow (Chen et al. 2018; Grathwohl et al. 2019, FFJORD), derived and checked
+// step by step: the discrete change of variables of tutorials 03-04 becomes the instantaneous one as the
+// steps shrink; RK4 integrates it on the tape, with its order measured and its gradient checked; log q is
+// held against the slogdet of the whole integrated map; the trace of ∂f/∂z is computed exactly or by
+// Hutchinson's estimator (its variance measured against its formula); and a CNF is trained on two moons
+// and 8 gaussians beside tutorial 07's RealNVP, its density and its trajectories drawn. Training needs
+// d/dθ of a trace: a second derivative of the field.
+// The formulas: docs/theory.md §12 (continuous flows).
 //
 //   ./tapeflow tutorial 12 [--steps N] [--batch N] [--lr LR] [--solver-steps S] [--hidden H]
 //                          [--hutchinson true|false] [--quick] [--out DIR] [--seed N]
