@@ -204,12 +204,9 @@ int run(const tutorial::Options& opt) {
     const int threads = set_num_threads(s.threads);
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
-    const auto wall_start = std::chrono::steady_clock::now();
-    const std::clock_t cpu_start = std::clock();
-    const auto wall_seconds = [&] {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    };
-    const auto cpu_seconds = [&] { return static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC; };
+    const RunClock clock;
+    const auto wall_seconds = [&clock] { return clock.wall(); };
+    const auto cpu_seconds = [&clock] { return clock.cpu(); };
 
     const std::string ckpt_path = (out_dir / "checkpoint.ckpt").string();
     if (s.resume && !std::filesystem::exists(ckpt_path))  // before any work, not after sections 1-3
@@ -745,22 +742,7 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "\n{} steps in {:.1f} s wall, {:.1f} s CPU ({:.3f} s per step, {:.2f} steps/s; CPU/wall {:.2f}).\n",
             steps_run, train_wall, train_cpu, train_wall / steps_run, steps_run / train_wall, train_cpu / train_wall);
-    if (!history.empty()) {
-        const std::vector<double> smooth = running_mean(history);
-        std::vector<double> xs, ys;
-        const std::size_t stride = std::max<std::size_t>(1, history.size() / 200);
-        for (std::size_t i = 0; i < history.size(); i += stride) {
-            xs.push_back(static_cast<double>(i + 1));
-            ys.push_back(smooth[i]);
-        }
-        if (xs.back() != static_cast<double>(history.size())) {  // always end at the last step
-            xs.push_back(static_cast<double>(history.size()));
-            ys.push_back(smooth.back());
-        }
-        fmt::print("\nTraining bits/dim (running mean over {} steps) against the step:\n\n",
-                   std::clamp<std::size_t>(history.size() / 20, 1, 50));
-        print_indented(plot::ascii_plot(xs, ys, 64, 12));
-    }
+    print_training_curve(history);
     fmt::print("\n");
     const bool all_finite = std::all_of(history.begin(), history.end(), [](double b) { return std::isfinite(b); });
     verifier.check("every training loss finite", all_finite && history.size() == last_step,
@@ -777,17 +759,7 @@ int run(const tutorial::Options& opt) {
                              0);
         verifier.check("stored step", first_info.step && *first_info.step == twin_from,
                        fmt::format("{}", first_info.step.value_or(0)));
-        bool same = true;
-        std::string trail;
-        for (std::size_t k = 0; k < twin_losses.size(); ++k) {
-            const double main_loss = history.at(twin_from + k);
-            same = same && main_loss == twin_losses[k];
-            trail += fmt::format("{}step {}: {:.12f} / {:.12f}", k ? ", " : "", twin_from + 1 + k, main_loss, twin_losses[k]);
-        }
-        print_indented(fmt::format("(uninterrupted / resumed) {}", trail));
-        verifier.check("resumed losses = uninterrupted, bit for bit", same);
-        verifier.check_close(fmt::format("max |Δ parameters| at step {}", twin_from + resume_check_steps),
-                             twin_parameter_diff, 0, 0, 0);
+        check_resumed_run(verifier, history, twin_from, twin_losses, twin_parameter_diff);
     } else if (steps_run > 0) {
         fmt::print("(No resume check in this run: it needs a checkpoint at least {} steps before --steps.)\n",
                    resume_check_steps);

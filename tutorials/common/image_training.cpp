@@ -13,7 +13,9 @@
 #include "tensor/linalg.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tutorials/common/console.hpp"
 #include "tutorials/common/png.hpp"
+#include "tutorials/common/text_view.hpp"
 
 namespace tapeflow::tutorial::images {
 
@@ -124,6 +126,47 @@ std::vector<double> running_mean(const std::vector<double>& values) {
         out[i] = acc / static_cast<double>(std::min(i + 1, window));
     }
     return out;
+}
+
+RunClock::RunClock() : wall_start_(std::chrono::steady_clock::now()), cpu_start_(std::clock()) {}
+
+double RunClock::wall() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+}
+
+double RunClock::cpu() const { return static_cast<double>(std::clock() - cpu_start_) / CLOCKS_PER_SEC; }
+
+void print_training_curve(const std::vector<double>& history, int height) {
+    if (history.empty()) return;
+    const std::vector<double> smooth = running_mean(history);
+    std::vector<double> xs, ys;
+    const std::size_t stride = std::max<std::size_t>(1, history.size() / 200);
+    for (std::size_t i = 0; i < history.size(); i += stride) {
+        xs.push_back(static_cast<double>(i + 1));
+        ys.push_back(smooth[i]);
+    }
+    if (xs.back() != static_cast<double>(history.size())) {  // always end at the last step
+        xs.push_back(static_cast<double>(history.size()));
+        ys.push_back(smooth.back());
+    }
+    fmt::print("\nTraining bits/dim (running mean over {} steps) against the step:\n\n",
+               std::clamp<std::size_t>(history.size() / 20, 1, 50));
+    print_indented(plot::ascii_plot(xs, ys, 64, height));
+}
+
+void check_resumed_run(Verifier& verifier, const std::vector<double>& history, std::uint64_t from,
+                       const std::vector<double>& twin_losses, double parameter_diff) {
+    bool same = true;
+    std::string trail;
+    for (std::size_t k = 0; k < twin_losses.size(); ++k) {
+        const double main_loss = history.at(from + k);
+        same = same && main_loss == twin_losses[k];
+        trail += fmt::format("{}step {}: {:.12f} / {:.12f}", k ? ", " : "", from + 1 + k, main_loss, twin_losses[k]);
+    }
+    print_indented(fmt::format("(uninterrupted / resumed) {}", trail));
+    verifier.check("resumed losses = uninterrupted, bit for bit", same);
+    verifier.check_close(fmt::format("max |Δ parameters| at step {}", from + twin_losses.size()), parameter_diff, 0, 0,
+                         0);
 }
 
 }  // namespace tapeflow::tutorial::images

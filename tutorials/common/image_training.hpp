@@ -3,7 +3,9 @@
 // checkpoint's extra state, the divergence guard, and bits/dim over a whole image set.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <ctime>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "nn/schedule.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
+#include "tutorials/common/verify.hpp"
 
 namespace tapeflow::tutorial::images {
 
@@ -64,5 +67,27 @@ Tensor evaluate_bits(flows::Flow& flow, const Tensor& pixels, Rng& rng, std::siz
 // The mean of the last `window` entries at every step (fewer at the start), to show the trend
 // through the batch-to-batch noise; window = a twentieth of the run, between 1 and 50 steps.
 std::vector<double> running_mean(const std::vector<double>& values);
+
+// Wall-clock and CPU seconds since construction (the process's CPU time, all threads).
+class RunClock {
+public:
+    RunClock();
+    double wall() const;
+    double cpu() const;
+
+private:
+    std::chrono::steady_clock::time_point wall_start_;
+    std::clock_t cpu_start_;
+};
+
+// The running mean of the training batches' bits/dim against the step, as a terminal plot (ending at
+// the last step), with a line saying over how many steps the mean runs.
+void print_training_curve(const std::vector<double>& history, int height = 12);
+
+// The resume check's verdict: the twin that loaded the checkpoint of step `from` produced `twin_losses`
+// for the next steps; they must equal the uninterrupted run's history bit for bit, and the two
+// models' parameters must agree exactly (`parameter_diff`, measured after those steps).
+void check_resumed_run(Verifier& verifier, const std::vector<double>& history, std::uint64_t from,
+                       const std::vector<double>& twin_losses, double parameter_diff);
 
 }  // namespace tapeflow::tutorial::images
