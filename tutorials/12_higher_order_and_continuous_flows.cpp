@@ -1,4 +1,4 @@
-// 12_higher_order_and_continuous_flows: forward and reverse mode, Hessians and a Newton step, the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a CNF against RealNVP
+// 12_higher_order_and_continuous_flows: the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a CNF against RealNVP on moons and 8gaussians
 //
 // The continuous normalizing flow (Chen et al. 2018; Grathwohl et al. 2019, FFJORD), derived and checked
 // step by step: the discrete change of variables of tutorials 03-04 becomes the instantaneous one as the
@@ -527,8 +527,8 @@ int run(const tutorial::Options& opt) {
 
 int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("12_higher_order_and_continuous_flows",
-                                "forward and reverse mode, Hessians and a Newton step, the instantaneous change of "
-                                "variables, RK4 on the tape, exact trace vs Hutchinson, a CNF against RealNVP");
+                                "the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a "
+                                "CNF against RealNVP on moons and 8gaussians");
     cli.integer("--steps", {"1000", "40"}, {1, 10'000'000}, "training steps of every fit")
         .integer("--batch", {"256", "32"}, {1, 100'000}, "samples per training step")
         .real("--lr", "2e-3", {0, 1, true}, "Adam's learning rate (falls linearly over the last 20% of the steps)")
