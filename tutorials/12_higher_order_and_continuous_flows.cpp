@@ -1,13 +1,15 @@
-// 12_higher_order_and_continuous_flows: the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a CNF against RealNVP on moons and 8gaussians
+// 12_higher_order_and_continuous_flows: a Hessian by reverse-over-reverse and a Newton step, the instantaneous change of variables, RK4 on the tape, the trace by forward or reverse mode, exact trace vs Hutchinson, a CNF against RealNVP
 //
-// The continuous normalizing flow (Chen et al. 2018; Grathwohl et al. 2019, FFJORD), derived and checked
+// Autodiff past first order, then the flow it unlocks. First the Hessian of a small log density by
+// reverse-over-reverse (grad with create_graph) against the hand formula and finite differences, and a
+// Newton step with it. Then the continuous normalizing flow (Chen et al. 2018; Grathwohl et al. 2019, FFJORD), derived and checked
 // step by step: the discrete change of variables of tutorials 03-04 becomes the instantaneous one as the
 // steps shrink; RK4 integrates it on the tape, with its order measured and its gradient checked; log q is
 // held against the slogdet of the whole integrated map; the trace of ∂f/∂z is computed exactly or by
 // Hutchinson's estimator (its variance measured against its formula); and a CNF is trained on two moons
 // and 8 gaussians beside tutorial 07's RealNVP, its density and its trajectories drawn. Training needs
 // d/dθ of a trace: a second derivative of the field.
-// The formulas: docs/theory.md §12 (continuous flows).
+// The formulas: docs/theory.md §11 (higher-order autodiff) and §12 (continuous flows).
 //
 //   ./tapeflow tutorial 12 [--steps N] [--batch N] [--lr LR] [--solver-steps S] [--hidden H]
 //                          [--hutchinson true|false] [--quick] [--out DIR] [--seed N]
@@ -25,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "autograd/elementwise.hpp"
+#include "autograd/functional.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/linalg.hpp"
 #include "autograd/reduce.hpp"
@@ -52,6 +55,132 @@ using namespace tapeflow;
 using tapeflow::tutorial::Verifier;
 using tutorial::cpu_seconds;
 using tutorial::print_indented;
+
+// ---- shared by the first sections ------------------------------------------------------------------
+
+using VarMap = std::function<Var(const Var&)>;
+
+// A central-difference Jacobian of f at x (flattened), step 1e-6: the independent check. f sees
+// constants, so nothing of its own is recorded (a gradient inside it records on a tape of its own).
+Tensor central_difference_jacobian(const VarMap& f, const Tensor& x) {
+    const std::size_t n = x.numel(), m = f(Var(x)).numel();
+    Tensor J(Shape{m, n});
+    for (std::size_t j = 0; j < n; ++j) {
+        Tensor plus = x.clone(), minus = x.clone();
+        plus[j] += 1e-6;
+        minus[j] -= 1e-6;
+        const Tensor fp = f(Var(plus)).value(), fm = f(Var(minus)).value();
+        for (std::size_t i = 0; i < m; ++i) J[i * n + j] = (fp[i] - fm[i]) / 2e-6;
+    }
+    return J;
+}
+
+// ---- 2. Hessians ---------------------------------------------------------------------------------
+
+// log p of a "banana": x₁ ~ N(0, σ²), x₂ | x₁ ~ N(x₁², s²) (up to its constant).
+constexpr double banana_sigma = 1.2, banana_s = 0.5;
+
+Var banana_log_p(const Var& x) {
+    const Var x1 = narrow(x, 0, 0, 1), x2 = narrow(x, 0, 1, 1);
+    const Var u = x2 - square(x1);
+    return sum(-0.5 * square(x1) / (banana_sigma * banana_sigma) - 0.5 * square(u) / (banana_s * banana_s));
+}
+
+// The Hessian of f at x [n] by reverse-over-reverse: ∇f recorded (create_graph), then one reverse pass
+// per entry of it, row i = ∇(∂f/∂x_i).
+Tensor hessian_by_reverse_over_reverse(const VarMap& f, const Tensor& x) {
+    Tape tape;
+    TapeScope scope(tape);
+    const Var leaf = tape.variable(x);
+    const Var g = grad(f(leaf), {leaf}, GradOptions{.create_graph = true})[0];
+    const std::size_t n = x.numel();
+    Tensor h(Shape{n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        const Tensor row = grad(sum(narrow(g, 0, i, 1)), {leaf}, GradOptions{})[0].value();
+        for (std::size_t j = 0; j < n; ++j) h[i * n + j] = row[j];
+    }
+    return h;
+}
+
+// ∇f at x as a plain tensor (one reverse pass).
+Tensor gradient_at(const VarMap& f, const Tensor& x) {
+    Tape tape;
+    TapeScope scope(tape);
+    const Var leaf = tape.variable(x);
+    return grad(f(leaf), {leaf}, GradOptions{})[0].value();
+}
+
+// The Hessian by hand: with u = x₂ − x₁², ∂²/∂x₁² = −1/σ² + (2u − 4x₁²)/s², ∂²/∂x₁∂x₂ = 2x₁/s², ∂²/∂x₂² = −1/s².
+Tensor banana_hessian_by_hand(const Tensor& x) {
+    const double s2 = banana_s * banana_s, u = x[1] - x[0] * x[0];
+    const double h11 = -1 / (banana_sigma * banana_sigma) + (2 * u - 4 * x[0] * x[0]) / s2, h12 = 2 * x[0] / s2;
+    return Tensor{{h11, h12}, {h12, -1 / s2}};
+}
+
+void section_hessian(Verifier& verifier) {
+    verifier.section("The Hessian of a log density");
+    const Tensor x{0.7, 0.2};
+    const Tensor by_hand = banana_hessian_by_hand(x);
+    // The Hessian is the Jacobian of the gradient; each mode of the outer Jacobian gives one recipe.
+    const Tensor reverse_over_reverse = hessian_by_reverse_over_reverse(banana_log_p, x);
+    const Tensor fd = central_difference_jacobian([](const Var& v) { return Var(gradient_at(banana_log_p, v.value())); }, x);
+    fmt::print(
+        "The banana log p(x) = −x₁²/(2σ²) − (x₂ − x₁²)²/(2s²), σ = {}, s = {}, at x = ({}, {}). Its Hessian is\n"
+        "the Jacobian of ∇log p, with ∇log p recorded on the tape (grad with create_graph):\n"
+        "reverse-over-reverse differentiates that recorded gradient backwards, one pass per row\n"
+        "(docs/theory.md §11). Against the Hessian by hand and central differences of the gradient:\n\n",
+        banana_sigma, banana_s, x[0], x[1]);
+    std::vector<std::vector<std::string>> rows;
+    const auto add = [&](const std::string& how, const Tensor& h) {
+        rows.push_back({how, fmt::format("{:.10f}", h[0]), fmt::format("{:.10f}", h[1]), fmt::format("{:.10f}", h[2]),
+                        fmt::format("{:.10f}", h[3])});
+    };
+    add("by hand", by_hand);
+    add("reverse-over-reverse", reverse_over_reverse);
+    add("central differences of ∇", fd);
+    print_indented(plot::ascii_table({"", "H₁₁", "H₁₂", "H₂₁", "H₂₂"}, rows));
+    fmt::print("\n");
+    verifier.check_close("reverse-over-reverse vs by hand", {"max |diff|", max_abs_diff(reverse_over_reverse, by_hand)},
+                         {"zero", 0.0}, 0, 1e-12);
+    verifier.check_close("finite differences of ∇ vs by hand", {"max |diff|", max_abs_diff(fd, by_hand)}, {"zero", 0.0}, 0, 1e-6);
+}
+
+// ---- 3. a Newton step ----------------------------------------------------------------------------
+
+void section_newton(Verifier& verifier) {
+    verifier.section("A Newton step");
+    fmt::print(
+        "Newton's method for the mode of log p: x ← x − H⁻¹ ∇log p, H from reverse-over-reverse. On a\n"
+        "quadratic (a Gaussian) one step is exact; on the banana, whose mode is (0, 0), the error squares\n"
+        "from step to step once it is small (quadratic convergence):\n\n");
+    // A Gaussian first: log p = −½ (x − μ)ᵀ A (x − μ), one step from anywhere lands on μ.
+    const Tensor A{{2.0, 0.6}, {0.6, 1.0}}, mu{1.5, -0.5};
+    const VarMap gaussian = [&](const Var& x) {
+        const Var d = reshape(x - Var(mu), Shape{1, 2});
+        return sum(-0.5 * matmul(d, Var(A)) * d);
+    };
+    const Tensor x0{-2.0, 3.0};
+    const Tensor step = x0 - solve(hessian_by_reverse_over_reverse(gaussian, x0), gradient_at(gaussian, x0));
+    fmt::print("    Gaussian, from ({}, {}): one step to ({:.15f}, {:.15f}); μ = ({}, {})\n\n", x0[0], x0[1], step[0], step[1],
+               mu[0], mu[1]);
+    verifier.check_close("one Newton step on a Gaussian lands on μ", {"max |x₁ − μ|", max_abs_diff(step, mu)}, {"zero", 0.0}, 0,
+                         1e-13);
+    Tensor x{0.3, 0.15};
+    std::vector<std::vector<std::string>> rows;
+    std::vector<double> errors;
+    for (int k = 0; k < 10; ++k) {
+        const double error = std::hypot(x[0], x[1]);
+        errors.push_back(error);
+        rows.push_back({fmt::format("{}", k), fmt::format("{:.15f}", x[0]), fmt::format("{:.15f}", x[1]),
+                        fmt::format("{:.3e}", error),
+                        k == 0 || errors[k - 1] == 0 ? "" : fmt::format("{:.3f}", error / (errors[k - 1] * errors[k - 1]))});
+        if (error < 1e-14) break;
+        x = x - solve(hessian_by_reverse_over_reverse(banana_log_p, x), gradient_at(banana_log_p, x));
+    }
+    print_indented(plot::ascii_table({"step", "x₁", "x₂", "‖x − mode‖", "error / previous error²"}, rows));
+    fmt::print("\n");
+    verifier.check_error("Newton on the banana: distance to the mode after the last step", errors.back(), 1e-12);
+}
 
 // ---- 4. the instantaneous change of variables ----------------------------------------------------
 
@@ -288,6 +417,66 @@ void section_hutchinson(Verifier& verifier, std::uint64_t seed, bool quick) {
         "In 2-D the exact trace costs only two tangents, so the main experiments train with it; the estimator\n"
         "pays off when D is large (FFJORD's images), where it is one tangent instead of D.\n\n");
 }
+// ---- the exact trace, by forward or by reverse mode ----------------------------------------------
+
+// tr(∂f/∂z) per sample by D backward passes recorded on the tape (grad with create_graph): row j of
+// the Jacobian of every sample from one pass of Σ_n f_j(z_n), its j-th entry the diagonal element.
+Var trace_by_reverse_mode(const Var& fz, const Var& z) {
+    const std::size_t n = z.shape()[0], d = z.shape()[1];
+    Var trace;
+    for (std::size_t j = 0; j < d; ++j) {
+        const Var row = grad(sum(narrow(fz, 1, j, 1)), {z}, GradOptions{.create_graph = true})[0];
+        trace = j == 0 ? narrow(row, 1, 0, 1) : trace + narrow(row, 1, j, 1);
+    }
+    return reshape(trace, Shape{n});
+}
+
+void section_trace_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
+    verifier.section("The exact trace, by forward or by reverse mode");
+    const std::size_t n = quick ? 64 : 256, repeats = quick ? 3 : 10;
+    Rng rng(seed + 31);
+    flows::TimeDependentField field(2, {64, 64}, rng);
+    const Tensor z = randn(Shape{n, 2}, rng);
+    fmt::print(
+        "Training needs d/dθ of tr(∂f/∂z): a second derivative, which the engine can build two ways.\n"
+        "The CNF carries D tangents e_j through f (forward mode) and backpropagates through them\n"
+        "(reverse-over-forward). The alternative records D backward passes, grad(Σ_n f_j(z_n), z) with\n"
+        "create_graph, and backpropagates through those (reverse-over-reverse, as FFJORD does in PyTorch).\n"
+        "On the training field's shape (2 → 64 → 64 → 2, a batch of {}), the trace and its gradient with\n"
+        "respect to all {} weights, each way ({} repeats, CPU time):\n\n",
+        n, field.parameter_count(), repeats);
+    Tensor value[2];
+    std::vector<Tensor> grads[2];
+    double seconds[2] = {0, 0};
+    for (int way = 0; way < 2; ++way) {
+        for (std::size_t r = 0; r < repeats; ++r) {
+            Tape tape;
+            TapeScope scope(tape);
+            field.zero_grad();
+            const double start = cpu_seconds();
+            const Var zv = tape.variable(z);
+            const Var trace = way == 0 ? flows::exact_trace(field, zv, 0.5) : trace_by_reverse_mode(field.forward(zv, 0.5), zv);
+            tape.backward(mean(trace));
+            seconds[way] += (cpu_seconds() - start) / static_cast<double>(repeats);
+            value[way] = trace.value();
+        }
+        grads[way].clear();
+        for (Parameter* p : field.parameters()) grads[way].push_back(p->grad.clone());
+    }
+    field.zero_grad();
+    double worst_grad = 0;
+    for (std::size_t k = 0; k < grads[0].size(); ++k) worst_grad = std::max(worst_grad, max_abs_diff(grads[0][k], grads[1][k]));
+    print_indented(plot::ascii_table(
+        {"way", "passes over f", "CPU ms (trace + θ-gradient)"},
+        {{"forward mode: D tangents, then backward (reverse-over-forward)", "1 with 2 tangents", fmt::format("{:.2f}", 1e3 * seconds[0])},
+         {"reverse mode: D recorded backward passes, then backward (reverse-over-reverse)", "1 + 2 backward", fmt::format("{:.2f}", 1e3 * seconds[1])}}));
+    fmt::print("\n");
+    verifier.check_close("trace: forward mode vs reverse mode with create_graph", {"max |diff|", max_abs_diff(value[0], value[1])},
+                         {"zero", 0.0}, 0, 1e-12);
+    verifier.check_close("d mean(trace)/dθ: reverse-over-forward vs reverse-over-reverse", {"max |diff|", worst_grad}, {"zero", 0.0}, 0,
+                         1e-12);
+}
+
 // ---- 8. training --------------------------------------------------------------------------------
 
 struct Settings {
@@ -503,11 +692,14 @@ int run(const tutorial::Options& opt) {
     s.hutchinson = opt.boolean("--hutchinson");
     Verifier verifier;
 
+    section_hessian(verifier);
+    section_newton(verifier);
 
     flows::CNF cnf({.dim = 2, .hidden = {16, 16}, .seed = opt.seed});
     section_instantaneous(verifier, cnf, Tensor{{0.4, -0.9}});
     section_rk4(verifier, opt.seed);
     section_density(verifier, opt.seed);
+    section_trace_modes(verifier, opt.seed, opt.quick);
     section_hutchinson(verifier, opt.seed, opt.quick);
 
     const std::size_t grid = opt.quick ? 40 : 120;
@@ -527,8 +719,9 @@ int run(const tutorial::Options& opt) {
 
 int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("12_higher_order_and_continuous_flows",
-                                "the instantaneous change of variables, RK4 on the tape, exact trace vs Hutchinson, a "
-                                "CNF against RealNVP on moons and 8gaussians");
+                                "a Hessian by reverse-over-reverse and a Newton step, the instantaneous change of "
+                                "variables, RK4 on the tape, the trace by forward or reverse mode, exact trace vs "
+                                "Hutchinson, a CNF against RealNVP");
     cli.integer("--steps", {"1000", "40"}, {1, 10'000'000}, "training steps of every fit")
         .integer("--batch", {"256", "32"}, {1, 100'000}, "samples per training step")
         .real("--lr", "2e-3", {0, 1, true}, "Adam's learning rate (falls linearly over the last 20% of the steps)")
