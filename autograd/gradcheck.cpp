@@ -8,17 +8,6 @@
 
 namespace tapeflow {
 
-std::vector<Tensor> grad(const Var& output, const std::vector<Var>& inputs) {
-    if (!output.requires_grad())
-        throw std::invalid_argument("grad: the output does not depend on any recorded variable");
-    if (output.numel() != 1)
-        throw std::invalid_argument(fmt::format("grad: the output must have one element, got shape {}", output.shape()));
-    output.tape()->backward(output, Tensor::ones(output.shape()), /*accumulate_into_parameters=*/false);
-    std::vector<Tensor> grads;
-    for (const Var& v : inputs) grads.push_back(v.requires_grad() ? output.tape()->grad(v) : Tensor::zeros(v.shape()));
-    return grads;
-}
-
 Tensor jacobian(const std::function<Var(const Var&)>& f, const Tensor& x) {
     require_defined(x, "jacobian");
     Tape tape;

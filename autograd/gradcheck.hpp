@@ -1,20 +1,18 @@
-// Checking gradients: the functional `grad`, the full `jacobian`, and `gradcheck`, which compares
-// the tape's analytic Jacobian with central finite differences the way PyTorch's gradcheck does.
-// All three record on a private tape, so they never disturb the caller's tape.
+// Checking gradients: the full `jacobian`, and `gradcheck`, which compares the tape's analytic
+// Jacobian with central finite differences the way PyTorch's gradcheck does. Both record on a private
+// tape, so they never disturb the caller's tape. (The functional `grad` is in autograd/functional.hpp.)
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "autograd/functional.hpp"  // grad, which these build on
 #include "autograd/var.hpp"
 
 namespace tapeflow {
 
 using VarFunction = std::function<Var(const std::vector<Var>&)>;
-
-// d output / d inputs (output must have one element). Parameters' gradients are left untouched.
-std::vector<Tensor> grad(const Var& output, const std::vector<Var>& inputs);
 
 // J[i, j] = d f(x)_i / d x_j over the flattened output and input: shape [f(x).numel(), x.numel()].
 // One backward pass per output element.

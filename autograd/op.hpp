@@ -31,21 +31,28 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "autograd/var.hpp"
 #include "tensor/broadcast.hpp"
 
 namespace tapeflow {
 
-// What a backward rule sees of its node (see the top of this file).
+// What a backward rule sees of its node (see the top of this file), on the first-order fast path:
+// the gradient, the output and the inputs are Tensors.
 class Backward {
 public:
     const Tensor& grad() const { return node_.grad; }
     const Tensor& value() const { return node_.value; }
     std::size_t n_inputs() const { return node_.n_inputs; }
     const Tensor& input(std::size_t k) const { return tape_.value(index(k)); }
+    // The plain values, whatever the context (the same as value() and input(k) here).
+    const Tensor& output_value() const { return node_.value; }
+    const Tensor& input_value(std::size_t k) const { return tape_.value(index(k)); }
     bool needs_grad(std::size_t k) const { return tape_.node(index(k)).requires_grad; }
     void accumulate(std::size_t k, Tensor gradient);
+    // A tensor the rule computed from values only (a mask, a count): it carries no derivative.
+    Tensor constant(Tensor t) const { return t; }
     const char* op() const { return node_.op; }
 
 private:
@@ -57,10 +64,47 @@ private:
     const Node& node_;
 };
 
+// The same view of a node when the backward pass is itself recorded (create_graph,
+// autograd/functional.hpp): grad(), value() and input(k) are Vars on the tape, so every op the rule
+// applies to them is recorded and the gradient it accumulates can be differentiated again. A rule
+// written once as a generic lambda `[](auto& ctx) { … }` over ops that exist for both Tensor and Var
+// (mul, div, exp, matmul_nt, sum, broadcast_to, narrow, …) serves both passes. The context holds the
+// node's index, not a reference: the tape's node list grows while the rule records.
+class VarBackward {
+public:
+    const Var& grad() const { return grad_; }
+    Var value() const;
+    std::size_t n_inputs() const;
+    Var input(std::size_t k) const;
+    // By value (a handle): a reference into the node list would dangle once the rule records.
+    Tensor output_value() const;
+    Tensor input_value(std::size_t k) const;
+    bool needs_grad(std::size_t k) const;
+    void accumulate(std::size_t k, Var gradient);
+    Var constant(Tensor t) const { return Var(std::move(t)); }
+    const char* op() const;
+
+private:
+    friend class Tape;
+    VarBackward(Tape& tape, std::uint32_t node, const Var& grad, std::vector<Var>& grads)
+        : tape_(tape), node_(node), grad_(grad), grads_(grads) {}
+    std::uint32_t index(std::size_t k) const;
+
+    Tape& tape_;
+    std::uint32_t node_;
+    const Var& grad_;
+    std::vector<Var>& grads_;  // d root / d node, one slot per node up to the root
+};
+
+// The plain value of either kind: a generic rule reads values for its masks with it.
+inline const Tensor& value_of(const Tensor& t) { return t; }
+inline const Tensor& value_of(const Var& v) { return v.value(); }
+
 namespace detail {
 // How the tape handles one rule type: call it, move it into the arena, destroy it.
 struct RuleOps {
     void (*invoke)(void* state, Backward& backward);
+    void (*invoke_var)(void* state, VarBackward& backward);  // null: the rule takes only Backward&
     void (*relocate)(void* to, void* from);  // move-constructs at `to`
     void (*destroy)(void* state);            // null when trivially destructible
     std::size_t size;                        // 0 for a rule without captures: nothing is stored
@@ -68,11 +112,23 @@ struct RuleOps {
 };
 
 template <class R>
+constexpr auto var_invoker() {
+    using Fn = void (*)(void*, VarBackward&);
+    if constexpr (!std::is_invocable_v<R&, VarBackward&>) {
+        return Fn{nullptr};
+    } else if constexpr (std::is_empty_v<R> && std::is_default_constructible_v<R>) {
+        return Fn{[](void*, VarBackward& b) { R{}(b); }};
+    } else {
+        return Fn{[](void* s, VarBackward& b) { (*static_cast<R*>(s))(b); }};
+    }
+}
+
+template <class R>
 constexpr RuleOps rule_ops() {
     if constexpr (std::is_empty_v<R> && std::is_default_constructible_v<R>) {
-        return {[](void*, Backward& b) { R{}(b); }, nullptr, nullptr, 0, 1};
+        return {[](void*, Backward& b) { R{}(b); }, var_invoker<R>(), nullptr, nullptr, 0, 1};
     } else {
-        return {[](void* s, Backward& b) { (*static_cast<R*>(s))(b); },
+        return {[](void* s, Backward& b) { (*static_cast<R*>(s))(b); }, var_invoker<R>(),
                 [](void* to, void* from) { ::new (to) R(std::move(*static_cast<R*>(from))); },
                 std::is_trivially_destructible_v<R> ? nullptr : +[](void* s) { static_cast<R*>(s)->~R(); },
                 sizeof(R), alignof(R)};
@@ -86,7 +142,11 @@ public:
 }  // namespace detail
 
 // Records one differentiable operation: `value` is its output, computed by the caller from the
-// inputs' values; `rule` is its backward, any callable taking Backward&. Inputs come as a braced list
+// inputs' values; `rule` is its backward, any callable taking Backward&. A rule that can also be called
+// with VarBackward& — a generic lambda `[](auto& ctx)` written over ops, or a struct with both
+// operator() overloads — is differentiable: grad(…, {.create_graph = true}) records it. A rule taking
+// only Backward& (e.g. one built on `map`) serves first-order gradients; asked for a recorded backward
+// it is refused with an error naming the op. Inputs come as a braced list
 // {a, b, …} or a std::vector<Var>, any number of them. If no input requires a gradient, or under
 // no_grad, nothing is recorded and a constant is returned. `site` is kept for anomaly reports: left at
 // its default it is the caller's line; an op built on record passes its own caller's site on. Under

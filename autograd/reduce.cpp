@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "autograd/elementwise.hpp"
 #include "autograd/op.hpp"
+#include "autograd/shape_ops.hpp"
 #include "tensor/broadcast.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
@@ -15,38 +17,60 @@ namespace {
 using detail::map_binary;
 using detail::map_ternary;
 
-// A reduced tensor seen with its reduced axis (or every axis, for a full reduction) kept as size 1,
-// so it broadcasts against the input of the reduction.
-Tensor keepdim_view(const Tensor& reduced, const Shape& input, int axis, bool full) {
+// The shape of a reduced tensor with its reduced axis (or every axis, for a full reduction) kept as
+// size 1, so that it broadcasts against the input of the reduction.
+Shape keepdim_shape(const Shape& input, int axis, bool full) {
     Shape s = input;
     if (full) {
         for (std::size_t i = 0; i < s.rank(); ++i) s[i] = 1;
     } else {
         s[normalize_axis(axis, input.rank(), "reduce")] = 1;
     }
-    return reduced.reshape(s);
+    return s;
+}
+// The rules below are generic over Tensor and Var (autograd/op.hpp): the reduced value or gradient is
+// reshaped to the kept-dim shape by the reshape of its own kind.
+template <class T>
+T keepdim_view(const T& reduced, const Shape& input, int axis, bool full) {
+    return reshape(reduced, keepdim_shape(input, axis, full));
 }
 
 // d/dx of a max or min: the upstream gradient split evenly among the entries equal to the extreme.
-void extreme_backward(Backward& ctx, int axis, bool full) {
-    const Tensor& x = ctx.input(0);
-    const Tensor out = keepdim_view(ctx.value(), x.shape(), axis, full);
-    const Tensor g = keepdim_view(ctx.grad(), x.shape(), axis, full);
+// Which entries those are is a constant (piecewise: the second derivative is 0 away from ties).
+template <class Ctx>
+void extreme_backward(Ctx& ctx, int axis, bool full) {
+    const Tensor& x = ctx.input_value(0);
+    const Tensor out = keepdim_view(ctx.output_value(), x.shape(), axis, full);
     const Tensor hit = map_binary(x, out, [](double v, double m) { return v == m ? 1.0 : 0.0; }, "max");
     const Tensor count = full ? tapeflow::sum(hit).reshape(out.shape()) : tapeflow::sum(hit, axis, true);
-    ctx.accumulate(0, map_ternary(hit, g, count, [](double h, double gv, double c) { return h * gv / c; }, "max"));
+    const Tensor share = map_binary(hit, count, [](double h, double c) { return h / c; }, "max");
+    ctx.accumulate(0, mul(keepdim_view(ctx.grad(), x.shape(), axis, full), ctx.constant(share)));
 }
 
-void logsumexp_backward(Backward& ctx, int axis, bool full) {
-    // d/dx_i log Σ_j e^{x_j} = e^{x_i − lse}: the softmax.
-    const Tensor& x = ctx.input(0);
-    const Tensor lse = keepdim_view(ctx.value(), x.shape(), axis, full);
-    const Tensor g = keepdim_view(ctx.grad(), x.shape(), axis, full);
-    ctx.accumulate(0, map_ternary(x, lse, g, [](double v, double l, double gv) {
-                     // An all −inf row has no mass to distribute.
-                     return std::isinf(l) && l < 0 ? 0.0 : gv * std::exp(v - l);
-                 }, "logsumexp"));
+bool any_of(const Tensor& t, bool (*pred)(double)) {
+    for (std::size_t i = 0; i < t.numel(); ++i)
+        if (pred(t.data()[i])) return true;
+    return false;
 }
+
+// d/dx_i log Σ_j e^{x_j} = e^{x_i − lse}: the softmax. An all −inf slice has no mass to distribute: its
+// gradient is 0 (x − lse would be NaN there).
+template <class Ctx>
+void logsumexp_backward(Ctx& ctx, int axis, bool full) {
+    const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+    const auto lse = keepdim_view(ctx.value(), in, axis, full);
+    const auto g = keepdim_view(ctx.grad(), in, axis, full);
+    if (!any_of(ctx.output_value(), [](double l) { return std::isinf(l) && l < 0; })) {
+        ctx.accumulate(0, mul(g, exp(sub(ctx.input(0), lse))));
+        return;
+    }
+    const Tensor ok = map_binary(ctx.input_value(0), keepdim_view(ctx.output_value(), in, axis, full),
+                                 [](double, double l) { return std::isinf(l) && l < 0 ? 0.0 : 1.0; }, "logsumexp");
+    const auto safe_lse = where(ok, broadcast_to(lse, in), ctx.constant(Tensor::zeros(in)));
+    const auto weights = where(ok, exp(sub(ctx.input(0), safe_lse)), ctx.constant(Tensor::zeros(in)));
+    ctx.accumulate(0, mul(g, weights));
+}
+
 // out[…, k, …] = Σ_{j ≥ k} g[…, j, …]: the transpose of cumsum, a running sum from the far end.
 Tensor reverse_cumsum(const Tensor& g, int axis) {
     const std::size_t ax = normalize_axis(axis, g.rank(), "cumsum");
@@ -64,113 +88,132 @@ Tensor reverse_cumsum(const Tensor& g, int axis) {
         }
     return out;
 }
+// The recorded twin: its own transpose is cumsum, so the pair differentiates to any order.
+Var reverse_cumsum(const Var& g, int axis) {
+    return record("reverse_cumsum", reverse_cumsum(g.value(), axis), {g},
+                  [axis](auto& ctx) { ctx.accumulate(0, cumsum(ctx.grad(), axis)); });
+}
 }  // namespace
 
 // d Σx = 1 for every element: the scalar upstream gradient broadcast to x's shape.
 Var sum(const Var& a, CallSite site) {
-    return record("sum", tapeflow::sum(a.value()), {a}, [](Backward& ctx) {
-        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input(0).shape()));
+    return record("sum", tapeflow::sum(a.value()), {a}, [](auto& ctx) {
+        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
     }, site);
 }
 
 Var sum(const Var& a, int axis, bool keepdim, CallSite site) {
-    return record("sum_axis", tapeflow::sum(a.value(), axis, keepdim), {a}, [axis](Backward& ctx) {
-        const Shape& in = ctx.input(0).shape();
+    return record("sum_axis", tapeflow::sum(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
+        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false), in));
+    }, site);
+}
+
+// Summing a broadcast back to `shape` (the reduction accumulate applies); its transpose is broadcast_to.
+Var sum_to(const Var& a, const Shape& shape, CallSite site) {
+    return record("sum_to", tapeflow::sum_to(a.value(), shape), {a}, [](auto& ctx) {
+        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
     }, site);
 }
 
 // d mean(x) = 1/n for every element.
 Var mean(const Var& a, CallSite site) {
-    return record("mean", tapeflow::mean(a.value()), {a}, [](Backward& ctx) {
-        const Tensor& x = ctx.input(0);
-        ctx.accumulate(0, Tensor::full(x.shape(), ctx.grad().item() / static_cast<double>(x.numel())));
+    return record("mean", tapeflow::mean(a.value()), {a}, [](auto& ctx) {
+        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        ctx.accumulate(0, broadcast_to(ctx.grad() / static_cast<double>(in.numel()), in));
     }, site);
 }
 
 Var mean(const Var& a, int axis, bool keepdim, CallSite site) {
-    return record("mean_axis", tapeflow::mean(a.value(), axis, keepdim), {a}, [axis](Backward& ctx) {
-        const Shape& in = ctx.input(0).shape();
+    return record("mean_axis", tapeflow::mean(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
+        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
         const double count = static_cast<double>(in[normalize_axis(axis, in.rank(), "mean")]);
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false) / count, in));
     }, site);
 }
 
 Var max(const Var& a, CallSite site) {
-    return record("max", tapeflow::max(a.value()), {a}, [](Backward& ctx) { extreme_backward(ctx, 0, true); }, site);
+    return record("max", tapeflow::max(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); }, site);
 }
 Var max(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("max_axis", tapeflow::max(a.value(), axis, keepdim), {a},
-                  [axis](Backward& ctx) { extreme_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); }, site);
 }
 Var min(const Var& a, CallSite site) {
-    return record("min", tapeflow::min(a.value()), {a}, [](Backward& ctx) { extreme_backward(ctx, 0, true); }, site);
+    return record("min", tapeflow::min(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); }, site);
 }
 Var min(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("min_axis", tapeflow::min(a.value(), axis, keepdim), {a},
-                  [axis](Backward& ctx) { extreme_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); }, site);
 }
 
 Var logsumexp(const Var& a, CallSite site) {
     return record("logsumexp", tapeflow::logsumexp(a.value()), {a},
-                  [](Backward& ctx) { logsumexp_backward(ctx, 0, true); }, site);
+                  [](auto& ctx) { logsumexp_backward(ctx, 0, true); }, site);
 }
 Var logsumexp(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("logsumexp_axis", tapeflow::logsumexp(a.value(), axis, keepdim), {a},
-                  [axis](Backward& ctx) { logsumexp_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { logsumexp_backward(ctx, axis, false); }, site);
 }
 
 // s = softmax(a):  da = s ⊙ (g − Σ_j g_j s_j), the softmax Jacobian diag(s) − s sᵀ applied to g.
 Var softmax(const Var& a, int axis, CallSite site) {
     const Tensor lse = tapeflow::logsumexp(a.value(), axis, true);
     Tensor value = map_binary(a.value(), lse, [](double x, double l) { return std::exp(x - l); }, "softmax");
-    return record("softmax", std::move(value), {a}, [axis](Backward& ctx) {
-        const Tensor dot = tapeflow::sum(tapeflow::mul(ctx.grad(), ctx.value()), axis, true);
-        ctx.accumulate(0, map_ternary(ctx.value(), ctx.grad(), dot, [](double s, double g, double d) { return s * (g - d); },
-                                              "softmax"));
+    return record("softmax", std::move(value), {a}, [axis](auto& ctx) {
+        const auto s = ctx.value();
+        const auto dot = sum(mul(ctx.grad(), s), axis, true);
+        ctx.accumulate(0, mul(s, sub(ctx.grad(), dot)));
     }, site);
 }
 
 // y = a − logsumexp(a):  da = g − e^y · Σ_j g_j.
 Var log_softmax(const Var& a, int axis, CallSite site) {
     Tensor value = tapeflow::sub(a.value(), tapeflow::logsumexp(a.value(), axis, true));
-    return record("log_softmax", std::move(value), {a}, [axis](Backward& ctx) {
-        const Tensor total = tapeflow::sum(ctx.grad(), axis, true);
-        ctx.accumulate(0, map_ternary(ctx.grad(), ctx.value(), total,
-                                              [](double g, double y, double s) { return g - std::exp(y) * s; },
-                                              "log_softmax"));
+    return record("log_softmax", std::move(value), {a}, [axis](auto& ctx) {
+        const auto total = sum(ctx.grad(), axis, true);
+        ctx.accumulate(0, sub(ctx.grad(), mul(exp(ctx.value()), total)));
     }, site);
 }
 
 // out_k = Σ_{j ≤ k} a_j:  da_j = Σ_{k ≥ j} g_k.
 Var cumsum(const Var& a, int axis, CallSite site) {
-    return record("cumsum", tapeflow::cumsum(a.value(), axis), {a}, [axis](Backward& ctx) {
+    return record("cumsum", tapeflow::cumsum(a.value(), axis), {a}, [axis](auto& ctx) {
         ctx.accumulate(0, reverse_cumsum(ctx.grad(), axis));
     }, site);
 }
 
-// r = ‖a‖:  da = g · a / r, and 0 where r = 0.
+// r = ‖a‖:  da = g · a / r, and 0 where r = 0 (there the denominator is replaced by 1 before dividing,
+// so that no NaN reaches the second derivative either).
 Var norm(const Var& a, int axis, bool keepdim, CallSite site) {
-    return record("norm", tapeflow::norm(a.value(), axis, keepdim), {a}, [axis](Backward& ctx) {
-        const Tensor& x = ctx.input(0);
-        const Tensor r = keepdim_view(ctx.value(), x.shape(), axis, false);
-        const Tensor g = keepdim_view(ctx.grad(), x.shape(), axis, false);
-        ctx.accumulate(0, map_ternary(x, r, g, [](double v, double norm, double gv) {
-                         return norm > 0 ? gv * v / norm : 0.0;
-                     }, "norm"));
+    return record("norm", tapeflow::norm(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
+        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const auto r = keepdim_view(ctx.value(), in, axis, false);
+        const auto g = keepdim_view(ctx.grad(), in, axis, false);
+        if (!any_of(ctx.output_value(), [](double v) { return v == 0.0; })) {
+            ctx.accumulate(0, mul(g, div(ctx.input(0), r)));
+            return;
+        }
+        const Tensor pos = map(keepdim_view(ctx.output_value(), in, axis, false), [](double v) { return v > 0 ? 1.0 : 0.0; });
+        const auto safe_r = where(pos, r, ctx.constant(Tensor::ones(pos.shape())));
+        const auto share = div(ctx.input(0), safe_r);
+        ctx.accumulate(0, mul(g, where(broadcast_to(pos, in), share, ctx.constant(Tensor::zeros(in)))));
     }, site);
 }
 
-// out = log(eᵃ + eᵇ):  da = g·eᵃ/(eᵃ + eᵇ) = g·σ(a − b),  db = g·σ(b − a). Equal arguments (both −inf
-// included, where a − b is NaN) share the gradient evenly.
+// out = log(eᵃ + eᵇ):  da = g·eᵃ/(eᵃ + eᵇ) = g·σ(a − b),  db = g·σ(b − a). Equal arguments share the
+// gradient evenly (σ(0) = ½); both −inf, where a − b is NaN, too (the difference is taken as 0).
 Var log_add_exp(const Var& a, const Var& b, CallSite site) {
     Tensor value = map_binary(a.value(), b.value(), stable::log_add_exp, "log_add_exp");
-    return record("log_add_exp", std::move(value), {a, b}, [](Backward& ctx) {
-        const auto share = [](double g, double x, double y) { return x == y ? 0.5 * g : g * stable::sigmoid(x - y); };
-        const Tensor& x = ctx.input(0);
-        const Tensor& y = ctx.input(1);
-        ctx.accumulate(0, map_ternary(ctx.grad(), x, y, share, "log_add_exp"));
-        ctx.accumulate(1, map_ternary(ctx.grad(), y, x, share, "log_add_exp"));
+    return record("log_add_exp", std::move(value), {a, b}, [](auto& ctx) {
+        auto diff = sub(ctx.input(0), ctx.input(1));
+        const Tensor& d = value_of(diff);
+        if (any_of(d, [](double v) { return std::isnan(v); })) {
+            const Tensor ok = map(d, [](double v) { return std::isnan(v) ? 0.0 : 1.0; });
+            diff = where(ok, diff, ctx.constant(Tensor::zeros(d.shape())));
+        }
+        ctx.accumulate(0, mul(ctx.grad(), sigmoid(diff)));
+        ctx.accumulate(1, mul(ctx.grad(), sigmoid(neg(diff))));
     }, site);
 }
 

@@ -7,6 +7,9 @@ namespace tapeflow {
 
 Var sum(const Var& a, CallSite site = CallSite::current());
 Var sum(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
+// Sums a broadcast operand's gradient back to `shape` (tensor/reduce.hpp sum_to); its backward is
+// broadcast_to. The recorded backward (create_graph) undoes broadcasting with it.
+Var sum_to(const Var& a, const Shape& shape, CallSite site = CallSite::current());
 Var mean(const Var& a, CallSite site = CallSite::current());
 Var mean(const Var& a, int axis, bool keepdim = false, CallSite site = CallSite::current());
 // The gradient of max/min is shared evenly among tied extreme entries.

@@ -1,10 +1,14 @@
 #include "autograd/tape.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <stdexcept>
 
 #include "autograd/anomaly.hpp"
+#include "autograd/elementwise.hpp"
 #include "autograd/op.hpp"
+#include "autograd/reduce.hpp"
 #include "autograd/var.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
@@ -134,6 +138,73 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
     }
 }
 
+std::vector<Var> Tape::differentiate(const Var& root, const Var& seed, const std::vector<Var>& inputs) {
+    check(root, "grad");
+    if (!(seed.shape() == root.shape()))
+        throw std::invalid_argument(
+            fmt::format("grad: grad_output shape {} differs from the output's shape {}", seed.shape(), root.shape()));
+    std::uint32_t lowest = root.index();
+    for (const Var& in : inputs) {
+        if (!in.requires_grad()) continue;  // a constant: its gradient is zeros
+        check(in, "grad");
+        lowest = std::min(lowest, in.index());
+    }
+    const bool detect = anomaly_detection_enabled();
+    // One slot per node up to the root; nodes recorded by the rules land above the root and are never
+    // visited. Nothing below the lowest input can reach an input, so the sweep stops there.
+    std::vector<Var> grads(root.index() + 1);
+    grads[root.index()] = seed;
+    for (std::uint32_t i = root.index() + 1; i-- > lowest;) {
+        if (!grads[i].value().defined()) continue;  // not on a path to the root
+        // Copied out: the rule records new nodes, and nodes_ may reallocate under a reference.
+        const Node& n = nodes_[i];
+        if (!n.rule) continue;  // a leaf
+        const auto var_rule = n.var_rule;
+        void* const state = n.state;
+        if (!var_rule)
+            throw std::logic_error(fmt::format(
+                "grad: op {} has no differentiable backward; create_graph needs a rule written over ops that "
+                "also takes VarBackward& (a generic [](auto& ctx) rule, autograd/op.hpp)",
+                n.op));
+        const char* const op = n.op;
+        const Var g = grads[i];  // a copy: the slot is not written while its own rule runs, but stay safe
+        VarBackward context(*this, i, g, grads);
+        if (!detect) {
+            var_rule(state, context);
+            continue;
+        }
+        // The ops a rule records are checked as they run (forward checks); the report then says whose
+        // backward they belong to, and the gradients the rule produced are checked as on the fast path.
+        try {
+            var_rule(state, context);
+        } catch (const AnomalyError& e) {
+            throw AnomalyError(fmt::format("{}\n  while recording the backward (create_graph) of '{}' (tape #{})",
+                                           e.what(), op, i),
+                               op, i);
+        }
+        const Node& done = nodes_[i];
+        for (std::uint32_t k = 0; k < done.n_inputs; ++k) {
+            const std::uint32_t j = inputs_[done.first_input + k];
+            const Tensor& gj = grads[j].value();
+            if (!gj.defined()) continue;
+            for (std::size_t e = 0; e < gj.numel(); ++e)
+                if (!std::isfinite(gj.data()[e]))
+                    throw AnomalyError(fmt::format("anomaly detected in the recorded backward pass (create_graph): "
+                                                   "the backward rule of '{}' (tape #{}) gave input {} (#{}) a "
+                                                   "non-finite gradient at element {} of {}",
+                                                   op, i, k, j, e, gj.numel()),
+                                       op, i);
+        }
+    }
+    std::vector<Var> out;
+    out.reserve(inputs.size());
+    for (const Var& in : inputs) {
+        const Var* g = in.requires_grad() ? &grads[in.index()] : nullptr;
+        out.push_back(g && g->value().defined() ? *g : Var(Tensor::zeros(in.shape())));
+    }
+    return out;
+}
+
 Tensor Tape::grad(const Var& v) const {
     check(v, "grad");
     // A copy: gradient buffers may be shared between nodes (see accumulate).
@@ -193,6 +264,9 @@ TapeScope::~TapeScope() { current_tape = previous_; }
 NoGrad::NoGrad() : previous_(grad_mode) { grad_mode = false; }
 NoGrad::~NoGrad() { grad_mode = previous_; }
 
+EnableGrad::EnableGrad() : previous_(grad_mode) { grad_mode = true; }
+EnableGrad::~EnableGrad() { grad_mode = previous_; }
+
 bool grad_enabled() { return grad_mode; }
 
 Tensor Var::grad() const {
@@ -208,6 +282,40 @@ std::uint32_t Backward::index(std::size_t k) const {
 }
 
 void Backward::accumulate(std::size_t k, Tensor gradient) { tape_.accumulate(index(k), std::move(gradient)); }
+
+std::uint32_t VarBackward::index(std::size_t k) const {
+    const Node& n = tape_.nodes_[node_];
+    if (k >= n.n_inputs)
+        throw std::out_of_range(
+            fmt::format("{}: backward rule asked for input {} of an op with {} inputs", n.op, k, n.n_inputs));
+    return tape_.inputs_[n.first_input + k];
+}
+
+Var Tape::var_at(std::uint32_t i) { return Var(nodes_[i].value, this, i, generation_); }
+
+Var VarBackward::value() const { return tape_.var_at(node_); }
+std::size_t VarBackward::n_inputs() const { return tape_.nodes_[node_].n_inputs; }
+const char* VarBackward::op() const { return tape_.nodes_[node_].op; }
+Tensor VarBackward::output_value() const { return tape_.nodes_[node_].value; }
+Tensor VarBackward::input_value(std::size_t k) const { return tape_.nodes_[index(k)].value; }
+bool VarBackward::needs_grad(std::size_t k) const { return tape_.nodes_[index(k)].requires_grad; }
+
+// A constant leaf (an operand that wanted no gradient) comes back as a constant Var.
+Var VarBackward::input(std::size_t k) const {
+    const std::uint32_t j = index(k);
+    const Node& n = tape_.nodes_[j];
+    return n.requires_grad ? tape_.var_at(j) : Var(n.value);
+}
+
+void VarBackward::accumulate(std::size_t k, Var gradient) {
+    const std::uint32_t j = index(k);
+    if (!tape_.nodes_[j].requires_grad) return;
+    const Shape shape = tape_.nodes_[j].value.shape();  // a copy: sum_to records a node
+    // Broadcasting undone as on the fast path, now by a recorded op.
+    if (!(gradient.shape() == shape)) gradient = sum_to(gradient, shape);
+    Var& slot = grads_[j];
+    slot = slot.value().defined() ? add(slot, gradient) : std::move(gradient);
+}
 
 namespace detail {
 
@@ -245,6 +353,7 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
     n.requires_grad = true;
     n.value = value;
     n.rule = ops.invoke;
+    n.var_rule = ops.invoke_var;
     n.destroy = ops.destroy;
     n.state = state;
     n.site = site;

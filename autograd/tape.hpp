@@ -31,6 +31,7 @@ using VarRef = std::reference_wrapper<const Var>;
 using CallSite = std::source_location;
 
 class Backward;
+class VarBackward;
 
 // One recorded operation. Its inputs are tape indices kept in the tape's side array (Tape::inputs), and
 // its backward rule — any callable, with whatever state it captured — lives in the tape's arena, so
@@ -44,6 +45,9 @@ struct Node {
     Tensor grad;  // d loss / d value, filled during backward
     Parameter* parameter = nullptr;  // set on a parameter's leaf: its gradient goes there
     void (*rule)(void* state, Backward& backward) = nullptr;
+    // The same rule over Vars (the backward recorded on the tape, for create_graph); null when the op
+    // gave only a Tensor rule, and then it cannot be differentiated twice (autograd/op.hpp).
+    void (*var_rule)(void* state, VarBackward& backward) = nullptr;
     void (*destroy)(void* state) = nullptr;  // null when the state needs no destructor
     void* state = nullptr;                   // the rule's captures, in the tape's arena
     CallSite site;  // the line that recorded the op; empty for leaves and operators
@@ -75,6 +79,12 @@ public:
     // Vector–Jacobian product: seeds d loss / d root = seed (same shape as root).
     void backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters = true);
 
+    // The reverse sweep recorded on this tape (create_graph, autograd/functional.hpp): d root / d input
+    // for each input as Vars, seeded with d root / d root = seed. Each visited op runs its Var rule, so
+    // the gradients are ordinary recorded values that can be differentiated again. Parameters' .grad
+    // and nodes' Tensor gradients are left untouched.
+    std::vector<Var> differentiate(const Var& root, const Var& seed, const std::vector<Var>& inputs);
+
     // d root / d v after backward (a copy); zeros if v did not contribute to the root.
     Tensor grad(const Var& v) const;
 
@@ -100,9 +110,12 @@ public:
 
 private:
     friend class Backward;
+    friend class VarBackward;
     friend class detail::Recorder;
     std::uint32_t push_leaf(const char* op, Tensor value, bool requires_grad, Parameter* p);
     void accumulate(std::uint32_t input, Tensor gradient);
+    // Node i as a Var of the current generation (the recorded backward reads values through it).
+    Var var_at(std::uint32_t i);
     // Raw storage for a rule's state, aligned; valid until clear().
     void* allocate_state(std::size_t size, std::size_t align);
     void destroy_states();
@@ -136,6 +149,19 @@ public:
     ~NoGrad();
     NoGrad(const NoGrad&) = delete;
     NoGrad& operator=(const NoGrad&) = delete;
+
+private:
+    bool previous_;
+};
+
+// The opposite scope (torch.enable_grad): recording is on again inside it, even within a NoGrad. The
+// checks use it to take a gradient while evaluating a function under NoGrad (gradgradcheck).
+class EnableGrad {
+public:
+    EnableGrad();
+    ~EnableGrad();
+    EnableGrad(const EnableGrad&) = delete;
+    EnableGrad& operator=(const EnableGrad&) = delete;
 
 private:
     bool previous_;

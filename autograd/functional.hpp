@@ -1,0 +1,52 @@
+// Gradients as values: torch.autograd.grad for tapeflow, and the derivatives built from it.
+//
+//     Tape& tape = Tape::current();
+//     Var x = tape.variable(...);
+//     Var y = sum(tanh(x) * x);
+//     Var g = grad(y, {x}, {.create_graph = true})[0];   // dy/dx, itself on the tape
+//     Var h = grad(sum(g * v), {x})[0];                  // (∂²y/∂x²)·v, a Hessian-vector product
+//
+// With create_graph the reverse sweep runs each op's backward rule over Vars (VarBackward,
+// autograd/op.hpp): every multiplication and sum of the backward pass is recorded as an ordinary op, so
+// the gradient is a function of the inputs like any other Var. A loss built from it (a gradient
+// penalty, the Jacobian trace of a continuous flow) is trained by tape.backward as usual: the gradient
+// flows through the recorded backward on to the parameters (docs/theory.md §11). Without
+// create_graph the Tensor fast path computes the gradients and they come back as constants.
+//
+// grad never writes Parameter::grad and never touches the Tensor gradients that tape.backward left
+// in the nodes when create_graph is set; without it, it runs the fast sweep, which overwrites them (as
+// a second tape.backward would).
+//
+// Levels. All levels live on one tape: the first derivative's ops are recorded after the function's,
+// the second's after those, and so on; tape.clear() drops them all. A Var from a later level may be
+// combined freely with earlier ones. Under NoGrad nothing is recorded, so create_graph there returns
+// constants (no_grad wins, as in PyTorch).
+#pragma once
+
+#include <vector>
+
+#include "autograd/var.hpp"
+
+namespace tapeflow {
+
+struct GradOptions {
+    // Record the backward pass on the tape so that the returned gradients can be differentiated again.
+    bool create_graph = false;
+};
+
+// d output / d inputs[k] for each k, as Vars of the inputs' shapes; output must have one element. An
+// input the output does not depend on (or a constant Var) gets zeros. Throws std::invalid_argument for
+// an output that depends on nothing recorded or has more than one element, std::logic_error for Vars from another tape or generation
+// and, under create_graph, for an op on the path whose backward is not differentiable (its name is in
+// the message).
+std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, GradOptions options = {});
+// The vector–Jacobian product: Σ_i grad_output_i · d output_i / d inputs[k]. grad_output has the
+// output's shape.
+std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, const Tensor& grad_output,
+                      GradOptions options = {});
+// As above with a grad_output that is itself a Var (recorded): the result is linear in it and can be
+// differentiated with respect to it (the double-vjp construction of a JVP, docs/theory.md §11).
+std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, const Var& grad_output,
+                      GradOptions options = {});
+
+}  // namespace tapeflow
