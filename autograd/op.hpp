@@ -20,6 +20,9 @@
 //
 // Rules must not write into the tensors they are given: `grad()` may be the very buffer another node
 // holds as its gradient (a gradient that only flows through is passed on without a copy).
+// The tape enforces it: `grad()` is read-only while the rule runs (a write through any handle on it
+// throws; write into a clone()), and an input or output modified in place after it was recorded is
+// reported before the rule would run (the storage versions of tensor/storage.hpp).
 //
 // An op with several outputs is recorded once, with its outputs joined along an axis, and split into
 // views by `split` / `narrow` (autograd/shape_ops.hpp): each piece's gradient flows back into its slice

@@ -1,9 +1,12 @@
 #include "autograd/tape.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "autograd/anomaly.hpp"
 #include "autograd/elementwise.hpp"
@@ -25,9 +28,70 @@ std::size_t tensor_bytes(const Tensor& t) { return t.defined() ? t.numel() * siz
 
 // Arena blocks for the rules' states: one block holds the captures of a few thousand typical rules.
 constexpr std::size_t arena_block_bytes = 64 * 1024;
+
+// The live tapes of the process. A Var names its tape by id; the id is looked up here before the
+// tape is touched, so a Var that outlived its tape (a Tape per loop iteration) or crossed to another
+// thread is reported instead of read through a dangling pointer. Ids come from a 64-bit counter and
+// are never reused, so a new tape at the old address is not mistaken for the old one.
+struct LiveTape {
+    std::uint64_t id;
+    Tape* tape;
+    std::thread::id owner;
+};
+struct TapeRegistry {
+    std::mutex mutex;
+    std::vector<LiveTape> live;
+};
+// Never destroyed: thread-local tapes unregister at thread exit, which may come after static destructors.
+TapeRegistry& registry() {
+    static TapeRegistry* r = new TapeRegistry;
+    return *r;
+}
+std::atomic<std::uint64_t> next_tape_id{1};
+// Bumped by every tape destruction: a thread's cached lookup is trusted only while it is unchanged.
+std::atomic<std::uint64_t> tapes_destroyed{0};
+struct TapeLookup {
+    std::uint64_t id = 0;
+    std::uint64_t destroyed = 0;
+    Tape* tape = nullptr;
+};
+thread_local TapeLookup last_lookup;
 }  // namespace
 
-Tape::~Tape() { destroy_states(); }
+Tape::Tape() : id_(next_tape_id.fetch_add(1, std::memory_order_relaxed)) {
+    TapeRegistry& r = registry();
+    std::lock_guard lock(r.mutex);
+    r.live.push_back({id_, this, std::this_thread::get_id()});
+}
+
+Tape::~Tape() {
+    destroy_states();
+    TapeRegistry& r = registry();
+    std::lock_guard lock(r.mutex);
+    std::erase_if(r.live, [&](const LiveTape& t) { return t.id == id_; });
+    tapes_destroyed.fetch_add(1, std::memory_order_release);
+}
+
+namespace detail {
+Tape* live_tape(const Var& v, std::string_view op) {
+    if (!v.tape_) return nullptr;
+    if (v.tape_id_ == last_lookup.id && last_lookup.destroyed == tapes_destroyed.load(std::memory_order_acquire))
+        return last_lookup.tape;
+    TapeRegistry& r = registry();
+    std::lock_guard lock(r.mutex);
+    const auto it = std::find_if(r.live.begin(), r.live.end(), [&](const LiveTape& t) { return t.id == v.tape_id_; });
+    if (it == r.live.end())
+        throw std::logic_error(fmt::format("{}: the Var was recorded on tape #{}, which has been destroyed; a Var "
+                                           "must not outlive its Tape (keep the Tape alive, or record the Var again)",
+                                           op, v.tape_id_));
+    if (it->owner != std::this_thread::get_id())
+        throw std::logic_error(fmt::format("{}: the Var was recorded on tape #{}, which belongs to another thread; "
+                                           "a Tape and its Vars are used only by the thread that created the Tape",
+                                           op, v.tape_id_));
+    last_lookup = {v.tape_id_, tapes_destroyed.load(std::memory_order_acquire), it->tape};
+    return it->tape;
+}
+}  // namespace detail
 
 void Tape::destroy_states() {
     for (Node& n : nodes_)
@@ -62,6 +126,7 @@ std::uint32_t Tape::push_leaf(const char* op, Tensor value, bool requires_grad, 
     n.value = std::move(value);
     n.requires_grad = requires_grad;
     n.parameter = p;
+    n.version = n.value.version();
     return static_cast<std::uint32_t>(nodes_.size() - 1);
 }
 
@@ -78,9 +143,13 @@ Var Tape::parameter(Parameter& p) {
 }
 
 void Tape::check(const Var& v, std::string_view op) const {
-    if (!v.tape()) throw std::logic_error(fmt::format("{}: the Var is a constant (not recorded on a tape)", op));
-    if (v.tape() != this)
-        throw std::logic_error(fmt::format("{}: the Var was recorded on a different tape", op));
+    if (!v.requires_grad())
+        throw std::logic_error(fmt::format("{}: the Var is a constant (not recorded on a tape)", op));
+    if (v.tape_id() != id_) {
+        detail::live_tape(v, op);  // names a destroyed tape or another thread's
+        throw std::logic_error(
+            fmt::format("{}: the Var was recorded on a different tape (#{}, this is #{})", op, v.tape_id(), id_));
+    }
     if (v.generation() != generation_)
         throw std::logic_error(fmt::format(
             "{}: this Var was recorded before tape.clear() (generation {}, the tape is now at generation {}); "
@@ -98,7 +167,7 @@ void Tape::accumulate(std::uint32_t input, Tensor gradient) {
     // only flows through costs no copy. A later contribution is added in place only into a buffer
     // this node holds alone.
     if (!n.grad.defined()) n.grad = std::move(gradient);
-    else if (n.grad.use_count() == 1) add_into(n.grad, gradient);
+    else if (n.grad.use_count() == 1 && !n.grad.read_only()) add_into(n.grad, gradient);
     else n.grad = tapeflow::add(n.grad, gradient);
 }
 
@@ -112,6 +181,44 @@ void Tape::backward(const Var& root) {
     backward(root, Tensor::ones(root.shape()));
 }
 
+namespace {
+// Marks the gradient a rule receives read-only while the rule runs (it may also be the gradient of
+// the nodes it was passed on to, see Tape::accumulate), and restores the previous state afterwards.
+class ReadOnlyWhileRuleRuns {
+public:
+    explicit ReadOnlyWhileRuleRuns(Tensor& grad) : grad_(grad), before_(grad.read_only()) { grad_.set_read_only(true); }
+    ~ReadOnlyWhileRuleRuns() { grad_.set_read_only(before_); }
+    ReadOnlyWhileRuleRuns(const ReadOnlyWhileRuleRuns&) = delete;
+    ReadOnlyWhileRuleRuns& operator=(const ReadOnlyWhileRuleRuns&) = delete;
+
+private:
+    Tensor& grad_;
+    bool before_;
+};
+
+std::string describe_site(const CallSite& site) {
+    if (!site.file_name() || !*site.file_name()) return "";
+    return fmt::format(", recorded at {}:{}", site.file_name(), site.line());
+}
+}  // namespace
+
+void Tape::check_versions(std::uint32_t index) const {
+    const Node& n = nodes_[index];
+    const auto modified = [&](const std::string& what, std::uint64_t then, std::uint64_t now) {
+        return std::logic_error(fmt::format(
+            "backward: {} of '{}' (node #{}{}) was modified in place after it was recorded: its version was {} "
+            "when recorded and is {} now, so the gradient would use the modified values; clone() a tensor "
+            "before modifying it, or modify it after backward",
+            what, n.op, index, describe_site(n.site), then, now));
+    };
+    if (n.value.version() != n.version) throw modified("the output", n.version, n.value.version());
+    for (std::uint32_t k = 0; k < n.n_inputs; ++k) {
+        const std::uint32_t in = inputs_[n.first_input + k];
+        const std::uint64_t then = input_versions_[n.first_input + k], now = nodes_[in].value.version();
+        if (now != then) throw modified(fmt::format("input {} (node #{} '{}')", k, in, nodes_[in].op), then, now);
+    }
+}
+
 void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters) {
     check(root, "backward");
     require_defined(seed, "backward");
@@ -123,7 +230,7 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
     for (Node& n : nodes_) n.grad = Tensor();
     nodes_[root.index()].grad = seed.clone();
     for (std::size_t i = root.index() + 1; i-- > 0;) {
-        const Node& n = nodes_[i];
+        Node& n = nodes_[i];
         if (!n.grad.defined()) continue;  // not on a path to the root
         if (n.parameter && accumulate_into_parameters) {
             Parameter& p = *n.parameter;
@@ -131,7 +238,9 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
             add_into(p.grad, n.grad);
         }
         if (n.rule) {
+            check_versions(static_cast<std::uint32_t>(i));
             Backward context(*this, n);
+            ReadOnlyWhileRuleRuns guard(n.grad);
             n.rule(n.state, context);
             if (detect) detail::check_backward(*this, static_cast<std::uint32_t>(i));
         }
@@ -216,6 +325,7 @@ void Tape::clear() {
     destroy_states();
     nodes_.clear();  // keeps capacity: the next step records into the same slots
     inputs_.clear();
+    input_versions_.clear();
     arena_block_ = 0;
     arena_used_ = 0;
     ++generation_;
@@ -271,8 +381,10 @@ bool grad_enabled() { return grad_mode; }
 
 Tensor Var::grad() const {
     if (!tape_) throw std::logic_error("Var::grad: this Var is a constant (not recorded on a tape)");
-    return tape_->grad(*this);
+    return detail::live_tape(*this, "Var::grad")->grad(*this);
 }
+
+Tape* Var::tape() const { return detail::live_tape(*this, "Var::tape"); }
 
 std::uint32_t Backward::index(std::size_t k) const {
     if (k >= node_.n_inputs)
@@ -324,9 +436,12 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         const Var& in = inputs[k];
         if (!in.requires_grad()) continue;
-        if (tape && tape != in.tape())
+        if (!tape) {
+            tape = live_tape(in, op);
+        } else if (in.tape_id() != tape->id()) {
+            live_tape(in, op);  // names a destroyed tape or another thread's
             throw std::logic_error(fmt::format("{}: inputs were recorded on different tapes", op));
-        tape = in.tape();
+        }
     }
     if (!tape || !grad_mode) {
         if (anomaly_detection_enabled()) check_forward(op, value, inputs, nullptr, std::nullopt, site);
@@ -345,6 +460,7 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
         const Var& in = inputs[k];
         // A constant operand gets a leaf of its own so the backward rule can read its value.
         tape->inputs_.push_back(in.requires_grad() ? in.index() : tape->push_leaf("constant", in.value(), false, nullptr));
+        tape->input_versions_.push_back(in.value().version());
     }
     Node& n = tape->nodes_.emplace_back();
     n.op = op;
@@ -357,6 +473,7 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
     n.destroy = ops.destroy;
     n.state = state;
     n.site = site;
+    n.version = n.value.version();
     Var out(std::move(value), tape, static_cast<std::uint32_t>(tape->nodes_.size() - 1), tape->generation_);
     if (anomaly_detection_enabled()) check_forward(op, out.value(), inputs, tape, out.index(), site);
     return out;

@@ -4,6 +4,14 @@
 // the nodes: no recursion, no graph sort (as in Stan Math and Adept). `clear()` rewinds the tape
 // for the next step and keeps its capacity, so a training loop's memory stays flat, and bumps a
 // generation counter so that a Var from an earlier step is detected instead of silently misread.
+//
+// Three mistakes are caught instead of silently giving a wrong gradient: a recorded tensor modified in
+// place before backward (each node saves its inputs' storage versions, tensor/storage.hpp, and the
+// sweep compares them before running the rule); a rule writing into the gradient it receives (that
+// buffer may be another node's gradient too, so it is read-only while the rule runs); and a Var used
+// after its Tape was destroyed or on another thread (a Var names its tape by a process-wide id that
+// never repeats, looked up among the live tapes before the tape is touched). A Tape belongs to the
+// thread that created it.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +59,7 @@ struct Node {
     void (*destroy)(void* state) = nullptr;  // null when the state needs no destructor
     void* state = nullptr;                   // the rule's captures, in the tape's arena
     CallSite site;  // the line that recorded the op; empty for leaves and operators
+    std::uint64_t version = 0;  // value.version() when the node was recorded
 };
 
 namespace detail {
@@ -59,7 +68,7 @@ class Recorder;
 
 class Tape {
 public:
-    Tape() = default;
+    Tape();
     ~Tape();
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
@@ -96,6 +105,8 @@ public:
     // shared by several nodes counts once for each).
     std::size_t bytes() const;
     std::uint64_t generation() const { return generation_; }
+    // This tape's identity: unique in the process, never reused after the tape is destroyed.
+    std::uint64_t id() const { return id_; }
     const Node& node(std::uint32_t index) const { return nodes_.at(index); }
     // One line per node in execution order: index, op, inputs, shape, and a value preview.
     std::string dump() const;
@@ -119,14 +130,25 @@ private:
     // Raw storage for a rule's state, aligned; valid until clear().
     void* allocate_state(std::size_t size, std::size_t align);
     void destroy_states();
+    // Throws unless node n's output and inputs still have the versions they had when n was recorded.
+    void check_versions(std::uint32_t n) const;
 
     std::vector<Node> nodes_;
     std::vector<std::uint32_t> inputs_;
+    std::vector<std::uint64_t> input_versions_;  // beside inputs_: each input's value.version() at record
     // The rules' states: blocks kept across clear(), filled front to back.
     std::vector<std::unique_ptr<std::byte[]>> arena_;
     std::size_t arena_block_ = 0, arena_used_ = 0;
     std::uint64_t generation_ = 0;
+    std::uint64_t id_;
 };
+
+namespace detail {
+// The live tape v was recorded on, found by its id among the tapes alive in the process (never by
+// following a possibly dangling pointer). Throws naming `op` if that tape was destroyed or belongs to
+// another thread; null for a constant.
+Tape* live_tape(const Var& v, std::string_view op);
+}  // namespace detail
 
 // Makes `tape` the current tape for the lifetime of the scope (used by gradcheck to record on a
 // private tape without disturbing the user's).

@@ -29,20 +29,25 @@ public:
     bool requires_grad() const { return tape_ != nullptr; }
     // d root / d this after `tape.backward(root)`.
     Tensor grad() const;
-    Tape* tape() const { return tape_; }
+    // The tape this Var was recorded on; null for a constant. Throws if that tape was destroyed or
+    // belongs to another thread (see autograd/tape.hpp).
+    Tape* tape() const;
+    std::uint64_t tape_id() const { return tape_id_; }
     std::uint32_t index() const { return index_; }
     std::uint64_t generation() const { return generation_; }
 
 private:
     friend class Tape;
     friend class detail::Recorder;
+    friend Tape* detail::live_tape(const Var&, std::string_view);
     Var(Tensor value, Tape* tape, std::uint32_t index, std::uint64_t generation)
-        : value_(std::move(value)), tape_(tape), index_(index), generation_(generation) {}
+        : value_(std::move(value)), tape_(tape), index_(index), generation_(generation), tape_id_(tape->id()) {}
 
     Tensor value_;
-    Tape* tape_ = nullptr;
+    Tape* tape_ = nullptr;  // dereferenced only after detail::live_tape has found tape_id_ alive
     std::uint32_t index_ = 0;
     std::uint64_t generation_ = 0;
+    std::uint64_t tape_id_ = 0;
 };
 
 namespace detail {

@@ -4,6 +4,7 @@
 // AVX2). Included only by those files. Everything here is in an anonymous namespace and calls nothing
 // from a header (no std::fill, no std::min): every definition must have internal linkage, or the
 // linker could merge one file's AVX-512 copy into the others and run it on a CPU without AVX-512.
+// Internal header: not installed.
 #pragma once
 
 #include <cstddef>

@@ -10,6 +10,7 @@
 // The first gemm picks the fastest one this CPU supports, unless the environment variable
 // TAPEFLOW_KERNEL names one (avx512, avx2 or portable); set_kernel changes it later. Every path computes
 // the same products to within rounding (tests/tensor/gemm_test.cpp runs each one the CPU supports).
+// Internal header: not installed.
 #pragma once
 
 #include <cstddef>

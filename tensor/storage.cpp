@@ -134,11 +134,17 @@ std::shared_ptr<double[]> allocate_storage(std::size_t n, const Shape* shape) {
     // allocate_shared adds a control block; keep well inside what a pointer difference can express.
     if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(double) / 2)
         throw AllocationError(describe("more bytes than this machine can address"));
+    constexpr std::size_t header_slots = sizeof(StorageHeader) / sizeof(double);
+    std::shared_ptr<double[]> block;
     try {
-        return std::allocate_shared_for_overwrite<double[]>(CachingAllocator<double>{}, n);
+        block = std::allocate_shared_for_overwrite<double[]>(CachingAllocator<double>{}, n + header_slots);
     } catch (const std::bad_alloc&) {
         throw AllocationError(describe("out of memory"));
     }
+    ::new (static_cast<void*>(block.get())) StorageHeader{};
+    // The handle points at the elements and owns the whole block (shared_ptr's aliasing constructor).
+    double* elements = block.get() + header_slots;
+    return std::shared_ptr<double[]>(std::move(block), elements);
 }
 
 StorageStats storage_stats() {

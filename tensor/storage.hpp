@@ -26,7 +26,28 @@ private:
     std::string message_;
 };
 
-// Storage for n doubles (uninitialized), shared-ownership like any tensor buffer. Throws
+// What every storage block carries in front of its elements (same allocation, so it costs no extra
+// malloc). `version` counts write accesses, as PyTorch's `tensor._version`: the tape saves it when it
+// records a tensor and compares at backward, so a tensor modified in place in between is detected
+// instead of silently changing the gradient. `read_only` is set by the tape on a gradient buffer while
+// a backward rule runs (the buffer may be another node's gradient too); writes through Tensor's
+// checked accessors then throw. Both are reset whenever a block is handed out again.
+struct StorageHeader {
+    std::uint64_t version = 0;
+    std::uint32_t read_only = 0;
+    std::uint32_t unused = 0;  // keeps the elements at the block's original 16-byte alignment
+};
+static_assert(sizeof(StorageHeader) == 2 * sizeof(double));
+
+// The header of the storage whose first element is at `elements` (as returned by allocate_storage).
+// (Integer arithmetic on the address: GCC's -Warray-bounds otherwise takes the step back from the
+// elements for an out-of-bounds access of the element array.)
+inline StorageHeader& storage_header(double* elements) {
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(elements) - sizeof(StorageHeader);
+    return *std::launder(reinterpret_cast<StorageHeader*>(at));
+}
+
+// Storage for n doubles (uninitialized) behind a fresh StorageHeader, shared-ownership like any tensor buffer. Throws
 // AllocationError when the bytes overflow the address space or the system allocator refuses them,
 // naming `shape` (the tensor being made, when given), n and the bytes.
 std::shared_ptr<double[]> allocate_storage(std::size_t n, const Shape* shape = nullptr);

@@ -111,6 +111,7 @@ std::size_t flat_index(const Shape& shape, std::initializer_list<std::size_t> in
 
 double& Tensor::at(std::initializer_list<std::size_t> index) {
     require_defined(*this, "at");
+    write_access();
     return storage_[flat_index(shape_, index)];
 }
 
@@ -157,6 +158,13 @@ Tensor& Tensor::operator*=(double s) {
     require_defined(*this, "operator*=");
     for (double& v : span()) v *= s;
     return *this;
+}
+
+void Tensor::refuse_write() const {
+    throw std::logic_error(fmt::format(
+        "Tensor {}: write into a read-only storage (the gradient a backward rule receives is shared with "
+        "other nodes' gradients); clone() it and modify the copy",
+        shape_));
 }
 
 void require_defined(const Tensor& t, std::string_view op) {

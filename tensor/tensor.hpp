@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "tensor/shape.hpp"
+#include "tensor/storage.hpp"
 
 namespace tapeflow {
 
@@ -49,7 +51,13 @@ public:
     // Size along one axis; negative axes count from the end.
     std::size_t size(int axis) const;
 
-    double* data() { return storage_.get(); }
+    // The mutable accessors (data, span, at, operator[]) count as writes: each bumps the storage's
+    // version (see version()) and throws std::logic_error on a read-only storage. Read through a
+    // const Tensor& to leave the version alone.
+    double* data() {
+        write_access();
+        return storage_.get();
+    }
     const double* data() const { return storage_.get(); }
     std::span<double> span() { return {data(), numel_}; }
     std::span<const double> span() const { return {data(), numel_}; }
@@ -61,7 +69,12 @@ public:
     double& at(std::initializer_list<std::size_t> index);
     double at(std::initializer_list<std::size_t> index) const;
     // Flat (row-major) element access, unchecked: for kernels and loops over numel().
-    double& operator[](std::size_t i) { return storage_[i]; }
+    double& operator[](std::size_t i) {
+        // Defined, as for every unchecked access (and no null branch: GCC 12's -Warray-bounds would
+        // flag the element access on that path).
+        count_write(storage_header(storage_.get()));
+        return storage_[i];
+    }
     double operator[](std::size_t i) const { return storage_[i]; }
 
     Tensor clone() const;
@@ -72,6 +85,15 @@ public:
     // buffer may be reused in place.
     long use_count() const { return storage_.use_count(); }
     bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
+    // How many write accesses the storage has seen (shared by every view of it; 0 when undefined), as
+    // PyTorch's `tensor._version`: the tape saves it at record time and checks it at backward.
+    std::uint64_t version() const { return storage_ ? storage_header(storage_.get()).version : 0; }
+    // A read-only storage refuses writes through every handle and view (the tape marks the gradient a
+    // backward rule receives, which may also be another node's gradient). clone() gives a writable copy.
+    bool read_only() const { return storage_ && storage_header(storage_.get()).read_only != 0; }
+    void set_read_only(bool read_only) {
+        if (storage_) storage_header(storage_.get()).read_only = read_only ? 1 : 0;
+    }
 
     // In-place elementwise updates; `other` broadcasts to this tensor's shape.
     Tensor& operator+=(const Tensor& other);
@@ -79,6 +101,15 @@ public:
     Tensor& operator*=(double s);
 
 private:
+    void write_access() {
+        if (storage_) count_write(storage_header(storage_.get()));
+    }
+    void count_write(StorageHeader& h) {
+        if (h.read_only) [[unlikely]] refuse_write();
+        ++h.version;
+    }
+    [[noreturn]] void refuse_write() const;
+
     Shape shape_;
     std::size_t numel_ = 0;
     std::shared_ptr<double[]> storage_;

@@ -43,13 +43,26 @@ print(opts["prefix"], opts["libdir"], opts["includedir"], opts["b_sanitize"])')
     [ -f "$stage$libdir/libtapeflow.a" ] || fail "no $libdir/libtapeflow.a"
     pc="$stage$libdir/pkgconfig/tapeflow.pc"
     [ -f "$pc" ] || fail "no $libdir/pkgconfig/tapeflow.pc"
-    # Every header of the layers, in its layer folder, and nothing else (no sources, no meson.build).
-    expected="$(cd "$source" && ls tensor/*.hpp autograd/*.hpp nn/*.hpp flows/*.hpp | sort)"
+    # Every public header of the layers, in its layer folder, and nothing else (no sources, no
+    # meson.build, no header marked internal).
+    marker="// Internal header: not installed."
+    expected="$(cd "$source" && grep -L -x "$marker" tensor/*.hpp autograd/*.hpp nn/*.hpp flows/*.hpp | sort)"
     installed="$(cd "$stage$includedir/tapeflow" && find . -type f | sed 's|^\./||' | sort)"
     if [ "$expected" != "$installed" ]; then
         diff <(echo "$expected") <(echo "$installed") >&2 || true
-        fail "installed headers (>) differ from the layers' headers (<): reconfigure the build"
+        fail "installed headers (>) differ from the layers' public headers (<): reconfigure the build"
     fi
+    # Only the public API: not the gemm kernels' internals, not the test-only fault injection.
+    for internal in tensor/micro_kernel.hpp tensor/gemm_panels.hpp tensor/testing/save_faults.hpp; do
+        [ ! -e "$stage$includedir/tapeflow/$internal" ] || fail "the internal header $internal is installed"
+    done
+    if grep -l -x -F "$marker" -r "$stage$includedir/tapeflow" >&2 || grep -l -w SaveFaultInjection -r "$stage$includedir/tapeflow" >&2; then
+        fail "an internal header (marked, or with the test-only SaveFaultInjection) is installed (above)"
+    fi
+    # Self-contained: whatever an installed header includes from tapeflow is installed too.
+    while read -r header included; do
+        [ -f "$stage$includedir/tapeflow/$included" ] || fail "installed $header includes $included, which is not installed"
+    done < <(cd "$stage$includedir/tapeflow" && grep -o '^#include "[^"]*"' -r . | sed 's|^\./||; s|:#include "\(.*\)"$| \1|')
     # The library holds every layer: one symbol from each.
     nm -C --defined-only "$stage$libdir/libtapeflow.a" >"$tmp/symbols" 2>/dev/null
     for symbol in tapeflow::Tensor::zeros tapeflow::Tape::backward tapeflow::nn::Adam:: tapeflow::flows::Flow::log_prob; do

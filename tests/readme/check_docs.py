@@ -7,6 +7,9 @@
             run here, the others are matched to the test that covers them (COMMANDS below); a command
             that fits no entry fails, so a new README command comes with its test
   headers   every public header (tensor/ autograd/ nn/ flows/) opens with a comment saying what it provides
+  snippets  every ```cpp block of README.md and tutorials/*.md compiles: all of them in one translation
+            unit against the library's headers (see SNIPPETS below for how fragments are wrapped);
+            needs the compiler command after BUILD_DIR (check_docs.py snippets SOURCE BUILD CXX...)
   references  every file a page, comment or script of the repository names exists in the repository
             (paths under its top folders, relative markdown links), every section of docs/theory.md
             that is cited (docs/theory.md §N) exists, and nothing cites the developers' notes that a
@@ -273,8 +276,116 @@ def check_references(source: Path, _build):
     return fail(problems)
 
 
+SNIPPETS = """How a page's ```cpp blocks are compiled (tests/readme/check_docs.py snippets):
+  - Each page gets a namespace of its own; its blocks go there in order, after every public header
+    (tensor/ autograd/ nn/ flows/ and doctest) and `using namespace tapeflow;`. #include lines are
+    moved to the top of the file.
+  - A block is a function body by default: its statements are compiled inside a function of their own.
+  - An HTML comment right above the fence (not shown by a markdown viewer) changes that:
+        <!-- snippet: namespace -->      the block is namespace-scope code (functions, classes, tests),
+                                         visible to the page's later blocks
+        <!-- snippet: function            hidden context: the lines up to --> are compiled before the
+        Tape& tape = Tape::current();    block, in the same scope (declarations the block assumes);
+        -->                              a line @snippet in them marks where the block goes instead
+                                         (to place it inside a class or a loop)
+    with namespace in place of function for context at namespace scope.
+  - Compiled with -Wall -Wextra -Werror, except the warnings a fragment cannot help (unused variables,
+    parameters and functions)."""
+
+PUBLIC_LAYERS = ("tensor", "autograd", "nn", "flows")
+
+
+def page_snippets(md: Path):
+    """(first line number, kind, hidden context, code) of each ```cpp block of a page."""
+    lines = md.read_text().splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].strip() != "```cpp":
+            i += 1
+            continue
+        start = i + 1
+        end = start
+        while end < len(lines) and lines[end].strip() != "```":
+            end += 1
+        # The comment directly above the fence, if it is a snippet directive.
+        kind, context, j = "function", [], i - 1
+        if j >= 0 and lines[j].rstrip().endswith("-->"):
+            k = j
+            while k >= 0 and "<!--" not in lines[k]:
+                k -= 1
+            comment = lines[k:j + 1]
+            m = re.match(r"\s*<!--\s*snippet:\s*(namespace|function)\b(.*)", comment[0])
+            if m:
+                kind = m.group(1)
+                body = [m.group(2)] + comment[1:]
+                body[-1] = body[-1].rsplit("-->", 1)[0]
+                context = [line for line in body if line.strip()]
+        blocks.append((start + 1, kind, context, lines[start:end]))
+        i = end + 1
+    return blocks
+
+
+def snippets_translation_unit(source: Path):
+    pages = [source / "README.md"] + sorted((source / "tutorials").glob("*.md"))
+    includes, body, count = set(), [], 0
+    for md in pages:
+        rel = md.relative_to(source)
+        blocks = page_snippets(md)
+        if not blocks:
+            continue
+        page = re.sub(r"\W", "_", md.stem)
+        body.append(f"namespace page_{page} {{")
+        for first_line, kind, context, code in blocks:
+            count += 1
+            kept = []
+            for n, line in enumerate(code):
+                if line.startswith("#include"):
+                    includes.add(line.strip())
+                    kept.append("")  # keeps the line numbers of what follows
+                else:
+                    kept.append(line)
+            placed = [f'#line {first_line} "{rel}"'] + kept
+            if any(line.strip() == "@snippet" for line in context):
+                at = [line.strip() for line in context].index("@snippet")
+                unit = context[:at] + placed + [f'#line 1 "{rel} (hidden context)"'] + context[at + 1:]
+            else:
+                unit = [f'#line 1 "{rel} (hidden context)"'] + context + placed
+            if kind == "function":
+                body += [f"[[maybe_unused]] void snippet_{count}() {{"] + unit + ["}"]
+            else:
+                body += unit
+        body.append("}")
+    headers = sorted(f'#include "{h.relative_to(source)}"' for layer in PUBLIC_LAYERS
+                     for h in (source / layer).glob("*.hpp")
+                     if "// Internal header: not installed." not in h.read_text().splitlines())
+    prelude = ["#include <doctest/doctest.h>"] + headers + sorted(includes) + ["using namespace tapeflow;"]
+    return "\n".join(prelude + body) + "\n", count
+
+
+def check_snippets(source: Path, build, compiler):
+    if not compiler:
+        print("snippets: needs the compiler command after BUILD_DIR", file=sys.stderr)
+        return 2
+    text, count = snippets_translation_unit(source)
+    if count == 0:
+        return fail(["no ```cpp block in README.md or tutorials/*.md: the check would be vacuous"])
+    unit = Path(build) / "docs_snippets.cpp"
+    unit.write_text(text)
+    flags = ["-std=c++20", "-fsyntax-only", f"-I{source}", "-Wall", "-Wextra", "-Werror",
+             "-Wno-missing-field-initializers", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
+             "-Wno-unused-parameter", "-Wno-unused-function", "-Wno-unused-local-typedefs"]
+    r = subprocess.run(compiler + flags + [str(unit)], capture_output=True, text=True, timeout=300)
+    print(f"{count} snippets compiled in one translation unit ({unit})")
+    if r.returncode != 0:
+        print(r.stderr)
+        return fail([f"the snippets do not compile (errors above, located in the pages). {SNIPPETS}"])
+    return 0
+
+
 if __name__ == "__main__":
     checks = {"images": check_images, "readme": check_readme, "headers": check_headers, "references": check_references}
+    if len(sys.argv) >= 4 and sys.argv[1] == "snippets":
+        sys.exit(check_snippets(Path(sys.argv[2]), sys.argv[3], sys.argv[4:]))
     if len(sys.argv) < 3 or sys.argv[1] not in checks:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
