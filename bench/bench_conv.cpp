@@ -8,9 +8,10 @@
 // very products the lowering forms (one call over the whole batch, operands ready-made), which is
 // what a convolution could reach if building X̂ and regrouping images cost nothing.
 //
-// The last row is one training step of the multi-scale RealNVP the convolutions serve
+// The last rows are one training step of the multi-scale RealNVP the convolutions serve
 // (make_multiscale_realnvp's defaults: the paper's Sec. 4.1 shape on 1 × 28 × 28, batch 64, Adam):
-// forward, backward, update and tape.clear(), CPU milliseconds, median over timed steps.
+// forward, backward, update and tape.clear(), CPU milliseconds, median over timed steps; once on one
+// thread and once on two (convolution chunks and large products split over tensor/parallel's pool).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "tensor/conv.hpp"
 #include "tensor/gemm.hpp"
 #include "tensor/micro_kernel.hpp"
+#include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
 
 using namespace tapeflow;
@@ -52,15 +54,19 @@ double gemm_seconds(Transpose ta, Transpose tb, std::size_t M, std::size_t N, st
 }
 
 // CPU milliseconds of one training step (and of its forward and backward passes), medians over
-// `repeats` steps after one warm-up step (which sizes the tape and fills the storage cache).
-void training_step_row(int repeats) {
+// `repeats` steps after one warm-up step (which sizes the tape and fills the storage cache); with
+// `threads` > 1 also the wall milliseconds (what tutorial 10's --threads 2 waits for).
+void training_step_row(int repeats, int threads) {
+    const int before = num_threads();
+    set_num_threads(threads);
     auto flow = flows::make_multiscale_realnvp({});
     nn::Adam adam(flow->parameters(), {.lr = 1e-3});
     Rng rng(5);
     const Tensor x = rand(Shape{64, flow->dim()}, rng, -3.0, 3.0);
     Tape& tape = Tape::current();
-    std::vector<double> step, forward, backward;
+    std::vector<double> step, forward, backward, wall;
     for (int r = 0; r <= repeats; ++r) {
+        const auto w0 = bench::clock_type::now();
         const double c0 = bench::process_cpu_seconds();
         adam.zero_grad();
         const Var loss = -mean(flow->log_prob(Var(x)));
@@ -70,14 +76,18 @@ void training_step_row(int repeats) {
         adam.step();
         tape.clear();
         const double c3 = bench::process_cpu_seconds();
+        const double w = bench::seconds_between(w0, bench::clock_type::now());
         if (r == 0) continue;
+        wall.push_back(w * 1e3);
         step.push_back((c3 - c0) * 1e3);
         forward.push_back((c1 - c0) * 1e3);
         backward.push_back((c2 - c1) * 1e3);
     }
-    bench::print_row("conv", "multi-scale RealNVP step, 64×1×28×28, 1 thread", bench::median(step), 1, "cpu-ms",
-                     fmt::format("forward {:.1f}, backward {:.1f}; {} parameters", bench::median(forward),
-                                 bench::median(backward), flow->parameter_count()));
+    bench::print_row("conv", fmt::format("multi-scale RealNVP step, 64×1×28×28, {} thread{}", threads, threads == 1 ? "" : "s"),
+                     bench::median(step), 1, "cpu-ms",
+                     fmt::format("forward {:.1f}, backward {:.1f}; {} parameters; wall {:.1f} ms", bench::median(forward),
+                                 bench::median(backward), flow->parameter_count(), bench::median(wall)));
+    set_num_threads(before);
 }
 
 }  // namespace
@@ -124,5 +134,6 @@ int main(int argc, char** argv) {
         row("fwd+bwd", 3 * flops, forward + backward, 2 * gemm_forward + gemm_weight,
             fmt::format("; {:.2f} cpu-ms", (forward + backward) * 1e3));
     }
-    training_step_row(3);
+    training_step_row(3, 1);
+    training_step_row(3, 2);
 }

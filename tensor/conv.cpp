@@ -1,19 +1,18 @@
 #include "tensor/conv.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "tensor/gemm.hpp"
+#include "tensor/micro_kernel.hpp"
 #include "tensor/parallel.hpp"
 
 namespace tapeflow {
 
 namespace {
-
-using kernels::Transpose;
 
 struct ImageShape {
     std::size_t n, c, h, w;
@@ -40,8 +39,8 @@ void require_weight(const Tensor& weight, const char* who) {
 
 // Images are laid side by side in one column matrix until it is at least this wide: with 7 × 7 images
 // one image alone would give 49 columns, two thirds of them filling the gemm's 24-wide micro-tiles.
-// Much wider only makes X̂ fall out of L2 between im2col writing it and gemm packing it (measured on
-// the RealNVP step of bench_conv: 192–384 columns best, 768 4 % slower, 1536 20 % slower).
+// Much wider only makes the packed columns fall out of L2 (measured on the RealNVP step of
+// bench_conv: 192–384 columns best, 768 4 % slower, 1536 20 % slower).
 constexpr std::size_t min_columns = 384;
 
 std::size_t images_per_chunk(const ImageShape& s) {
@@ -49,10 +48,38 @@ std::size_t images_per_chunk(const ImageShape& s) {
     return std::clamp<std::size_t>((min_columns + s.pixels() - 1) / s.pixels(), 1, std::max<std::size_t>(s.n, 1));
 }
 
-// Scratch matrices that only grow, one set per thread, so a training step allocates nothing here.
+std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// The depth of each slice of an inner dimension of `extent`: equal slices of at most 256 (the gemm's kc,
+// tensor/gemm.cpp: an A sliver of 8 × 256 doubles stays in L1 while it sweeps the B slivers).
+std::size_t slice_depth(std::size_t extent) {
+    constexpr std::size_t kc = 256;
+    const std::size_t slices = std::max<std::size_t>(1, (extent + kc - 1) / kc);
+    return (extent + slices - 1) / slices;
+}
+
+// Convolutions smaller than this many multiply-adds run on one thread (a second one costs a few µs to
+// wake, as for gemm: tensor/gemm.cpp, parallel_min_work).
+constexpr std::size_t parallel_min_work = std::size_t{1} << 20;
+
+// Runs body(begin, end) over `parts` contiguous ranges of the chunks [0, chunks), each on its own thread
+// of tensor/parallel's pool when num_threads() > 1 (all on this one when the pool is busy). Which chunks
+// make a part depends only on `parts`, so callers that choose `parts` without looking at the thread
+// count get the same bits with any number of threads.
+template <class Body>
+void in_parts(std::size_t chunks, std::size_t parts, Body body) {
+    auto task = [&](std::size_t part) { body(chunks * part / parts, chunks * (part + 1) / parts); };
+    if (parts > 1 && num_threads() > 1 && try_parallel_for(parts, task)) return;
+    for (std::size_t part = 0; part < parts; ++part) task(part);
+}
+
+// Scratch that only grows, one set per thread, so a training step allocates nothing here. The packed
+// operands must be 64-byte aligned (the micro-kernels load B slivers with aligned vector loads).
 struct Scratch {
-    std::vector<double> columns;  // X̂ of one chunk
-    std::vector<double> product;  // Y or dY of one chunk, [C_out, images·pixels]
+    std::vector<double> packed_a, packed_b;
+    std::vector<double> row;      // one row of X̂ for one chunk
+    std::vector<double> product;  // Y of one chunk, [C_out, images·pixels]
+    std::vector<double> block;    // nr rows of X̂ (the weight gradient's B sliver before packing)
 };
 thread_local Scratch scratch;
 
@@ -61,52 +88,96 @@ double* grown(std::vector<double>& buffer, std::size_t size) {
     return buffer.data();
 }
 
-// X̂ for the `count` images starting at `x` (each [C, H, W]): row (c, p, q), column t·H·W + i·W + j holds
-// x[t, c, i + p − r, j + q − r], or 0 where that falls outside the image. Within one image that row is
-// image c shifted by (p − r)·W + (q − r) elements: one contiguous copy of the plane, then zeros over
-// the rows the shift leaves and the one edge column where it wraps from one row into the next (the
-// images are small, so a copy per image row would cost more in calls than in bytes).
-void im2col(const double* x, const ImageShape& s, std::size_t count, std::size_t k, double* columns) {
+double* grown_aligned(std::vector<double>& buffer, std::size_t size) {
+    double* raw = grown(buffer, size + 8);
+    const auto address = reinterpret_cast<std::uintptr_t>(raw);
+    return raw + (round_up(address, 64) - address) / sizeof(double);
+}
+
+// Row (c, p, q) of X̂ for the `count` images starting at `x` (each [C, H, W]): column t·H·W + i·W + j
+// holds x[t, c, i + p − r, j + q − r], or 0 where that falls outside the image. Within one image the
+// row is plane c shifted by (p − r)·W + (q − r) elements: one contiguous copy of the plane, then zeros
+// over the rows the shift leaves and the one edge column where it wraps from one row into the next
+// (the images are small, so a copy per image row would cost more in calls than in bytes).
+void im2col_row(const double* x, const ImageShape& s, std::size_t count, std::size_t k, std::size_t c,
+                std::size_t p, std::size_t q, double* row) {
     const auto pixels = static_cast<std::ptrdiff_t>(s.pixels());
     const auto h = static_cast<std::ptrdiff_t>(s.h), w = static_cast<std::ptrdiff_t>(s.w);
     const auto r = static_cast<std::ptrdiff_t>(k / 2);
-    const std::size_t width = count * s.pixels();
+    const std::ptrdiff_t di = static_cast<std::ptrdiff_t>(p) - r;
+    const std::ptrdiff_t dj = static_cast<std::ptrdiff_t>(q) - r;
+    // Output rows i with a source row i + di inside the image, and the same range in elements.
+    const std::ptrdiff_t i0 = std::clamp<std::ptrdiff_t>(-di, 0, h), i1 = std::clamp<std::ptrdiff_t>(h - di, i0, h);
+    const std::ptrdiff_t offset = di * w + dj;
+    const std::ptrdiff_t e0 = std::min(pixels, std::max(i0 * w, -offset));
+    const std::ptrdiff_t e1 = std::max(e0, std::min(i1 * w, pixels - offset));
+    for (std::size_t t = 0; t < count; ++t) {
+        const double* image = x + (t * s.c + c) * s.pixels();
+        double* out = row + t * s.pixels();
+        std::fill(out, out + e0, 0.0);
+        std::copy(image + e0 + offset, image + e1 + offset, out + e0);
+        std::fill(out + e1, out + pixels, 0.0);
+        // The columns j whose source j + dj lies outside the row read the neighbouring row.
+        if (dj != 0)
+            for (std::ptrdiff_t i = i0; i < i1; ++i) {
+                double* line = out + i * w;
+                if (dj > 0) std::fill(line + std::max<std::ptrdiff_t>(0, w - dj), line + w, 0.0);
+                else std::fill(line, line + std::min(w, -dj), 0.0);
+            }
+    }
+}
+
+// The rows of X̂ one at a time (for each, `use(index, row)`), built in a buffer of one row.
+template <class Use>
+void for_each_im2col_row(const double* x, const ImageShape& s, std::size_t count, std::size_t k, Use use) {
+    double* row = grown(scratch.row, count * s.pixels());
     for (std::size_t c = 0; c < s.c; ++c)
         for (std::size_t p = 0; p < k; ++p)
             for (std::size_t q = 0; q < k; ++q) {
-                double* row = columns + ((c * k + p) * k + q) * width;
-                const std::ptrdiff_t di = static_cast<std::ptrdiff_t>(p) - r;
-                const std::ptrdiff_t dj = static_cast<std::ptrdiff_t>(q) - r;
-                // Output rows i with a source row i + di inside the image, and the same range in elements.
-                const std::ptrdiff_t i0 = std::clamp<std::ptrdiff_t>(-di, 0, h), i1 = std::clamp<std::ptrdiff_t>(h - di, i0, h);
-                const std::ptrdiff_t offset = di * w + dj;
-                const std::ptrdiff_t e0 = std::min(pixels, std::max(i0 * w, -offset));
-                const std::ptrdiff_t e1 = std::max(e0, std::min(i1 * w, pixels - offset));
-                for (std::size_t t = 0; t < count; ++t) {
-                    const double* image = x + (t * s.c + c) * s.pixels();
-                    double* out = row + t * s.pixels();
-                    std::fill(out, out + e0, 0.0);
-                    std::copy(image + e0 + offset, image + e1 + offset, out + e0);
-                    std::fill(out + e1, out + pixels, 0.0);
-                    // The columns j whose source j + dj lies outside the row read the neighbouring row.
-                    if (dj != 0)
-                        for (std::ptrdiff_t i = i0; i < i1; ++i) {
-                            double* line = out + i * w;
-                            if (dj > 0) std::fill(line + std::max<std::ptrdiff_t>(0, w - dj), line + w, 0.0);
-                            else std::fill(line, line + std::min(w, -dj), 0.0);
-                        }
-                }
+                im2col_row(x, s, count, k, c, p, q, row);
+                use((c * k + p) * k + q, static_cast<const double*>(row));
             }
 }
 
-// The columns of `count` images starting at image `first`: x itself for a single image under a 1 × 1
-// kernel (its [C, H·W] layout already is X̂), else built into the scratch buffer.
-const double* columns_of(const Tensor& x, const ImageShape& s, std::size_t first, std::size_t count, std::size_t k) {
-    const double* images = x.data() + first * s.c * s.pixels();
-    if (k == 1 && count == 1) return images;
-    double* columns = grown(scratch.columns, s.c * k * k * count * s.pixels());
-    im2col(images, s, count, k, columns);
-    return columns;
+// A [M, depth] matrix, element (i, d) at a(i, d), packed for the micro-kernel as its A operand
+// (tensor/micro_kernel.hpp): one block per slice of the depth, each a run of mr-row slivers stored
+// step by step, rows past M zero. Slice pc starts at dst + pc·round_up(M, mr).
+template <class At>
+void pack_a(std::size_t M, std::size_t depth, std::size_t mr, At a, double* dst) {
+    const std::size_t rows = round_up(M, mr), kc_step = slice_depth(depth);
+    for (std::size_t pc = 0; pc < depth; pc += kc_step) {
+        const std::size_t kc = std::min(kc_step, depth - pc);
+        double* slice = dst + pc * rows;
+        for (std::size_t i0 = 0; i0 < rows; i0 += mr)
+            for (std::size_t d = 0; d < kc; ++d)
+                for (std::size_t r = 0; r < mr; ++r)
+                    slice[i0 * kc + d * mr + r] = i0 + r < M ? a(i0 + r, pc + d) : 0.0;
+    }
+}
+
+// Y [C_out, width] (+ Y if accumulate) for one chunk: the product of the packed weight (an A operand)
+// and X̂, whose rows im2col writes straight into the micro-kernel's B layout — nr-column slivers,
+// step by step, one block per slice of the inner dimension C_in·k² — so X̂ is never stored whole and
+// never repacked.
+void multiply_chunk(const kernels::MicroKernel& kernel, const double* packed_weight, std::size_t out_channels,
+                    const double* x, const ImageShape& s, std::size_t count, std::size_t k, double* y,
+                    std::size_t ldy, bool accumulate) {
+    const std::size_t nr = kernel.nr, inner = s.c * k * k, width = count * s.pixels();
+    const std::size_t columns = round_up(width, nr), kc_step = slice_depth(inner);
+    double* packed = grown_aligned(scratch.packed_b, inner * columns);
+    for_each_im2col_row(x, s, count, k, [&](std::size_t index, const double* row) {
+        const std::size_t pc = index / kc_step * kc_step, kc = std::min(kc_step, inner - pc);
+        double* step = packed + pc * columns + (index - pc) * nr;
+        for (std::size_t j0 = 0; j0 < width; j0 += nr, step += kc * nr) {
+            const std::size_t live = std::min(nr, width - j0);
+            std::copy_n(row + j0, live, step);
+            std::fill(step + live, step + nr, 0.0);
+        }
+    });
+    const std::size_t rows = round_up(out_channels, kernel.mr);
+    for (std::size_t pc = 0; pc < inner; pc += kc_step)
+        kernel.multiply_block(out_channels, width, std::min(kc_step, inner - pc), packed_weight + pc * rows,
+                              packed + pc * columns, y, ldy, accumulate || pc > 0);
 }
 
 // y = conv2d(x, weight) + bias, one chunk of images per product Y = W · X̂.
@@ -115,32 +186,48 @@ Tensor convolve(const Tensor& x, const Tensor& weight, const Tensor* bias) {
     const std::size_t out_channels = weight.shape()[0], k = kernel_size(weight);
     const std::size_t inner = s.c * k * k, pixels = s.pixels();
     Tensor y(Shape{s.n, out_channels, s.h, s.w});
-    const std::size_t chunk = images_per_chunk(s);
-    for (std::size_t first = 0; first < s.n; first += chunk) {
-        const std::size_t count = std::min(chunk, s.n - first);
-        const std::size_t width = count * pixels;
-        const double* columns = columns_of(x, s, first, count, k);
-        double* out = y.data() + first * out_channels * pixels;
-        if (count == 1) {
-            // Y is already laid out as y[first]: the bias goes in first and the product accumulates onto it.
-            if (bias)
-                for (std::size_t o = 0; o < out_channels; ++o) std::fill_n(out + o * pixels, pixels, (*bias)[o]);
-            kernels::gemm(Transpose::no, Transpose::no, out_channels, width, inner, weight.data(), inner, columns,
-                          width, out, width, bias != nullptr, num_threads());
-            continue;
-        }
-        double* product = grown(scratch.product, out_channels * width);
-        kernels::gemm(Transpose::no, Transpose::no, out_channels, width, inner, weight.data(), inner, columns, width,
-                      product, width, false, num_threads());
-        // Y [C_out, count·pixels] back to count images [C_out, pixels], with the bias added on the way.
-        for (std::size_t t = 0; t < count; ++t)
-            for (std::size_t o = 0; o < out_channels; ++o) {
-                const double* from = product + o * width + t * pixels;
-                double* to = out + (t * out_channels + o) * pixels;
-                const double b = bias ? (*bias)[o] : 0.0;
-                for (std::size_t i = 0; i < pixels; ++i) to[i] = from[i] + b;
-            }
+    if (y.numel() == 0) return y;
+    if (inner == 0) {
+        for (std::size_t t = 0; t < s.n; ++t)
+            for (std::size_t o = 0; o < out_channels; ++o)
+                std::fill_n(y.data() + (t * out_channels + o) * pixels, pixels, bias ? (*bias)[o] : 0.0);
+        return y;
     }
+    const kernels::MicroKernel& kernel = kernels::active_kernel();
+    double* packed_weight = grown_aligned(scratch.packed_a, round_up(out_channels, kernel.mr) * inner);
+    const double* w = weight.data();
+    pack_a(out_channels, inner, kernel.mr, [w, inner](std::size_t o, std::size_t d) { return w[o * inner + d]; },
+           packed_weight);
+    const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
+    // Chunks write disjoint images of y, so any split gives the same result.
+    const bool worth_threads = y.numel() * inner >= parallel_min_work;
+    const std::size_t parts =
+        worth_threads ? std::min<std::size_t>(chunks, static_cast<std::size_t>(num_threads())) : 1;
+    in_parts(chunks, parts, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t first = begin * chunk; first < std::min(s.n, end * chunk); first += chunk) {
+            const std::size_t count = std::min(chunk, s.n - first);
+            const std::size_t width = count * pixels;
+            const double* images = x.data() + first * s.c * pixels;
+            double* out = y.data() + first * out_channels * pixels;
+            if (count == 1) {
+                // Y is already laid out as y[first]: the bias goes in first and the product accumulates onto it.
+                if (bias)
+                    for (std::size_t o = 0; o < out_channels; ++o) std::fill_n(out + o * pixels, pixels, (*bias)[o]);
+                multiply_chunk(kernel, packed_weight, out_channels, images, s, 1, k, out, pixels, bias != nullptr);
+                continue;
+            }
+            double* product = grown(scratch.product, out_channels * width);
+            multiply_chunk(kernel, packed_weight, out_channels, images, s, count, k, product, width, false);
+            // Y [C_out, count·pixels] back to count images [C_out, pixels], with the bias added on the way.
+            for (std::size_t t = 0; t < count; ++t)
+                for (std::size_t o = 0; o < out_channels; ++o) {
+                    const double* from = product + o * width + t * pixels;
+                    double* to = out + (t * out_channels + o) * pixels;
+                    const double b = bias ? (*bias)[o] : 0.0;
+                    for (std::size_t i = 0; i < pixels; ++i) to[i] = from[i] + b;
+                }
+        }
+    });
     return y;
 }
 
@@ -203,24 +290,55 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::size_t kernel)
             "conv2d_weight_grad: the gradient {} must be [N, C_out, H, W] for the input {}", dy.shape(), x.shape()));
     const std::size_t out_channels = dy.shape()[1], k = kernel, inner = s.c * k * k, pixels = s.pixels();
     Tensor dw = Tensor::zeros(Shape{out_channels, s.c, k, k});
-    const std::size_t chunk = images_per_chunk(s);
-    for (std::size_t first = 0; first < s.n; first += chunk) {
-        const std::size_t count = std::min(chunk, s.n - first);
-        const std::size_t width = count * pixels;
-        const double* columns = columns_of(x, s, first, count, k);
-        const double* grads = dy.data() + first * out_channels * pixels;
-        if (count > 1) {
-            // dY of the chunk side by side, [C_out, count·pixels], matching the columns of X̂.
-            double* gathered = grown(scratch.product, out_channels * width);
-            for (std::size_t t = 0; t < count; ++t)
-                for (std::size_t o = 0; o < out_channels; ++o)
-                    std::copy_n(grads + (t * out_channels + o) * pixels, pixels, gathered + o * width + t * pixels);
-            grads = gathered;
-        }
-        // dW += dY · X̂ᵀ, summed over the chunks.
-        kernels::gemm(Transpose::no, Transpose::yes, out_channels, inner, width, grads, width, columns, width,
-                      dw.data(), inner, true, num_threads());
+    if (dw.numel() == 0 || s.n * pixels == 0) return dw;
+    // dW += dY · X̂ᵀ per chunk: the inner dimension is the chunk's pixels. X̂ᵀ is the B operand, so row
+    // `index` of X̂ becomes column `index` of the nr-column slivers, written straight from im2col.
+    const kernels::MicroKernel& micro = kernels::active_kernel();
+    const std::size_t mr = micro.mr, nr = micro.nr, columns = round_up(inner, nr);
+    const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
+    // Two halves of the batch, each summed into its own dW and added at the end — two parts whatever
+    // the thread count, so the sum is rounded the same way with one thread or two.
+    const std::size_t parts = chunks >= 2 && dw.numel() * s.n * pixels >= parallel_min_work ? 2 : 1;
+    Tensor second_half = parts == 2 ? Tensor::zeros(dw.shape()) : Tensor();
+    in_parts(chunks, parts, [&](std::size_t begin, std::size_t end) {
+        double* sum = begin == 0 ? dw.data() : second_half.data();
+        for (std::size_t first = begin * chunk; first < std::min(s.n, end * chunk); first += chunk) {
+            const std::size_t count = std::min(chunk, s.n - first);
+            const std::size_t width = count * pixels, kc_step = slice_depth(width);
+            const double* grads = dy.data() + first * out_channels * pixels;
+            double* packed_dy = grown_aligned(scratch.packed_a, round_up(out_channels, mr) * width);
+            pack_a(out_channels, width, mr,
+                   [grads, pixels, out_channels](std::size_t o, std::size_t d) {
+                       return grads[((d / pixels) * out_channels + o) * pixels + d % pixels];
+                   },
+                   packed_dy);
+            double* packed = grown_aligned(scratch.packed_b, columns * width);
+            // nr rows of X̂ at a time (one sliver's columns), then transposed into the sliver step by step:
+            // each step reads one value of each of the nr rows and writes nr contiguous doubles. (Writing
+            // each row straight into its strided column touched a sliver's whole width in every row, out of
+            // L1: the weight gradient ran 1.4× slower.)
+            double* block = grown(scratch.block, nr * width);
+            const auto pack_sliver = [&](std::size_t sliver, std::size_t live) {
+                for (std::size_t pc = 0; pc < width; pc += kc_step) {
+                    const std::size_t kc = std::min(kc_step, width - pc);
+                    double* step = packed + pc * columns + sliver * nr * kc;
+                    for (std::size_t d = 0; d < kc; ++d, step += nr) {
+                        for (std::size_t j = 0; j < live; ++j) step[j] = block[j * width + pc + d];
+                        for (std::size_t j = live; j < nr; ++j) step[j] = 0.0;
+                    }
+                }
+            };
+            for_each_im2col_row(x.data() + first * s.c * pixels, s, count, k, [&](std::size_t index, const double* row) {
+                std::copy_n(row, width, block + (index % nr) * width);
+                if (index % nr == nr - 1 || index + 1 == inner) pack_sliver(index / nr, index % nr + 1);
+    });
+        const std::size_t rows = round_up(out_channels, mr);
+        for (std::size_t pc = 0; pc < width; pc += kc_step)
+            micro.multiply_block(out_channels, inner, std::min(kc_step, width - pc), packed_dy + pc * rows,
+                                  packed + pc * columns, sum, inner, true);
     }
+    });
+    if (parts == 2) dw += second_half;
     return dw;
 }
 

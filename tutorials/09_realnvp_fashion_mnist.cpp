@@ -57,6 +57,7 @@
 #include "tensor/shape_ops.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/image_training.hpp"
 #include "tutorials/common/png.hpp"
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
@@ -67,6 +68,7 @@ namespace {
 
 using namespace tapeflow;
 using tapeflow::tutorial::Verifier;
+using namespace tapeflow::tutorial::images;
 
 constexpr std::size_t side = 28;
 constexpr std::size_t dim = side * side;  // D = 784
@@ -142,39 +144,6 @@ std::string ascii_image(std::span<const double> gray) {
     return out;
 }
 
-// A grayscale picture: height × width values in [0, 1], row-major, row 0 at the top.
-struct Mosaic {
-    std::vector<double> pixels;
-    int height, width;
-};
-
-// Images [N, D] with values in [0, 1] tiled into one picture of `rows` × `cols` images separated by
-// a 2-pixel mid-gray gap (so black backgrounds stay apart), filled row by row.
-Mosaic tile(const Tensor& images, std::size_t rows, std::size_t cols) {
-    constexpr std::size_t gap = 2;
-    const std::size_t h = rows * side + (rows - 1) * gap, w = cols * side + (cols - 1) * gap;
-    Mosaic m{std::vector<double>(h * w, 0.5), static_cast<int>(h), static_cast<int>(w)};
-    for (std::size_t k = 0; k < std::min(images.size(0), rows * cols); ++k) {
-        const std::size_t r0 = (k / cols) * (side + gap), c0 = (k % cols) * (side + gap);
-        for (std::size_t r = 0; r < side; ++r)
-            for (std::size_t c = 0; c < side; ++c) m.pixels[(r0 + r) * w + c0 + c] = images[k * dim + r * side + c];
-    }
-    return m;
-}
-
-// The mosaic as an 8-bit PNG file (values in [0, 1] clamped to gray levels 0..255), through the
-// tutorials' shared encoder.
-void write_png(const std::string& path, const Mosaic& m) {
-    std::vector<std::uint8_t> rgba;
-    rgba.reserve(m.pixels.size() * 4);
-    for (const double g : m.pixels) {
-        const auto level = static_cast<std::uint8_t>(std::lround(255 * std::clamp(g, 0.0, 1.0)));
-        rgba.insert(rgba.end(), {level, level, level, 255});
-    }
-    const std::vector<std::uint8_t> bytes = plot::encode_png(m.width, m.height, rgba);
-    write_file_atomically(path, bytes, "PNG file");
-}
-
 // ---- the model -------------------------------------------------------------------------------------
 
 flows::RealNVPOptions model_options(const Settings& s, std::uint64_t seed) {
@@ -199,31 +168,6 @@ std::unique_ptr<flows::Flow> make_model(const Settings& s, std::uint64_t seed) {
 // Bits per dimension of each image from the flow's log p(x) [N] (docs/theory.md §6).
 Tensor bits_per_image(const Tensor& log_px) { return flows::bits_per_dim(log_px, Tensor::zeros(log_px.shape()), dim); }
 
-// The batch of training step `step` and its dequantization noise come from an Rng seeded by the step
-// alone (splitmix64 seeding decorrelates neighbouring seeds), so a resumed run draws exactly the
-// batches an uninterrupted one would, with no generator state in the checkpoint.
-Tensor training_batch(const Tensor& pixels, std::size_t batch, std::uint64_t data_seed, std::uint64_t step) {
-    Rng rng(data_seed + step);
-    std::vector<std::size_t> indices(batch);
-    for (auto& i : indices) i = static_cast<std::size_t>(rng.below(pixels.size(0)));
-    return flows::dequantize(index_select(pixels, 0, indices), rng);
-}
-
-// One step of maximum likelihood: L = −(1/N) Σ log p(xₙ) in nats. Returns the batch's bits/dim.
-double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedule& schedule, const Tensor& pixels,
-                  std::size_t batch, std::uint64_t data_seed, std::uint64_t step) {
-    Tape& tape = Tape::current();
-    const Tensor x = training_batch(pixels, batch, data_seed, step);
-    schedule.apply(optimizer);
-    optimizer.zero_grad();
-    const Var loss = -mean(flow.log_prob(Var(x)));
-    tape.backward(loss);
-    optimizer.step();
-    const double nll = loss.item();
-    tape.clear();
-    return flows::bits_per_dim(-nll, 0, dim);
-}
-
 // The options a resumed run must share with the run that saved the checkpoint, or "continues bit for
 // bit" would quietly stop being true (a different batch, learning rate or schedule, other data or
 // another model). --checkpoint-every, --test-images, --threads and --out may change.
@@ -233,50 +177,6 @@ nn::CheckpointConfig run_config(const Settings& s, const tutorial::Options& opt)
             {"--train-images", fmt::format("{}", s.train_images)}, {"--steps", fmt::format("{}", s.steps)},
             {"--hidden", fmt::format("{}", s.hidden)},      {"--couplings", fmt::format("{}", s.couplings)},
             {"--norm", std::string(flows::to_string(s.norm))}};
-}
-
-// Everything a checkpoint holds beside the parameters and the layers' buffers (ActNorm's "initialized"
-// flags, BatchNorm's running averages, which the module saves itself): Adam's moments, the step, the
-// loss history (for the curve) and the run's configuration.
-nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
-                                    const nn::CheckpointConfig& config) {
-    nn::CheckpointExtras extras{.step = &step, .config = &config};
-    for (auto& [name, tensor] : optimizer.state()) extras.tensors.emplace_back("optimizer/" + name, tensor);
-    extras.tensors.emplace_back("history/bits_per_dim", &history);
-    return extras;
-}
-
-// Every parameter and every tensor of Adam's state is finite (a huge step can overflow a parameter
-// while the loss that produced it was still finite).
-bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer) {
-    const auto finite = [](const Tensor& t) {
-        return !t.defined() || std::all_of(t.span().begin(), t.span().end(), [](double v) { return std::isfinite(v); });
-    };
-    for (const Parameter* p : flow.parameters())
-        if (!finite(p->value)) return false;
-    for (const auto& [name, t] : optimizer.state())
-        if (!finite(*t)) return false;
-    return true;
-}
-
-std::string diverged_message(std::uint64_t step, double bits, const std::string& ckpt_path,
-                             std::optional<std::uint64_t> last_saved_step) {
-    const std::string what = std::isfinite(bits) ? fmt::format("a parameter or Adam's state is not finite after the "
-                                                               "update (bits/dim {:.4f})", bits)
-                                                 : fmt::format("the batch's bits/dim is {}", std::isnan(bits) ? "NaN" : "infinite");
-    const std::string kept =
-        last_saved_step ? fmt::format("the last good checkpoint, step {}, is kept at {}", *last_saved_step, ckpt_path)
-                        : fmt::format("no checkpoint was saved by this run (anything at {} is untouched)", ckpt_path);
-    return fmt::format("training diverged at step {}: {}; stopped without saving it, {}. Try a lower --lr or a longer "
-                       "--warmup.",
-                       step, what, kept);
-}
-
-double max_parameter_diff(flows::Flow& a, flows::Flow& b) {
-    const auto pa = a.parameters(), pb = b.parameters();
-    double worst = 0;
-    for (std::size_t k = 0; k < pa.size(); ++k) worst = std::max(worst, max_abs_diff(pa[k]->value, pb[k]->value));
-    return worst;
 }
 
 // Gives every layer of a fresh flow random parameters, so that no coupling is the identity: each
@@ -297,35 +197,6 @@ void scramble(flows::Flow& flow, Rng& rng) {
     }
 }
 
-// Per-image bits/dim of `pixels` [N, D] under the flow (evaluation mode, one dequantization draw per
-// image from `rng`), in batches so memory stays bounded.
-Tensor evaluate_bits(flows::Flow& flow, const Tensor& pixels, Rng& rng, std::size_t batch = 500) {
-    NoGrad no_grad;
-    const std::size_t n = pixels.size(0);
-    Tensor out(Shape{n});
-    for (std::size_t start = 0; start < n; start += batch) {
-        const std::size_t len = std::min(batch, n - start);
-        const Tensor x = flows::dequantize(narrow(pixels, 0, start, len), rng);
-        const Tensor bits = bits_per_image(flow.log_prob(Var(x)).value());
-        std::copy(bits.data(), bits.data() + len, out.data() + start);
-    }
-    return out;
-}
-
-// The mean of the last `window` entries at every step (fewer at the start), to show the trend
-// through the batch-to-batch noise; window = a twentieth of the run, between 1 and 50 steps.
-std::vector<double> running_mean(const std::vector<double>& values) {
-    const std::size_t window = std::clamp<std::size_t>(values.size() / 20, 1, 50);
-    std::vector<double> out(values.size());
-    double acc = 0;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        acc += values[i];
-        if (i >= window) acc -= values[i - window];
-        out[i] = acc / static_cast<double>(std::min(i + 1, window));
-    }
-    return out;
-}
-
 double standard_normal_cdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
 
 int run(const tutorial::Options& opt) {
@@ -333,12 +204,9 @@ int run(const tutorial::Options& opt) {
     const int threads = set_num_threads(s.threads);
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
-    const auto wall_start = std::chrono::steady_clock::now();
-    const std::clock_t cpu_start = std::clock();
-    const auto wall_seconds = [&] {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    };
-    const auto cpu_seconds = [&] { return static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC; };
+    const RunClock clock;
+    const auto wall_seconds = [&clock] { return clock.wall(); };
+    const auto cpu_seconds = [&clock] { return clock.cpu(); };
 
     const std::string ckpt_path = (out_dir / "checkpoint.ckpt").string();
     if (s.resume && !std::filesystem::exists(ckpt_path))  // before any work, not after sections 1-3
@@ -874,22 +742,7 @@ int run(const tutorial::Options& opt) {
         fmt::print(
             "\n{} steps in {:.1f} s wall, {:.1f} s CPU ({:.3f} s per step, {:.2f} steps/s; CPU/wall {:.2f}).\n",
             steps_run, train_wall, train_cpu, train_wall / steps_run, steps_run / train_wall, train_cpu / train_wall);
-    if (!history.empty()) {
-        const std::vector<double> smooth = running_mean(history);
-        std::vector<double> xs, ys;
-        const std::size_t stride = std::max<std::size_t>(1, history.size() / 200);
-        for (std::size_t i = 0; i < history.size(); i += stride) {
-            xs.push_back(static_cast<double>(i + 1));
-            ys.push_back(smooth[i]);
-        }
-        if (xs.back() != static_cast<double>(history.size())) {  // always end at the last step
-            xs.push_back(static_cast<double>(history.size()));
-            ys.push_back(smooth.back());
-        }
-        fmt::print("\nTraining bits/dim (running mean over {} steps) against the step:\n\n",
-                   std::clamp<std::size_t>(history.size() / 20, 1, 50));
-        print_indented(plot::ascii_plot(xs, ys, 64, 12));
-    }
+    print_training_curve(history);
     fmt::print("\n");
     const bool all_finite = std::all_of(history.begin(), history.end(), [](double b) { return std::isfinite(b); });
     verifier.check("every training loss finite", all_finite && history.size() == last_step,
@@ -906,17 +759,7 @@ int run(const tutorial::Options& opt) {
                              0);
         verifier.check("stored step", first_info.step && *first_info.step == twin_from,
                        fmt::format("{}", first_info.step.value_or(0)));
-        bool same = true;
-        std::string trail;
-        for (std::size_t k = 0; k < twin_losses.size(); ++k) {
-            const double main_loss = history.at(twin_from + k);
-            same = same && main_loss == twin_losses[k];
-            trail += fmt::format("{}step {}: {:.12f} / {:.12f}", k ? ", " : "", twin_from + 1 + k, main_loss, twin_losses[k]);
-        }
-        print_indented(fmt::format("(uninterrupted / resumed) {}", trail));
-        verifier.check("resumed losses = uninterrupted, bit for bit", same);
-        verifier.check_close(fmt::format("max |Δ parameters| at step {}", twin_from + resume_check_steps),
-                             twin_parameter_diff, 0, 0, 0);
+        check_resumed_run(verifier, history, twin_from, twin_losses, twin_parameter_diff);
     } else if (steps_run > 0) {
         fmt::print("(No resume check in this run: it needs a checkpoint at least {} steps before --steps.)\n",
                    resume_check_steps);

@@ -1,19 +1,24 @@
-// Tutorial 11: autoregressive flows (MAF, IAF, MADE) and conditional flows, against RealNVP.
+// 11_splines_and_autoregressive_flows: rational-quadratic splines (value, slope, monotonicity, the inverse root), MAF/IAF and MADE, conditional flows; spline coupling vs MAF vs RealNVP on 2-D data
 //
 //   ./tapeflow tutorial 11 [--steps N] [--batch N] [--lr LR] [--layers K] [--hidden H]
 //
 // What it derives and checks, one section each (the page 11_splines_and_autoregressive_flows.md
-// uses the same names):
-//   1. the general triangular map: MAF's Jacobian is exactly lower triangular with diagonal exp(α),
+// uses the same names; the math is docs/theory.md §9):
+//   1. the rational-quadratic spline and its derivative: values by hand at knots, edges, inside bins and
+//      in the tails; the analytic slope against a central difference
+//   2. monotonicity: a sweep over very uneven splines, and the slope's continuity where the tails join
+//   3. the inverse: the quadratic, which root and why (against bisection; the textbook form's 0/0)
+//   4. the general triangular map: MAF's Jacobian is exactly lower triangular with diagonal exp(α),
 //      so log|det| = Σ α; a coupling is the special case whose "previous coordinates" are a fixed half
-//   2. MADE's masks: degrees, the masks they give, and the paths they allow (= the autodiff Jacobian)
-//   3. one pass or D passes: MAF's density is one MADE evaluation and its sampling D; IAF the reverse
+//   5. MADE's masks: degrees, the masks they give, and the paths they allow (= the autodiff Jacobian)
+//   6. one pass or D passes: MAF's density is one MADE evaluation and its sampling D; IAF the reverse
 //      (counted, and timed in CPU seconds)
-//   4. MAF against tutorial 07's RealNVP at an equal step budget, on moons and 8gaussians (test NLL)
-//   5. a conditional flow: moons at four rotations given as c, against one flow per rotation
-//   6. figures of the fitted densities
-// Papamakarios et al. 2017 (MAF), Kingma et al. 2016 (IAF), Germain et al. 2015 (MADE),
-// Winkler et al. 2019 (conditional flows).
+//   7. a spline coupling flow, MAF and tutorial 07's RealNVP at an equal step budget, on moons and
+//      8gaussians (test NLL, CPU cost per step)
+//   8. a conditional flow: moons at four rotations given as c, against one flow per rotation
+//   9. figures of the fitted densities
+// Durkan et al. 2019 (neural spline flows), Papamakarios et al. 2017 (MAF), Kingma et al. 2016 (IAF),
+// Germain et al. 2015 (MADE), Winkler et al. 2019 (conditional flows).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +33,7 @@
 #include "autograd/elementwise.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/reduce.hpp"
+#include "autograd/shape_ops.hpp"
 #include "flows/autoregressive.hpp"
 #include "flows/conditional.hpp"
 #include "flows/coupling.hpp"
@@ -37,6 +43,8 @@
 #include "flows/made.hpp"
 #include "flows/permutation.hpp"
 #include "flows/realnvp.hpp"
+#include "flows/spline.hpp"
+#include "flows/spline_coupling.hpp"
 #include "flows/targets.hpp"
 #include "flows/trainer.hpp"
 #include "nn/schedule.hpp"
@@ -45,6 +53,7 @@
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
 #include "tutorials/common/svg_plot.hpp"
@@ -96,6 +105,18 @@ std::unique_ptr<flows::ConditionalFlow> make_conditional_maf(std::size_t layers,
     return flow;
 }
 
+// The spline coupling flow of section 7: `couplings` rational-quadratic couplings with alternating
+// masks (Durkan et al. 2019 Sec. 3.1), K = 8 bins on [−4, 4] (the data sets lie inside ±4).
+constexpr flows::SplineOptions flow_spline{.bins = 8, .bound = 4};
+
+std::unique_ptr<flows::Flow> make_spline_flow(std::size_t couplings, std::size_t hidden, Rng& rng) {
+    auto flow = std::make_unique<flows::Flow>(std::make_unique<flows::StandardNormal>(2));
+    for (std::size_t k = 0; k < couplings; ++k)
+        flow->add(std::make_unique<flows::SplineCoupling>(flows::alternating_mask(2, k % 2),
+                                                          std::vector<std::size_t>{hidden, hidden}, rng, flow_spline));
+    return flow;
+}
+
 // Constant rate, then a linear fall over the last 20% of the steps (tutorial 07's schedule).
 flows::TrainOptions training(const Settings& s, std::uint64_t seed) {
     const std::size_t cooldown = std::max<std::size_t>(1, s.steps / 5);
@@ -113,7 +134,179 @@ double max_abs_above_diagonal(const Tensor& J) {
     return worst;
 }
 
-// ---- 1 ---------------------------------------------------------------------------------------------
+// ---- 1-3: the rational-quadratic spline (docs/theory.md §9) ------------------------------------------
+
+// The hand spline: K = 2 on [−1, 1], no floors; widths (1/2, 1/2), heights (1/4, 3/4), knot slopes
+// (1, 2, 1), so its values are short fractions (tests/flows/spline_test.cpp pins the same numbers).
+constexpr flows::SplineOptions hand_spline{.bins = 2, .bound = 1, .min_bin_width = 0, .min_bin_height = 0, .min_derivative = 0};
+
+Tensor hand_spline_raw() {
+    return Tensor{{0.0, 0.0, 0.0, std::log(3.0), stable::inverse_softplus(2) - stable::inverse_softplus(1)}};
+}
+
+// g (or g⁻¹) of a 1-D spline at the points u, under no_grad: values and log-derivatives.
+struct Evaluated {
+    std::vector<double> value, log_derivative;
+};
+Evaluated evaluate(flows::Bijector& g, const std::vector<double>& u, bool inverse) {
+    NoGrad no_grad;
+    const Var in(Tensor(Shape{u.size(), 1}, u));
+    const flows::Transformed t = inverse ? g.inverse(in) : g.forward(in);
+    return {t.value.value().to_vector(), t.log_abs_det_jacobian.value().to_vector()};
+}
+
+void section_spline(Verifier& verifier, Rng& rng) {
+    verifier.section("The rational-quadratic spline and its derivative");
+    fmt::print(
+        "K bins on [−B, B] with knots (x⁽ᵏ⁾, y⁽ᵏ⁾) from (−B, −B) to (B, B) and slopes δ⁽ᵏ⁾ > 0 at the knots (1 at\n"
+        "±B, where the identity tails take over). In bin k, with w, h its width and height, s = h/w and\n"
+        "ξ = (x − x⁽ᵏ⁾)/w (Durkan et al. 2019, eqs. 4-5; docs/theory.md §9):\n\n"
+        "    g(x)  = y⁽ᵏ⁾ + h [s ξ² + δ⁽ᵏ⁾ ξ(1−ξ)] / [s + (δ⁽ᵏ⁺¹⁾ + δ⁽ᵏ⁾ − 2s) ξ(1−ξ)]\n"
+        "    g'(x) = s² [δ⁽ᵏ⁺¹⁾ ξ² + 2s ξ(1−ξ) + δ⁽ᵏ⁾ (1−ξ)²] / [s + (δ⁽ᵏ⁺¹⁾ + δ⁽ᵏ⁾ − 2s) ξ(1−ξ)]²\n\n"
+        "Widths and heights come from a softmax of raw numbers, the inner slopes from a softplus: any raw\n"
+        "vector of 3K − 1 numbers is a valid spline. The hand spline, K = 2 on [−1, 1]: x-knots −1, 0, 1,\n"
+        "y-knots −1, −1/2, 1, slopes 1, 2, 1. In the middle of bin 0, ξ = 1/2, s = 1/2:\n"
+        "g = −1 + (1/2)(1/8 + 1/4)/(1/2 + 2/4) = −13/16 and g' = (1/4)(2/4 + 1/4 + 1/4)/1 = 1/4; in bin 1\n"
+        "(s = 3/2) g(1/2) = −1/2 + (3/2)(3/8 + 2/4)/(3/2) = 3/8 and g' = 3/2.\n\n");
+    flows::RationalQuadraticSpline hand(hand_spline_raw(), hand_spline);
+    const std::vector<double> z{-0.5, 0.5, 0.0, 1.0, 2.5};
+    const std::vector<double> x{-13.0 / 16, 3.0 / 8, -0.5, 1.0, 2.5}, slope{0.25, 1.5, 2.0, 1.0, 1.0};
+    const Evaluated e = evaluate(hand, z, false);
+    const char* where[] = {"inside bin 0", "inside bin 1", "at the knot 0", "at the edge B", "in the tail"};
+    for (std::size_t i = 0; i < z.size(); ++i) {
+        verifier.check_close(fmt::format("g({:g}), {}", z[i], where[i]), {"spline", e.value[i]}, {"by hand", x[i]}, 0,
+                             1e-15);
+        verifier.check_close(fmt::format("g'({:g}), {}", z[i], where[i]), {"exp(log-det)", std::exp(e.log_derivative[i])},
+                             {"by hand", slope[i]}, 0, 1e-14);
+    }
+    // A random spline: the analytic derivative against a central difference of g itself.
+    const flows::SplineOptions o{.bins = 6, .bound = 3};
+    flows::RationalQuadraticSpline g(randn(Shape{1, 17}, rng) * 1.5, o);
+    std::vector<double> points;
+    for (int i = 0; i < 25; ++i) points.push_back(-3.9 + 0.31 * i);
+    const double step = 1e-5;
+    std::vector<double> plus, minus;
+    for (double p : points) {
+        plus.push_back(p + step);
+        minus.push_back(p - step);
+    }
+    const Evaluated at = evaluate(g, points, false), up = evaluate(g, plus, false), down = evaluate(g, minus, false);
+    double worst = 0;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        const double central = (up.value[i] - down.value[i]) / (2 * step);
+        worst = std::max(worst, std::abs(std::exp(at.log_derivative[i]) - central) / central);
+    }
+    fmt::print("\nA random spline ({} bins on [−3, 3]), g' from eq. 5 against (g(x + h) − g(x − h)) / 2h, h = 1e-5, at\n"
+               "{} points over [−3.9, 3.5]:\n\n", o.bins, points.size());
+    verifier.check_error("max relative |g' − central difference|", worst, 1e-6);
+    fmt::print("\n");
+}
+
+void section_monotonicity(Verifier& verifier, Rng& rng) {
+    verifier.section("Monotonicity");
+    fmt::print(
+        "Every term of g' is positive when s > 0 and every δ > 0: s² times a positive mix of δ⁽ᵏ⁺¹⁾, s, δ⁽ᵏ⁾\n"
+        "over a square. The softmax keeps s > 0 and the softplus δ > 0, whatever the raw numbers, so g is\n"
+        "strictly increasing, hence invertible (Durkan et al. Sec. 3.1). A sweep of 8001 points over [−2B, 2B]\n"
+        "for three splines with very uneven bins (raw ~ N(0, 3²)):\n\n");
+    const flows::SplineOptions o{.bins = 8, .bound = 2};
+    const Tensor sweep = Tensor::linspace(-4, 4, 8001);
+    const std::vector<double> u = sweep.to_vector();
+    for (int trial = 0; trial < 3; ++trial) {
+        flows::RationalQuadraticSpline g(randn(Shape{1, 23}, rng) * 3.0, o);
+        const Evaluated e = evaluate(g, u, false);
+        std::size_t decreasing = 0;
+        for (std::size_t i = 1; i < u.size(); ++i) decreasing += e.value[i] > e.value[i - 1] ? 0 : 1;
+        const double smallest = std::exp(*std::min_element(e.log_derivative.begin(), e.log_derivative.end()));
+        verifier.check(fmt::format("spline {}: g(x_i) < g(x_i+1) at all 8000 steps", trial + 1), decreasing == 0,
+                       fmt::format("{} steps not increasing; smallest g' = {:.3g} (floor m_δ = {:g})", decreasing, smallest,
+                                   o.min_derivative));
+        // The slope at ±B from inside is the boundary δ = 1, the tails' slope: g' is continuous there.
+        const Evaluated edge = evaluate(g, {std::nextafter(-2.0, 0.0), std::nextafter(2.0, 0.0)}, false);
+        verifier.check_close(fmt::format("spline {}: g' just inside B", trial + 1), {"eq. 5", std::exp(edge.log_derivative[1])},
+                             {"tail slope", 1.0}, 0, 1e-12);
+    }
+    fmt::print("\n");
+}
+
+// The bin of y among the y-knots (the last knot ≤ y, within 0 … K − 1), by a plain scan.
+std::size_t bin_of(const std::vector<double>& knots, double y) {
+    std::size_t k = 0;
+    while (k + 2 < knots.size() && knots[k + 1] <= y) ++k;
+    return k;
+}
+
+// g⁻¹ by bisection on g itself (60 halvings of [−B, B], all points at once): no quadratic involved.
+std::vector<double> inverse_by_bisection(flows::Bijector& g, const std::vector<double>& y, double bound) {
+    std::vector<double> lo(y.size(), -bound), hi(y.size(), bound), mid(y.size());
+    for (int it = 0; it < 60; ++it) {
+        for (std::size_t i = 0; i < y.size(); ++i) mid[i] = 0.5 * (lo[i] + hi[i]);
+        const Evaluated e = evaluate(g, mid, false);
+        for (std::size_t i = 0; i < y.size(); ++i) (e.value[i] < y[i] ? lo[i] : hi[i]) = mid[i];
+    }
+    for (std::size_t i = 0; i < y.size(); ++i) mid[i] = 0.5 * (lo[i] + hi[i]);
+    return mid;
+}
+
+void section_inverse(Verifier& verifier, Rng& rng) {
+    verifier.section("The inverse: a quadratic, and which root");
+    fmt::print(
+        "Given y in bin k, multiplying eq. 4 out gives a quadratic a ξ² + b ξ + c = 0 (Durkan et al. appendix A,\n"
+        "eqs. 6-8), with κ = δ⁽ᵏ⁺¹⁾ + δ⁽ᵏ⁾ − 2s:\n\n"
+        "    a = h (s − δ⁽ᵏ⁾) + (y − y⁽ᵏ⁾) κ,   b = h δ⁽ᵏ⁾ − (y − y⁽ᵏ⁾) κ,   c = −s (y − y⁽ᵏ⁾) ≤ 0.\n\n"
+        "One root lies in [0, 1] (g is monotone on the bin). It is the textbook (−b + √(b² − 4ac)) / 2a, which\n"
+        "the library evaluates in the equal form ξ = 2c / (−b − √(b² − 4ac)): no division by a, which is 0 on a\n"
+        "straight bin, and no difference of nearly equal numbers when 4ac ≪ b². Both roots at five y of a random\n"
+        "spline, against bisection on g (60 halvings, no quadratic):\n\n");
+    const flows::SplineOptions o{.bins = 5, .bound = 2};
+    flows::RationalQuadraticSpline g(randn(Shape{1, 14}, rng) * 1.5, o);
+    const flows::SplineKnots knots = [&] {
+        NoGrad no_grad;
+        return flows::spline_knots(unsqueeze(g.raw().var(), 0), o);
+    }();
+    const std::vector<double> xs = knots.x.value().to_vector(), ys = knots.y.value().to_vector(),
+                              ds = knots.derivative.value().to_vector();
+    const std::vector<double> y{-1.7, -0.6, 0.05, 0.9, 1.8};
+    const std::vector<double> reference = inverse_by_bisection(g, y, o.bound);
+    fmt::print("    {:>6} {:>4} {:>16} {:>16} {:>16}\n", "y", "bin", "x = x⁽ᵏ⁾ + ξw", "other root as x", "bisection");
+    bool other_outside = true;
+    double worst = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        const std::size_t k = bin_of(ys, y[i]);
+        const double w = xs[k + 1] - xs[k], h = ys[k + 1] - ys[k], s = h / w, dy = y[i] - ys[k];
+        const double kappa = ds[k + 1] + ds[k] - 2 * s;
+        const double a = h * (s - ds[k]) + dy * kappa, b = h * ds[k] - dy * kappa, c = -s * dy;
+        const double root = std::sqrt(b * b - 4 * a * c);
+        const double xi = 2 * c / (-b - root), other = (-b - root) / (2 * a);
+        other_outside = other_outside && (other < 0 || other > 1);
+        worst = std::max(worst, std::abs(xs[k] + xi * w - reference[i]));
+        fmt::print("    {:>6.2f} {:>4} {:>16.12f} {:>16.6g} {:>16.12f}\n", y[i], k, xs[k] + xi * w, xs[k] + other * w,
+                   reference[i]);
+    }
+    fmt::print("\n");
+    verifier.check_error("max |x from the stable root − bisection| at the five y", worst, 1e-12);
+    verifier.check("the other root falls outside its bin (ξ ∉ [0, 1]) at all five", other_outside);
+    // The library's inverse over many points, and the round trip through g.
+    std::vector<double> many;
+    for (int i = 0; i < 400; ++i) many.push_back(rng.uniform(-2, 2));
+    const Evaluated inv = evaluate(g, many, true);
+    const std::vector<double> bis = inverse_by_bisection(g, many, o.bound);
+    double worst_inverse = 0;
+    for (std::size_t i = 0; i < many.size(); ++i) worst_inverse = std::max(worst_inverse, std::abs(inv.value[i] - bis[i]));
+    verifier.check_error("max |g⁻¹(y) (library) − bisection| over 400 random y", worst_inverse, 1e-12);
+    // A straight bin: raw = 0 is the identity (s = δ = 1), so a = 0 and the textbook form is 0/0.
+    const double h = 0.5, s = 1, d = 1, dy = 0.3, kappa = 0;
+    const double a = h * (s - d) + dy * kappa, b = h * d - dy * kappa, c = -s * dy;
+    const double textbook = (-b + std::sqrt(b * b - 4 * a * c)) / (2 * a), stable_root = 2 * c / (-b - std::sqrt(b * b - 4 * a * c));
+    fmt::print("\nOn a straight bin (s = δ⁽ᵏ⁾ = δ⁽ᵏ⁺¹⁾ = 1, h = 1/2, y − y⁽ᵏ⁾ = 0.3), a = 0: the textbook form gives {}, the\n"
+               "stable form {:.17g}.\n",
+               textbook, stable_root);
+    verifier.check("textbook root on a straight bin is 0/0 (NaN)", std::isnan(textbook));
+    verifier.check_close("stable root on a straight bin", {"2c / (−b − √…)", stable_root}, {"(y − y⁽ᵏ⁾)/h", 0.6}, 0, 1e-15);
+    fmt::print("\n");
+}
+
+// ---- 4 ---------------------------------------------------------------------------------------------
 
 void section_triangular(Verifier& verifier, Rng& rng) {
     verifier.section("The general triangular map");
@@ -167,7 +360,7 @@ void section_triangular(Verifier& verifier, Rng& rng) {
     verifier.check_close("coupling: transformed-on-transformed off-diagonal entries (max)", cross, 0, 0, 0);
 }
 
-// ---- 2 ---------------------------------------------------------------------------------------------
+// ---- 5 ---------------------------------------------------------------------------------------------
 
 void section_made(Verifier& verifier, Rng& rng) {
     verifier.section("MADE's masks");
@@ -216,7 +409,7 @@ void section_made(Verifier& verifier, Rng& rng) {
                    fmt::format("{} entries disagree", disagree));
 }
 
-// ---- 3 ---------------------------------------------------------------------------------------------
+// ---- 6 ---------------------------------------------------------------------------------------------
 
 void section_passes(Verifier& verifier, const Settings& s, Rng& rng) {
     verifier.section("One pass or D passes");
@@ -257,12 +450,12 @@ void section_passes(Verifier& verifier, const Settings& s, Rng& rng) {
         "the sampler. Timings are CPU time on a shared machine: read the ratios, not the seconds.)\n\n");
 }
 
-// ---- 4 ---------------------------------------------------------------------------------------------
+// ---- 7 ---------------------------------------------------------------------------------------------
 
 struct Fit {
     std::string data, model;
     std::size_t parameters = 0;
-    double nll_before = 0, nll = 0, seconds = 0;
+    double nll_before = 0, nll = 0, seconds = 0, cpu_per_step = 0;
     Tensor density;  // density_grid on the figure's box
     double mass = 0;  // ∫ q over [−8, 8]² by the midpoint rule (a box wide enough for an undertrained flow)
 };
@@ -273,7 +466,9 @@ Fit fit(flows::Flow& flow, const std::string& data, const std::string& model, co
         std::uint64_t seed) {
     Fit f{data, model, flow.parameter_count(), flows::evaluate_nll(flow, test)};
     const flows::Dataset& ds = flows::dataset(data);
+    const double cpu_start = tutorial::cpu_seconds();
     const flows::TrainResult r = flows::train_forward_kl(flow, ds.sample, training(s, seed));
+    f.cpu_per_step = (tutorial::cpu_seconds() - cpu_start) / static_cast<double>(s.steps);
     f.seconds = r.seconds;
     f.nll = flows::evaluate_nll(flow, test);
     f.density = flows::density_grid(flow, figure_box, s.quick ? 80 : 200);
@@ -284,13 +479,17 @@ Fit fit(flows::Flow& flow, const std::string& data, const std::string& model, co
 }
 
 std::vector<Fit> section_compare(Verifier& verifier, const Settings& s, Rng& rng) {
-    verifier.section("MAF against RealNVP");
+    verifier.section("Spline coupling, MAF and RealNVP at equal step budgets");
     fmt::print(
-        "Both models on each data set, with the same steps ({}), batch ({}), Adam rate ({:g}, falling\n"
+        "Three models on each data set, with the same steps ({}), batch ({}), Adam rate ({:g}, falling\n"
         "linearly over the last 20%) and seed for the batches: RealNVP as tutorial 07 builds it ({} couplings,\n"
-        "MLP 2 → {} → {} → 4), and {} MAF layers with reversals between them (MADE 2 → {} → {} → 2×2).\n"
-        "Test NLL in nats on {} fresh points (lower is better; the data's entropy bounds it from below).\n\n",
-        s.steps, s.batch, s.lr, 2 * s.layers, s.hidden, s.hidden, s.layers, s.hidden, s.hidden, s.test_points);
+        "MLP 2 → {} → {} → 4); {} MAF layers with reversals between them (MADE 2 → {} → {} → 2×2); and {}\n"
+        "rational-quadratic spline couplings (K = {} bins on [−{:g}, {:g}], MLP 2 → {} → {} → {}: 3K − 1 raw\n"
+        "numbers for the one transformed coordinate). Test NLL in nats on {} fresh points (lower is better;\n"
+        "the data's entropy bounds it from below); CPU ms per step is training CPU time over the steps.\n\n",
+        s.steps, s.batch, s.lr, 2 * s.layers, s.hidden, s.hidden, s.layers, s.hidden, s.hidden, s.layers, flow_spline.bins,
+        flow_spline.bound, flow_spline.bound, s.hidden, s.hidden, flows::spline_parameters_per_dim(flow_spline.bins),
+        s.test_points);
     std::vector<Fit> fits;
     for (const std::string data : {"moons", "8gaussians"}) {
         Rng test_rng(1000 + fits.size());
@@ -300,12 +499,14 @@ std::vector<Fit> section_compare(Verifier& verifier, const Settings& s, Rng& rng
         fits.push_back(fit(*realnvp, data, "RealNVP", s, test, 7));
         auto maf = make_maf(s.layers, s.hidden, rng);
         fits.push_back(fit(*maf, data, "MAF", s, test, 7));
+        auto spline = make_spline_flow(s.layers, s.hidden, rng);
+        fits.push_back(fit(*spline, data, "Spline", s, test, 7));
     }
-    fmt::print("    {:<11} {:<8} {:>10} {:>14} {:>12} {:>10}\n", "data", "model", "parameters", "NLL untrained",
-               "test NLL", "wall s");
+    fmt::print("    {:<11} {:<8} {:>10} {:>14} {:>12} {:>12} {:>8}\n", "data", "model", "parameters", "NLL untrained",
+               "test NLL", "CPU ms/step", "wall s");
     for (const Fit& f : fits)
-        fmt::print("    {:<11} {:<8} {:>10} {:>14.4f} {:>12.4f} {:>10.1f}\n", f.data, f.model, f.parameters, f.nll_before,
-                   f.nll, f.seconds);
+        fmt::print("    {:<11} {:<8} {:>10} {:>14.4f} {:>12.4f} {:>12.2f} {:>8.1f}\n", f.data, f.model, f.parameters,
+                   f.nll_before, f.nll, 1e3 * f.cpu_per_step, f.seconds);
     fmt::print("\n");
     for (const Fit& f : fits)
         verifier.check(fmt::format("{} on {}: training lowered the test NLL", f.model, f.data), f.nll < f.nll_before,
@@ -317,7 +518,7 @@ std::vector<Fit> section_compare(Verifier& verifier, const Settings& s, Rng& rng
     return fits;
 }
 
-// ---- 5 ---------------------------------------------------------------------------------------------
+// ---- 8 ---------------------------------------------------------------------------------------------
 
 // Two moons, centred, rotated by θ: R(θ)(x − m), m = (0.5, 0.25) the moons' centre.
 Tensor rotated_moons(std::size_t n, double theta, Rng& rng) {
@@ -404,7 +605,7 @@ ConditionalResult section_conditional(Verifier& verifier, const Settings& s, Rng
     return out;
 }
 
-// ---- 6 ---------------------------------------------------------------------------------------------
+// ---- 9 ---------------------------------------------------------------------------------------------
 
 void section_figures(Verifier& verifier, const std::vector<Fit>& fits, const ConditionalResult& cond,
                      const std::string& out_dir) {
@@ -413,12 +614,12 @@ void section_figures(Verifier& verifier, const std::vector<Fit>& fits, const Con
     const std::string fitted = (std::filesystem::path(out_dir) / "fitted_densities.svg").string();
     const std::string family = (std::filesystem::path(out_dir) / "conditional_moons.svg").string();
     {
-        plot::Figure fig(2, 2, 360, 320);
-        fig.title("Fitted densities q(x): RealNVP (left) and MAF (right), equal step budgets");
+        plot::Figure fig(2, 3, 340, 320);
+        fig.title("Fitted densities q(x): RealNVP, MAF and the spline coupling flow, equal step budgets");
         for (std::size_t i = 0; i < fits.size(); ++i) {
             const Fit& f = fits[i];
             const int n = static_cast<int>(f.density.shape()[0]);
-            fig.axes(static_cast<int>(i / 2), static_cast<int>(i % 2))
+            fig.axes(static_cast<int>(i / 3), static_cast<int>(i % 3))
                 .heatmap(f.density.span(), n, n, -figure_box, figure_box, -figure_box, figure_box, {.colorbar_label = "q(x)"})
                 .set_title(fmt::format("{} on {}: test NLL {:.3f}", f.model, f.data, f.nll))
                 .equal_aspect();
@@ -437,12 +638,12 @@ void section_figures(Verifier& verifier, const std::vector<Fit>& fits, const Con
         }
         fig.save(family);
     }
-    fmt::print("In the terminal, MAF on moons and the conditional flow at θ = 90°:\n\n");
-    const int n = static_cast<int>(fits[1].density.shape()[0]);
+    fmt::print("In the terminal, the spline flow on moons and the conditional flow at θ = 90°:\n\n");
+    const int n = static_cast<int>(fits[2].density.shape()[0]);
     const int m = static_cast<int>(cond.densities[2].shape()[0]);
     tutorial::print_indented(tutorial::side_by_side(
-        {"MAF, moons", "conditional, θ = 90°"},
-        {plot::ascii_heatmap(fits[1].density.span(), n, n, 40, 16), plot::ascii_heatmap(cond.densities[2].span(), m, m, 40, 16)}));
+        {"spline, moons", "conditional, θ = 90°"},
+        {plot::ascii_heatmap(fits[2].density.span(), n, n, 40, 16), plot::ascii_heatmap(cond.densities[2].span(), m, m, 40, 16)}));
     fmt::print("\nFigures (SVG):\n    {}\n    {}\n\n", fitted, family);
     verifier.check("figures written", std::filesystem::exists(fitted) && std::filesystem::exists(family), fitted);
 }
@@ -451,7 +652,10 @@ int run(const tutorial::Options& opt) {
     const Settings s = read_settings(opt);
     Verifier verifier;
     Rng rng(opt.seed);
-    fmt::print("Tutorial 11: autoregressive flows (MAF, IAF, MADE), conditional flows, and RealNVP for comparison.\n\n");
+    fmt::print("Tutorial 11: rational-quadratic splines, autoregressive flows (MAF, IAF, MADE), conditional flows.\n\n");
+    section_spline(verifier, rng);
+    section_monotonicity(verifier, rng);
+    section_inverse(verifier, rng);
     section_triangular(verifier, rng);
     section_made(verifier, rng);
     section_passes(verifier, s, rng);
@@ -466,11 +670,12 @@ int run(const tutorial::Options& opt) {
 
 int main(int argc, char** argv) {
     tapeflow::tutorial::Cli cli("11_splines_and_autoregressive_flows",
-                                "autoregressive flows (MAF, IAF, MADE's masks), conditional flows, MAF against RealNVP");
+                                "rational-quadratic splines (value, slope, inverse root), MAF/IAF and MADE, conditional flows; spline vs MAF vs RealNVP");
     cli.integer("--steps", {"3000", "80"}, {1, 10'000'000}, "training steps of every fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
         .real("--lr", "2e-3", {0, 1, true}, "Adam's learning rate (falling linearly over the last 20% of the steps)")
-        .integer("--layers", "4", {1, 64}, "MAF layers (RealNVP gets twice as many couplings: a coupling updates half)")
+        .integer("--layers", "4", {1, 64},
+                 "MAF layers and spline couplings (RealNVP gets twice as many couplings: its updates are affine)")
         .integer("--hidden", "64", {1, 4096}, "width of the two hidden layers of every MADE and coupling MLP");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

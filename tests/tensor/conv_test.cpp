@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
 #include "tensor/reduce.hpp"
 
@@ -53,9 +54,13 @@ struct Case {
     std::size_t n, c, h, w, out, k;
 };
 // 1 × 1 images, one channel, H ≠ W, a kernel wider than the image, 28 × 28 (one image per product),
-// 7 × 7 × 20 (16 images per product, then a partial chunk of 4).
-const std::vector<Case> cases = {{1, 1, 1, 1, 1, 3}, {2, 1, 3, 5, 2, 3}, {3, 2, 4, 1, 3, 3}, {2, 3, 5, 4, 2, 1},
-                                 {2, 2, 2, 3, 3, 5}, {2, 1, 28, 28, 4, 3}, {20, 3, 7, 7, 5, 3}, {1, 4, 6, 6, 2, 1}};
+// 7 × 7 × 20 (8 images per product, then a partial chunk of 4), an inner dimension C·k² = 288 cut into
+// two slices of the micro-kernel's depth with 9 output channels (a partial sliver of weight rows), and
+// a batch large enough to be split in parts (between threads, and the weight gradient's two halves).
+const std::vector<Case> cases = {{1, 1, 1, 1, 1, 3}, {2, 1, 3, 5, 2, 3},  {3, 2, 4, 1, 3, 3},
+                                 {2, 3, 5, 4, 2, 1}, {2, 2, 2, 3, 3, 5},  {2, 1, 28, 28, 4, 3},
+                                 {20, 3, 7, 7, 5, 3}, {1, 4, 6, 6, 2, 1}, {8, 32, 7, 7, 9, 3},
+                                 {6, 16, 14, 14, 16, 3}};
 
 // x [N, C, H, W] and w [C_out, C, k, k] of a case, drawn in that order.
 struct Operands {
@@ -174,4 +179,22 @@ TEST_CASE("conv2d: shape errors name what is wrong") {
                          doctest::Contains("C_out = 2"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(conv2d_weight_grad(x, Tensor::ones(Shape{2, 2, 4, 3}), 3),
                          doctest::Contains("[N, C_out, H, W]"), std::invalid_argument);
+}
+
+TEST_CASE("conv2d and its backward products give the same bits with one thread or two") {
+    Rng rng(12);
+    const Case c{6, 16, 14, 14, 16, 3};
+    const auto [x, w] = draw(c, rng);
+    const Tensor b = randn(Shape{c.out}, rng);
+    const Tensor dy = randn(Shape{c.n, c.out, c.h, c.w}, rng);
+    const int before = num_threads();
+    set_num_threads(1);
+    const Tensor y1 = conv2d(x, w, b), dx1 = conv2d_input_grad(dy, w), dw1 = conv2d_weight_grad(x, dy, c.k);
+    set_num_threads(2);
+    const Tensor y2 = conv2d(x, w, b), dx2 = conv2d_input_grad(dy, w), dw2 = conv2d_weight_grad(x, dy, c.k);
+    set_num_threads(before);
+    CHECK(equal(y1, y2));
+    CHECK(equal(dx1, dx2));
+    CHECK(equal(dw1, dw2));
+    CHECK(max_abs_diff(y1, naive_conv2d(x, w, b)) < 1e-11);
 }
