@@ -23,6 +23,7 @@
 // constants (no_grad wins, as in PyTorch).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "autograd/var.hpp"
@@ -48,5 +49,42 @@ std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, const T
 // differentiated with respect to it (the double-vjp construction of a JVP, docs/theory.md §11).
 std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, const Var& grad_output,
                       GradOptions options = {});
+
+}  // namespace tapeflow
+
+namespace tapeflow {
+
+using UnaryVarFunction = std::function<Var(const Var&)>;
+
+// A function's value beside one of its derivative products.
+struct ValueAndProduct {
+    Var value;    // f(x)
+    Var product;  // Jᵀu for vjp (x's shape), J·v for jvp (f(x)'s shape)
+};
+
+// f(x) and the vector–Jacobian product Jᵀu (u of f(x)'s shape), on x's tape.
+ValueAndProduct vjp(const UnaryVarFunction& f, const Var& x, const Tensor& u, GradOptions options = {});
+// f(x) and the Jacobian–vector product J·v (v of x's shape). Computed as the vjp, with respect to its
+// seed, of a recorded vjp (two reverse sweeps, docs/theory.md §11): no op needs a tangent rule, at about
+// twice the cost of a vjp. With create_graph the product can be differentiated again.
+ValueAndProduct jvp(const UnaryVarFunction& f, const Var& x, const Tensor& v, GradOptions options = {});
+
+// How jacobian builds the matrix: a column per input element (forward: J·e_j), a row per output
+// element (reverse: Jᵀe_i), or whichever takes fewer products (automatic: forward when x has fewer
+// elements than f(x)).
+enum class JacobianMode { forward, reverse, automatic };
+// ∂f(x)/∂x with shape f(x).shape ++ x.shape, on a private tape (the caller's is not touched).
+Tensor jacobian(const UnaryVarFunction& f, const Tensor& x, JacobianMode mode);
+
+// The Hessian-vector product ∇²f(x)·v of a scalar f (Pearlmutter 1994; docs/theory.md §11).
+// reverse_over_reverse (the default): the vjp, seeded with v, of the recorded gradient — one recorded
+// sweep and one more. forward_over_reverse: the jvp of the recorded gradient along v, here by the
+// double-vjp construction of jvp, so one sweep more than reverse-over-reverse (bench_tape measures both).
+enum class HvpMode { reverse_over_reverse, forward_over_reverse };
+Var hvp(const UnaryVarFunction& f, const Var& x, const Tensor& v, HvpMode mode = HvpMode::reverse_over_reverse,
+        GradOptions options = {});
+// ∇²f(x) of a scalar f, shape x.shape ++ x.shape, on a private tape: one reverse sweep of the recorded
+// gradient per row.
+Tensor hessian(const UnaryVarFunction& f, const Tensor& x);
 
 }  // namespace tapeflow

@@ -4,6 +4,10 @@
 #include <stdexcept>
 #include <utility>
 
+#include "autograd/elementwise.hpp"
+#include "autograd/reduce.hpp"
+#include "autograd/shape_ops.hpp"
+#include "tensor/elementwise.hpp"
 #include "tensor/format.hpp"
 
 namespace tapeflow {
@@ -181,6 +185,129 @@ GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& input
                            worst_ratio > 1 ? ">" : "≤", r.tolerance);
     r.report += problems;
     if (!r.ok) r.report += "recorded tape (execution order):\n" + tape.dump();
+    return r;
+}
+
+}  // namespace tapeflow
+
+
+namespace tapeflow {
+
+namespace {
+// A fixed upstream gradient with distinct entries (so that no symmetry hides an error).
+Tensor upstream(const Shape& shape) {
+    Tensor u(shape);
+    for (std::size_t i = 0; i < u.numel(); ++i) u[i] = 0.6 + 0.37 * std::sin(1.3 * static_cast<double>(i) + 0.4);
+    return u;
+}
+
+Var joined_flat(const std::vector<Var>& parts) {
+    std::vector<Var> flat;
+    for (const Var& p : parts) flat.push_back(flatten(p));
+    return concat(flat, 0);
+}
+}  // namespace
+
+GradcheckResult gradgradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& o) {
+    for (const Tensor& t : inputs) require_defined(t, "gradgradcheck");
+    Shape out_shape;
+    {
+        NoGrad no_grad;
+        std::vector<Var> vars(inputs.begin(), inputs.end());
+        out_shape = f(vars).shape();
+    }
+    const Tensor u = upstream(out_shape);
+    // G(x) = Σ_i u_i ∇f_i(x). gradcheck calls it recording (analytic side: with create_graph) and
+    // under NoGrad (numeric side: first-order gradients on a private tape, returned as constants).
+    const VarFunction G = [&](const std::vector<Var>& vars) -> Var {
+        if (grad_enabled()) {
+            const Var y = f(vars);
+            if (!y.requires_grad()) return Var(Tensor::zeros(Shape{0}));
+            return joined_flat(grad(y, vars, u, {.create_graph = true}));
+        }
+        EnableGrad on;
+        Tape tape;
+        TapeScope scope(tape);
+        std::vector<Var> leaves;
+        for (const Var& v : vars) leaves.push_back(tape.variable(v.value().clone()));
+        const Var y = f(leaves);
+        if (!y.requires_grad()) return Var(Tensor::zeros(Shape{0}));
+        std::vector<Var> gs = grad(y, leaves, u);
+        return Var(joined_flat(gs).value());
+    };
+    GradcheckResult r;
+    try {
+        r = gradcheck(G, inputs, o);
+    } catch (const std::logic_error& e) {
+        r.ok = false;
+        r.report = fmt::format("gradgradcheck FAILED: {}\n", e.what());
+        return r;
+    }
+    r.report = "grad" + r.report;
+    return r;
+}
+
+GradcheckResult jvpcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents,
+                         const GradcheckOptions& o) {
+    if (tangents.size() != inputs.size())
+        throw std::invalid_argument(
+            fmt::format("jvpcheck: {} tangents for {} inputs; give one per input", tangents.size(), inputs.size()));
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        require_defined(inputs[k], "jvpcheck");
+        require_defined(tangents[k], "jvpcheck");
+        if (!(inputs[k].shape() == tangents[k].shape()))
+            throw std::invalid_argument(fmt::format("jvpcheck: tangent {} has shape {}, input {} has {}", k,
+                                                    tangents[k].shape(), k, inputs[k].shape()));
+    }
+    // Analytic: J·v = the vjp, with respect to its seed u, of the recorded Jᵀu (docs/theory.md §11).
+    Tensor analytic;
+    {
+        Tape tape;
+        TapeScope scope(tape);
+        std::vector<Var> vars;
+        for (const Tensor& t : inputs) vars.push_back(tape.variable(t.clone()));
+        const Var y = f(vars);
+        analytic = Tensor::zeros(y.shape());
+        if (y.requires_grad()) {
+            const Var seed = tape.variable(Tensor::zeros(y.shape()));
+            const std::vector<Var> gs = grad(y, vars, seed, {.create_graph = true});
+            Var along;
+            for (std::size_t k = 0; k < gs.size(); ++k) {
+                const Var term = sum(gs[k] * Var(tangents[k]));
+                along = k == 0 ? term : along + term;
+            }
+            if (along.requires_grad()) analytic = grad(along, {seed})[0].value();
+        }
+    }
+    // Numeric: the central difference along v.
+    const auto shifted = [&](double s) {
+        NoGrad no_grad;
+        std::vector<Var> vars;
+        for (std::size_t k = 0; k < inputs.size(); ++k) vars.push_back(Var(inputs[k] + tangents[k] * s));
+        return f(vars).value().clone();
+    };
+    const Tensor plus = shifted(o.eps), minus = shifted(-o.eps);
+    GradcheckResult r;
+    double worst = -1;
+    for (std::size_t i = 0; i < analytic.numel(); ++i) {
+        const double numeric = (plus[i] - minus[i]) / (2 * o.eps);
+        const double err = std::abs(analytic[i] - numeric);
+        const double tol = o.atol + o.rtol * std::abs(numeric);
+        const double ratio = std::isnan(err) ? INFINITY : err / tol;
+        if (ratio > worst) {
+            worst = ratio;
+            r.output_element = i;
+            r.analytic = analytic[i];
+            r.numeric = numeric;
+            r.error = err;
+            r.tolerance = tol;
+        }
+    }
+    r.ok = worst <= 1;
+    r.report = fmt::format("jvpcheck {}: worst at output element {}: J·v {:.10g}, central difference {:.10g}, |diff| {:.3g} "
+                           "{} tolerance {:.3g}\n",
+                           r.ok ? "passed" : "FAILED", r.output_element, r.analytic, r.numeric, r.error,
+                           worst > 1 ? ">" : "≤", r.tolerance);
     return r;
 }
 

@@ -48,3 +48,20 @@ struct GradcheckResult {
 GradcheckResult gradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
 }  // namespace tapeflow
+
+namespace tapeflow {
+
+// Second derivatives against finite differences of the gradient (as torch.autograd.gradgradcheck):
+// with a fixed upstream u of f's output shape, G(x) = Σ_i u_i ∇f_i(x) is computed with create_graph,
+// and gradcheck compares the recorded backward of G (second derivatives of f) with central
+// differences of G computed by first-order backward passes. Options as for gradcheck; the
+// parameters given there are checked too. Fails with the op's name when an op on the path has no
+// differentiable backward (the error is in the report).
+GradcheckResult gradgradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
+
+// The JVP check: J·v from jvp (autograd/functional.hpp) against the central difference
+// (f(x + eps·v) − f(x − eps·v)) / 2eps along the tangents v (one per input, of its shape).
+GradcheckResult jvpcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents,
+                         const GradcheckOptions& options = {});
+
+}  // namespace tapeflow
