@@ -1,4 +1,4 @@
-// 12_higher_order_and_continuous_flows: a Hessian by reverse-over-reverse and a Newton step, the instantaneous change of variables, RK4 on the tape, the trace by forward or reverse mode, exact trace vs Hutchinson, a CNF against RealNVP
+// 12_higher_order_and_continuous_flows: Jacobians by forward and reverse mode, a Hessian by reverse- and forward-over-reverse and a Newton step, the instantaneous change of variables, RK4 on the tape, the trace by forward or reverse mode, exact trace vs Hutchinson, a CNF against RealNVP
 //
 // Autodiff past first order, then the flow it unlocks. First the Hessian of a small log density by
 // reverse-over-reverse (grad with create_graph) against the hand formula and finite differences, and a
@@ -75,6 +75,62 @@ Tensor central_difference_jacobian(const VarMap& f, const Tensor& x) {
     return J;
 }
 
+// ---- 1. forward and reverse mode ------------------------------------------------------------------
+
+// f(x) = tanh(x W₁) W₂ for x [n] -> [m]: a map whose shape alone decides which mode is cheaper.
+VarMap two_layer_map(const Tensor& w1, const Tensor& w2) {
+    return [w1, w2](const Var& x) {
+        const std::size_t n = w1.shape()[0], m = w2.shape()[1];
+        return reshape(matmul(tanh(matmul(reshape(x, Shape{1, n}), Var(w1))), Var(w2)), Shape{m});
+    };
+}
+
+void section_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
+    verifier.section("Forward and reverse mode");
+    fmt::print(
+        "For f: Rⁿ → Rᵐ, forward mode pushes a tangent v through f and returns J·v, one column of J per\n"
+        "pass (v = e_j: n passes); reverse mode pulls a cotangent u back and returns Jᵀu, one row per pass\n"
+        "(u = e_i: m passes) (docs/theory.md §11). jacobian(f, x, JacobianMode::forward|reverse) both ways on\n"
+        "f(x) = tanh(x W₁) W₂, a tall map (few inputs, many outputs) and a wide one, CPU time of one run:\n\n");
+    std::vector<std::vector<std::string>> rows;
+    const std::size_t big = quick ? 48 : 256, small = 4, hidden = 32, repeats = quick ? 2 : 5;
+    for (const bool tall : {true, false}) {
+        const std::size_t n = tall ? small : big, m = tall ? big : small;
+        Rng rng(seed + (tall ? 21 : 22));
+        const Tensor w1 = randn(Shape{n, hidden}, rng, 0.0, 1.0 / std::sqrt(static_cast<double>(n)));
+        const Tensor w2 = randn(Shape{hidden, m}, rng, 0.0, 1.0 / std::sqrt(static_cast<double>(hidden)));
+        const VarMap f = two_layer_map(w1, w2);
+        const Tensor x = randn(Shape{n}, rng);
+        Tensor forward, reverse;
+        double forward_s = 0, reverse_s = 0;
+        for (std::size_t r = 0; r < repeats; ++r) {
+            double start = cpu_seconds();
+            forward = jacobian(f, x, JacobianMode::forward);
+            forward_s += (cpu_seconds() - start) / static_cast<double>(repeats);
+            start = cpu_seconds();
+            reverse = jacobian(f, x, JacobianMode::reverse);
+            reverse_s += (cpu_seconds() - start) / static_cast<double>(repeats);
+        }
+        const Tensor fd = central_difference_jacobian(f, x);
+        const std::string shape = fmt::format("{} ({} → {})", tall ? "tall" : "wide", n, m);
+        rows.push_back({shape, fmt::format("{} JVPs", n), fmt::format("{:.3f}", 1e3 * forward_s), fmt::format("{} VJPs", m),
+                        fmt::format("{:.3f}", 1e3 * reverse_s), fmt::format("{:.2f}", reverse_s / forward_s),
+                        fmt::format("{:.1e}", max_abs_diff(forward, fd))});
+        verifier.check(shape + ": J has shape f(x) ++ x", forward.shape() == Shape{m, n} && reverse.shape() == Shape{m, n},
+                       fmt::format("{} outputs × {} inputs", m, n));
+        verifier.check_close(shape + ": forward-mode J vs reverse-mode J", {"max |forward − reverse|", max_abs_diff(forward, reverse)},
+                             {"zero", 0.0}, 0, 1e-12);
+        verifier.check_close(shape + ": forward-mode J vs central differences", {"max |forward − FD|", max_abs_diff(forward, fd)},
+                             {"zero", 0.0}, 0, 1e-7);
+    }
+    print_indented(plot::ascii_table({"shape", "forward mode", "CPU ms", "reverse mode", "CPU ms", "reverse / forward", "max |J − FD|"}, rows));
+    fmt::print(
+        "\nThe mode with fewer passes should be the cheaper one: forward for the tall map, reverse for the\n"
+        "wide one (the ratio is timing, printed and not checked). Here a JVP is two reverse sweeps (the\n"
+        "double-vjp construction), so a forward pass costs about two reverse ones. A gradient (m = 1) is\n"
+        "one reverse pass whatever n is: why training uses reverse mode.\n\n");
+}
+
 // ---- 2. Hessians ---------------------------------------------------------------------------------
 
 // log p of a "banana": x₁ ~ N(0, σ²), x₂ | x₁ ~ N(x₁², s²) (up to its constant).
@@ -102,6 +158,22 @@ Tensor hessian_by_reverse_over_reverse(const VarMap& f, const Tensor& x) {
     return h;
 }
 
+// The Hessian of f at x [n] by forward-over-reverse: column j = the jvp of the recorded ∇f along e_j
+// (hvp with HvpMode::forward_over_reverse).
+Tensor hessian_by_forward_over_reverse(const VarMap& f, const Tensor& x) {
+    const std::size_t n = x.numel();
+    Tensor h(Shape{n, n});
+    for (std::size_t j = 0; j < n; ++j) {
+        Tape tape;
+        TapeScope scope(tape);
+        Tensor e = Tensor::zeros(Shape{n});
+        e[j] = 1.0;
+        const Tensor column = hvp(f, tape.variable(x), e, HvpMode::forward_over_reverse).value();
+        for (std::size_t i = 0; i < n; ++i) h[i * n + j] = column[i];
+    }
+    return h;
+}
+
 // ∇f at x as a plain tensor (one reverse pass).
 Tensor gradient_at(const VarMap& f, const Tensor& x) {
     Tape tape;
@@ -123,12 +195,14 @@ void section_hessian(Verifier& verifier) {
     const Tensor by_hand = banana_hessian_by_hand(x);
     // The Hessian is the Jacobian of the gradient; each mode of the outer Jacobian gives one recipe.
     const Tensor reverse_over_reverse = hessian_by_reverse_over_reverse(banana_log_p, x);
+    const Tensor forward_over_reverse = hessian_by_forward_over_reverse(banana_log_p, x);
     const Tensor fd = central_difference_jacobian([](const Var& v) { return Var(gradient_at(banana_log_p, v.value())); }, x);
     fmt::print(
         "The banana log p(x) = −x₁²/(2σ²) − (x₂ − x₁²)²/(2s²), σ = {}, s = {}, at x = ({}, {}). Its Hessian is\n"
         "the Jacobian of ∇log p, with ∇log p recorded on the tape (grad with create_graph):\n"
-        "reverse-over-reverse differentiates that recorded gradient backwards, one pass per row\n"
-        "(docs/theory.md §11). Against the Hessian by hand and central differences of the gradient:\n\n",
+        "reverse-over-reverse differentiates that recorded gradient backwards, one pass per row;\n"
+        "forward-over-reverse pushes e_j forwards through it, one column per pass (docs/theory.md §11).\n"
+        "Against the Hessian by hand and central differences of the gradient:\n\n",
         banana_sigma, banana_s, x[0], x[1]);
     std::vector<std::vector<std::string>> rows;
     const auto add = [&](const std::string& how, const Tensor& h) {
@@ -137,11 +211,16 @@ void section_hessian(Verifier& verifier) {
     };
     add("by hand", by_hand);
     add("reverse-over-reverse", reverse_over_reverse);
+    add("forward-over-reverse", forward_over_reverse);
     add("central differences of ∇", fd);
     print_indented(plot::ascii_table({"", "H₁₁", "H₁₂", "H₂₁", "H₂₂"}, rows));
     fmt::print("\n");
     verifier.check_close("reverse-over-reverse vs by hand", {"max |diff|", max_abs_diff(reverse_over_reverse, by_hand)},
                          {"zero", 0.0}, 0, 1e-12);
+    verifier.check_close("forward-over-reverse vs by hand", {"max |diff|", max_abs_diff(forward_over_reverse, by_hand)},
+                         {"zero", 0.0}, 0, 1e-12);
+    verifier.check_close("forward-over-reverse vs central differences of ∇", {"max |diff|", max_abs_diff(forward_over_reverse, fd)},
+                         {"zero", 0.0}, 0, 1e-6);
     verifier.check_close("finite differences of ∇ vs by hand", {"max |diff|", max_abs_diff(fd, by_hand)}, {"zero", 0.0}, 0, 1e-6);
 }
 
@@ -692,6 +771,7 @@ int run(const tutorial::Options& opt) {
     s.hutchinson = opt.boolean("--hutchinson");
     Verifier verifier;
 
+    section_modes(verifier, opt.seed, opt.quick);
     section_hessian(verifier);
     section_newton(verifier);
 
