@@ -85,6 +85,18 @@ Var log_cosh(const Var& a) {
     });
 }
 
+// A custom op whose rule captures state: the scaled softsign x/(c + |x|), c > 0, a squashing map onto
+// (−1, 1) whose width c is fixed when the op is recorded. d/dx = c/(c + |x|)². The rule captures c by
+// value: it runs during backward, after this function has returned.
+Var scaled_softsign(const Var& x, double c) {
+    if (!(c > 0)) throw std::invalid_argument(fmt::format("scaled_softsign: the width c must be > 0, got {}", c));
+    return record("scaled_softsign", map(x.value(), [c](double v) { return v / (c + std::abs(v)); }), {x},
+                  [c](Backward& ctx) {
+                      const Tensor slope = map(ctx.input(0), [c](double v) { return c / ((c + std::abs(v)) * (c + std::abs(v))); });
+                      ctx.accumulate(0, tapeflow::mul(ctx.grad(), slope));
+                  });
+}
+
 using stable::inverse_softplus;  // ln(eʸ − 1), y > 0
 
 // ---- The bijector ------------------------------------------------------------------------------
@@ -726,6 +738,43 @@ int run(const tutorial::Options& opt) {
         verifier.check("the example's first check passes",
                        flows::check_bijector(my_bijector, doc_points, {.box_half_width = 50, .grid_points_2d = 1001}).ok);
         verifier.check("the example's second check passes", flows::check_bijector(identity, doc_points).ok);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    verifier.section("A custom op that captures state");
+    {
+        fmt::print(
+            "A rule may carry state of its own, captured by value when the op is recorded. The scaled\n"
+            "softsign s_c(x) = x/(c + |x|) keeps its width c in the rule, and d/dx = c/(c + |x|)².\n"
+            "gradcheck for two widths, then the gradient of L = Σ s_c(x)² through the tape against\n"
+            "the chain rule by hand, 2·s_c(x)·c/(c + |x|)²:\n\n");
+        const Tensor x{-3.0, -0.8, -0.1, 0.2, 1.1, 4.0};
+        for (const double c : {0.5, 3.0}) {
+            const GradcheckResult g = gradcheck([c](const std::vector<Var>& v) { return scaled_softsign(v[0], c); }, {x});
+            verifier.check(fmt::format("gradcheck of scaled_softsign, c = {}", c), g.ok, g.report);
+        }
+        const double c = 0.5;
+        Tape tape;
+        TapeScope scope(tape);
+        const Var leaf = tape.variable(x);
+        const Var loss = sum(square(scaled_softsign(leaf, c)));
+        tape.backward(loss);
+        const Tensor by_tape = tape.grad(leaf);
+        const Tensor by_hand = map(x, [c](double v) { return 2 * (v / (c + std::abs(v))) * c / ((c + std::abs(v)) * (c + std::abs(v))); });
+        std::vector<std::vector<std::string>> rows;
+        for (std::size_t k = 0; k < x.numel(); ++k)
+            rows.push_back({fmt::format("{:.1f}", x[k]), fmt::format("{:.12f}", by_tape[k]), fmt::format("{:.12f}", by_hand[k])});
+        print_indented(plot::ascii_table({"x", "dL/dx by the tape", "by hand"}, rows));
+        fmt::print("\n");
+        verifier.check_close("dL/dx: tape vs the chain rule by hand", {"max |diff|", max_abs_diff(by_tape, by_hand)}, {"zero", 0.0}, 0,
+                             1e-15);
+        bool rejected = false;
+        try {
+            (void)scaled_softsign(leaf, 0.0);
+        } catch (const std::invalid_argument&) {
+            rejected = true;
+        }
+        verifier.check("a width c = 0 is rejected with an error naming it", rejected);
     }
 
     verifier.summary();
