@@ -7,6 +7,11 @@
 #include <fmt/format.h>
 
 #include "autograd/elementwise.hpp"
+#include "autograd/functional.hpp"
+#include "autograd/linalg.hpp"
+#include "autograd/reduce.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/random.hpp"
 #include "bench/bench_table.hpp"
 
 using namespace tapeflow;
@@ -42,6 +47,27 @@ ChainTimes chain(std::size_t ops) {
             (cpu_stop - cpu_start) * 1e9 / n};
 }
 
+// CPU µs of one Hessian-vector product of f(x) = Σ tanh(W·x)² (x ∈ ℝ¹²⁸, W 128×128), recording f
+// included, by the given mode (docs/theory.md §11).
+double hvp_cpu_us(HvpMode mode, int repeats) {
+    Rng rng(1);
+    const Tensor w = randn(Shape{128, 128}, rng) * 0.1;
+    const Tensor x0 = randn(Shape{128, 1}, rng);
+    const Tensor v = randn(Shape{128, 1}, rng);
+    const auto f = [&w](const Var& x) { return sum(square(tanh(matmul(Var(w), x)))); };
+    std::vector<double> samples;
+    Tape& tape = Tape::current();
+    for (int r = 0; r < repeats; ++r) {
+        const double start = bench::process_cpu_seconds();
+        const Var x = tape.variable(x0);
+        const Var hv = hvp(f, x, v, mode);
+        samples.push_back((bench::process_cpu_seconds() - start) * 1e6);
+        tape.clear();
+        (void)hv;
+    }
+    return bench::median(samples);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,4 +86,8 @@ int main(int argc, char** argv) {
     bench::print_row("tape", "scalar add/mul chain, forward + backward", bench::median(total), 1, "ns/op",
                      fmt::format("cpu {:.1f}; forward {:.1f} + backward {:.1f}; chain of {} ops; target ≤ 100",
                                  bench::median(cpu), bench::median(forward), bench::median(backward), ops));
+    const double rev = hvp_cpu_us(HvpMode::reverse_over_reverse, 200);
+    const double fwd = hvp_cpu_us(HvpMode::forward_over_reverse, 200);
+    bench::print_row("tape", "hvp reverse-over-reverse (default), n=128", rev, 1, "us cpu",
+                     fmt::format("forward-over-reverse {:.1f} us cpu ({:.2f}x); f = sum tanh(Wx)^2", fwd, fwd / rev));
 }
