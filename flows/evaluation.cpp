@@ -123,4 +123,14 @@ Tensor density_grid(Flow& flow, double box, std::size_t n) {
     return exp(log_prob_in_chunks(flow, box_grid(box, n))).reshape(Shape{n, n});
 }
 
+double grid_mass(const Tensor& density, double box) {
+    if (density.shape().rank() != 2 || density.shape()[0] != density.shape()[1] || density.numel() == 0)
+        throw std::invalid_argument(
+            fmt::format("grid_mass: expected a square [n, n] density grid, got {}", density.shape()));
+    if (!(box > 0) || !std::isfinite(box))
+        throw std::invalid_argument(fmt::format("grid_mass: the box half-width must be positive and finite, got {}", box));
+    const double h = 2 * box / static_cast<double>(density.shape()[0]);
+    return sum(density).item() * h * h;
+}
+
 }  // namespace tapeflow::flows

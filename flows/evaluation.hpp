@@ -60,5 +60,8 @@ double evaluate_nll(Flow& flow, const Tensor& x);
 // edge. Σ q·h² ≈ the mass of q inside the box.
 // Throws std::invalid_argument if the flow is not 2-D, box is not > 0 (finite), or n = 0.
 Tensor density_grid(Flow& flow, double box = 4.0, std::size_t n = 200);
+// The mass of q inside the box from its density_grid(flow, box, n): Σ q·h² (the midpoint rule).
+// Throws std::invalid_argument if `density` is not a square [n, n] grid or box is not > 0 (finite).
+double grid_mass(const Tensor& density, double box);
 
 }  // namespace tapeflow::flows

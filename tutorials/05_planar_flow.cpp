@@ -517,7 +517,6 @@ int run(const tutorial::Options& opt) {
     // ------------------------------------------------------------------------------------------
     verifier.section("Densities, true and learned");
     const std::size_t n_grid = grid;
-    const double h = 2 * box / static_cast<double>(n_grid);
     const std::size_t n_cols = 1 + ks.size();
     plot::Figure fig(static_cast<int>(targets.size()), static_cast<int>(n_cols), 360, 300);
     fig.title(fmt::format("Planar flows fitted by reverse KL ({} steps): true density and q for K = {}", s.steps,
@@ -550,7 +549,7 @@ int run(const tutorial::Options& opt) {
             if (f.target != &target) continue;
             const Tensor q = flows::density_grid(*f.flow, box, n_grid);
             grids.push_back({fmt::format("{}_K{}", target.name, f.k), q});
-            const double mass = sum(q).item() * h * h;
+            const double mass = flows::grid_mass(q, box);
             titles.push_back(fmt::format("K = {}", f.k));
             blocks.push_back(plot::ascii_heatmap(q.span(), static_cast<int>(n_grid), static_cast<int>(n_grid), 24, 12));
             fig.axes(static_cast<int>(t), static_cast<int>(column))

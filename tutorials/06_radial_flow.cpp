@@ -405,7 +405,6 @@ int run(const tutorial::Options& opt) {
     // ------------------------------------------------------------------------------------------
     verifier.section("Densities, true and learned");
     const std::size_t n_grid = grid;
-    const double h = 2 * box / static_cast<double>(n_grid);
     const std::size_t n_cols = 1 + ks.size() + (compare_planar ? 1 : 0);
     const std::size_t k_max = *std::max_element(ks.begin(), ks.end());
     plot::Figure fig(static_cast<int>(targets.size()), static_cast<int>(n_cols), 360, 300);
@@ -439,7 +438,7 @@ int run(const tutorial::Options& opt) {
         auto panel = [&](Fit& f) {
             const Tensor q = flows::density_grid(*f.flow, box, n_grid);
             grids.push_back({fmt::format("{}_{}_K{}", target.name, f.family, f.k), q});
-            const double mass = sum(q).item() * h * h;
+            const double mass = flows::grid_mass(q, box);
             titles.push_back(fmt::format("{} K = {}", f.family, f.k));
             blocks.push_back(plot::ascii_heatmap(q.span(), n, n, 22, 11));
             fig.axes(static_cast<int>(t), column++)

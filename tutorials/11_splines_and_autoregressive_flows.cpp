@@ -472,9 +472,7 @@ Fit fit(flows::Flow& flow, const std::string& data, const std::string& model, co
     f.seconds = r.seconds;
     f.nll = flows::evaluate_nll(flow, test);
     f.density = flows::density_grid(flow, figure_box, s.quick ? 80 : 200);
-    const std::size_t n = s.quick ? 160 : 400;
-    const double h = 16.0 / static_cast<double>(n);
-    f.mass = tapeflow::sum(flows::density_grid(flow, 8.0, n)).item() * h * h;
+    f.mass = flows::grid_mass(flows::density_grid(flow, 8.0, s.quick ? 160 : 400), 8.0);
     return f;
 }
 

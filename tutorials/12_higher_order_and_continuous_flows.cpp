@@ -593,8 +593,7 @@ Fit fit(const std::string& model, flows::Flow& flow, const flows::Dataset& data,
     f.nll = flows::evaluate_nll(flow, test);
     const Tensor q = flows::density_grid(flow, w.box, grid);
     f.density.assign(q.data(), q.data() + q.numel());
-    const double cell = 4 * w.box * w.box / static_cast<double>(grid * grid);
-    for (const double v : f.density) f.mass += v * cell;
+    f.mass = flows::grid_mass(q, w.box);
     return f;
 }
 

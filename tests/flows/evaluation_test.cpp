@@ -155,6 +155,7 @@ TEST_CASE("density_grid integrates to 1 and lays the grid out bottom row first")
     const double inside = 0.25 * (std::erf((box - 2) / std::sqrt(2.0)) + std::erf((box + 2) / std::sqrt(2.0))) *
                           (std::erf((box + 1) / std::sqrt(2.0)) + std::erf((box - 1) / std::sqrt(2.0)));
     CHECK(std::abs(sum(q).item() * h * h - inside) <= 1e-6);
+    CHECK(std::abs(grid_mass(q, box) - inside) <= 1e-6);
     CHECK(inside < 1 - 3e-5);
     // Row r is y_r = −6 + (r + ½)h: the peak at (2, −1) is at row 49.5, column 79.5.
     const std::size_t r = 49, c = 79;
@@ -175,4 +176,14 @@ TEST_CASE("density_grid records nothing and rejects bad grids") {
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(density_grid(*flow, 0.0), doctest::Contains("box half-width"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(density_grid(*flow, 4.0, 0), doctest::Contains("n = 0"), std::invalid_argument);
+}
+
+TEST_CASE("grid_mass is Σ q·h² over a square grid and rejects anything else") {
+    // A constant density 1/16 on the box (−2, 2)² (h = 1 on a 4 × 4 grid) holds mass 1 exactly.
+    CHECK(grid_mass(Tensor::full(Shape{4, 4}, 1.0 / 16), 2.0) == 1.0);
+    // The same values on a 2 × 8 grid are not a density_grid result.
+    CHECK_THROWS_WITH_AS(grid_mass(Tensor::full(Shape{2, 8}, 1.0), 2.0), doctest::Contains("square [n, n]"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(grid_mass(Tensor::full(Shape{4, 4}, 1.0), -1.0), doctest::Contains("box half-width"),
+                         std::invalid_argument);
 }

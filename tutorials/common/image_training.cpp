@@ -121,13 +121,13 @@ std::vector<double> running_mean(const std::vector<double>& values) {
     return out;
 }
 
-RunClock::RunClock() : wall_start_(std::chrono::steady_clock::now()), cpu_start_(std::clock()) {}
+RunClock::RunClock() : wall_start_(std::chrono::steady_clock::now()), cpu_start_(cpu_seconds()) {}
 
 double RunClock::wall() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
 }
 
-double RunClock::cpu() const { return static_cast<double>(std::clock() - cpu_start_) / CLOCKS_PER_SEC; }
+double RunClock::cpu() const { return cpu_seconds() - cpu_start_; }
 
 void print_training_curve(const std::vector<double>& history, int height) {
     if (history.empty()) return;

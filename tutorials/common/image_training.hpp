@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <ctime>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,7 +76,7 @@ public:
 
 private:
     std::chrono::steady_clock::time_point wall_start_;
-    std::clock_t cpu_start_;
+    double cpu_start_;  // cpu_seconds() (console.hpp) at construction
 };
 
 // The running mean of the training batches' bits/dim against the step, as a terminal plot (ending at
