@@ -307,8 +307,9 @@ void section_instantaneous(Verifier& verifier, flows::CNF& cnf, const Tensor& z0
                                       "ratio to previous"},
                                      rows));
     fmt::print("\n    −tr(J²)/2 = {:.4f}: the limit of difference / h².\n\n", -0.5 * tr_j2);
-    verifier.check_close("difference ratio when h halves (O(h²): 4)", ratio, 4.0, 0.05, 0);
-    verifier.check_close("difference / h² at h = 0.0125 vs −tr(J²)/2", previous / (0.0125 * 0.0125), -0.5 * tr_j2, 0.05, 1e-3);
+    verifier.check_close("difference ratio when h halves", {"measured", ratio}, {"O(h²): 4", 4.0}, 0.05, 0);
+    verifier.check_close("difference / h² at h = 0.0125", {"measured", previous / (0.0125 * 0.0125)},
+                         {"−tr(J²)/2", -0.5 * tr_j2}, 0.05, 1e-3);
     verifier.check("the rest after the h² term is O(h³)", worst_second < 10 * (1 + std::abs(trace_of(matmul(J, matmul(J, J))))),
                    fmt::format("max |rest|/h³ = {:.3f}", worst_second));
 
@@ -348,8 +349,8 @@ void section_instantaneous(Verifier& verifier, flows::CNF& cnf, const Tensor& z0
     }
     print_indented(plot::ascii_table({"Euler steps S", "Σ log|det(I + hJ_k)|", "minus ∫ tr J dt", "ratio to previous"}, rows));
     fmt::print("\n    ∫₀¹ tr(∂f/∂z) dt along the path (RK4, 256 steps) = {:.10f}\n\n", integral);
-    verifier.check_close("Euler chain's gap ratio when S doubles (O(h): 2)", chain_ratio, 2.0, 0.1, 0);
-    verifier.check_close("Euler chain's log-det at S = 64 vs ∫ tr dt", last_gap + integral, integral, 0, 0.05);
+    verifier.check_close("Euler chain's gap ratio when S doubles", {"measured", chain_ratio}, {"O(h): 2", 2.0}, 0.1, 0);
+    verifier.check_close("log-det", {"Euler chain, S = 64", last_gap + integral}, {"∫ tr J dt (RK4)", integral}, 0, 0.05);
 }
 
 // ---- 5. RK4 on the tape -------------------------------------------------------------------------
@@ -383,7 +384,7 @@ void section_rk4(Verifier& verifier, std::uint64_t seed) {
     }
     print_indented(plot::ascii_table({"steps", "max error of (z(1), ℓ(1))", "ratio to previous"}, rows));
     fmt::print("\n");
-    verifier.check_close("error ratio when the step halves (O(h⁴): 16)", ratio, 16.0, 0.2, 0);
+    verifier.check_close("error ratio when the step halves", {"measured", ratio}, {"O(h⁴): 16", 16.0}, 0.2, 0);
 
     fmt::print(
         "\nThen the gradient through 4 steps (16 field evaluations, each carrying the trace's two tangents):\n"
@@ -443,7 +444,7 @@ void section_density(Verifier& verifier, std::uint64_t seed) {
     }
     print_indented(plot::ascii_table({"RK4 steps", "max |log q − brute force|", "ratio", "max |f(f⁻¹(x)) − x|"}, rows));
     fmt::print("\n");
-    verifier.check_close("log q vs slogdet of the integrated map, ratio when h halves (16)", ratio, 16.0, 0.25, 0);
+    verifier.check_close("log q error ratio when h halves", {"measured", ratio}, {"O(h⁴): 16", 16.0}, 0.25, 0);
     verifier.check_error("max |log q − brute force| at 16 steps", previous, 1e-5);
 }
 
@@ -491,7 +492,7 @@ void section_hutchinson(Verifier& verifier, std::uint64_t seed, bool quick) {
     const double exact = flows::exact_trace(field, Var(z), 0.5).item();
     fmt::print("\n    exact trace (D = 2 tangents, forward mode): {:.12f}    the autodiff Jacobian's diagonal: {:.12f}\n\n", exact,
                trace_of(J));
-    verifier.check_close("exact_trace vs the Jacobian's diagonal", exact, trace_of(J), 1e-12, 1e-14);
+    verifier.check_close("tr J", {"exact_trace", exact}, {"tape J's diagonal", trace_of(J)}, 1e-12, 1e-14);
     fmt::print(
         "In 2-D the exact trace costs only two tangents, so the main experiments train with it; the estimator\n"
         "pays off when D is large (FFJORD's images), where it is one tangent instead of D.\n\n");
