@@ -55,7 +55,7 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 using tutorial::print_indented;
 
 std::string num(double v) { return fmt::format("{:.12f}", v); }
-std::string matrix_text(const Tensor& m) {
+std::string matrix_2x2_text(const Tensor& m) {
     return fmt::format("[{:15.12f} {:15.12f}]\n[{:15.12f} {:15.12f}]", m.at({0, 0}), m.at({0, 1}), m.at({1, 0}), m.at({1, 1}));
 }
 
@@ -174,11 +174,11 @@ int run(const tutorial::Options& opt) {
         "û_i·tanh'(wᵀz + b)·w_j, so J = I + û ψᵀ with ψ = sech²(wᵀz + b)·w: a rank-one update of I.\n\n"
         "J by the formula:\n",
         w[0], w[1], b, u_hat[0], u_hat[1], z_star[0], z_star[1]);
-    print_indented(matrix_text(jac_formula));
+    print_indented(matrix_2x2_text(jac_formula));
     fmt::print("J by the tape (jacobian(): one backward pass per output):\n");
-    print_indented(matrix_text(jac_tape));
+    print_indented(matrix_2x2_text(jac_tape));
     fmt::print("J by central differences (ε = 1e-6, one column per input):\n");
-    print_indented(matrix_text(jac_fd));
+    print_indented(matrix_2x2_text(jac_fd));
     fmt::print("\n");
     verifier.check_error("J: max |tape − formula|", max_abs_diff(jac_tape, jac_formula), 1e-14);
     verifier.check_error("J: max |central diff. − formula|", max_abs_diff(jac_fd, jac_formula), 1e-8);
@@ -191,7 +191,7 @@ int run(const tutorial::Options& opt) {
         "The inverse has no closed form (a scalar Newton solve), yet the tape differentiates it\n"
         "exactly through the implicit function theorem; its Jacobian at x = f₁(z) is J⁻¹:\n"
         "J_{{f⁻¹}}(x) · J_f(z) =\n");
-    print_indented(matrix_text(should_be_identity));
+    print_indented(matrix_2x2_text(should_be_identity));
     fmt::print("\n");
     verifier.check_error("max |J_{f⁻¹}(f(z)) · J_f(z) − I|",
                          max_abs_diff(should_be_identity, Tensor{{1.0, 0.0}, {0.0, 1.0}}), 1e-14);
