@@ -66,7 +66,7 @@ int run(const tutorial::Options& opt) {
         "\nThe recording order is already a topological order: each node comes after its inputs.\n"
         "So backward() needs no graph search: it walks this list once, from the bottom up.\n\n");
     const double f_plain = (x0 * y0 + std::sin(x0)) * y0;
-    verifier.check_close("f recorded vs plain doubles", f.item(), f_plain, 1e-15, 0);
+    verifier.check_close("f", {"tape", f.item()}, {"plain doubles", f_plain}, 1e-15, 0);
     verifier.check("one node per operation", tape.size() == 6, fmt::format("tape.size() = {}", tape.size()));
 
     // ------------------------------------------------------------------------------------------
@@ -119,11 +119,12 @@ int run(const tutorial::Options& opt) {
     fmt::print("\n");
     for (const Row& r : rows) {
         const Node& n = tape.node(r.v->index());
-        verifier.check_close(fmt::format("adjoint of #{} ({})", r.v->index(), n.op), n.grad.item(), r.hand, 1e-14, 1e-15);
+        verifier.check_close(fmt::format("adjoint of #{} ({})", r.v->index(), n.op), {"backward()", n.grad.item()},
+                             {"by hand", r.hand}, 1e-14, 1e-15);
     }
     fmt::print("\nAnd against the derivatives worked out on paper, ∂f/∂x = (y + cos x)·y, ∂f/∂y = 2xy + sin x:\n");
-    verifier.check_close("∂f/∂x", x.grad().item(), (y0 + std::cos(x0)) * y0, 1e-14, 1e-15);
-    verifier.check_close("∂f/∂y", y.grad().item(), 2 * x0 * y0 + std::sin(x0), 1e-14, 1e-15);
+    verifier.check_close("∂f/∂x", {"backward()", x.grad().item()}, {"(y + cos x)·y", (y0 + std::cos(x0)) * y0}, 1e-14, 1e-15);
+    verifier.check_close("∂f/∂y", {"backward()", y.grad().item()}, {"2xy + sin x", 2 * x0 * y0 + std::sin(x0)}, 1e-14, 1e-15);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("The tape as a graph");
@@ -168,8 +169,8 @@ int run(const tutorial::Options& opt) {
     fmt::print("    through mul's second operand:  ḡ·x = {}\n", num(share_second));
     fmt::print("    sum of the two:                       {}\n", num(share_first + share_second));
     fmt::print("    tape.backward(x·x) gives x̄ =         {}\n\n", num(xt.grad().item()));
-    verifier.check_close("x̄ of x·x = sum of shares", xt.grad().item(), share_first + share_second, 0, 0);
-    verifier.check_close("x̄ of x·x = 2x", xt.grad().item(), 2 * x1, 1e-15, 0);
+    verifier.check_close("x̄ of x·x", {"backward()", xt.grad().item()}, {"sum of shares", share_first + share_second}, 0, 0);
+    verifier.check_close("x̄ of x·x", {"backward()", xt.grad().item()}, {"2x", 2 * x1}, 1e-15, 0);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Parameters outlive tape.clear(); stale Vars throw");
@@ -188,14 +189,14 @@ int run(const tutorial::Options& opt) {
     tape.backward(loss_step1);
     fmt::print("    step 1: L = {}, tape holds {} nodes, w.grad = {}\n", num(loss_step1.item()), tape.size(),
                to_string(w.grad));
-    verifier.check_close("w.grad[0] after step 1", w.grad[0], expected_grad[0], 1e-15, 0);
-    verifier.check_close("w.grad[1] after step 1", w.grad[1], expected_grad[1], 1e-15, 0);
+    verifier.check_close("w.grad[0] after step 1", {"backward()", w.grad[0]}, {"2(w·u − 1)·u₀", expected_grad[0]}, 1e-15, 0);
+    verifier.check_close("w.grad[1] after step 1", {"backward()", w.grad[1]}, {"2(w·u − 1)·u₁", expected_grad[1]}, 1e-15, 0);
 
     tape.clear();
     fmt::print("    tape.clear(): tape holds {} nodes, w.value = {}, w.grad = {}\n", tape.size(), to_string(w.value),
                to_string(w.grad));
     verifier.check("clear() empties the tape", tape.size() == 0);
-    verifier.check_close("w.grad[1] survives clear()", w.grad[1], expected_grad[1], 0, 0);
+    verifier.check_close("w.grad[1] survives clear()", {"after clear()", w.grad[1]}, {"2(w·u − 1)·u₁", expected_grad[1]}, 0, 0);
 
     const Var loss_step2 = loss_of(w.var());
     tape.backward(loss_step2);
@@ -203,7 +204,7 @@ int run(const tutorial::Options& opt) {
         "    step 2 (no zero_grad): w.grad = {}  ← added to step 1's, as in PyTorch;\n"
         "    a training loop calls w.zero_grad() (or the optimizer's) before each backward.\n\n",
         to_string(w.grad));
-    verifier.check_close("w.grad[1] after two steps", w.grad[1], 2 * expected_grad[1], 1e-15, 0);
+    verifier.check_close("w.grad[1] after two steps", {"accumulated", w.grad[1]}, {"2 × step 1", 2 * expected_grad[1]}, 1e-15, 0);
 
     fmt::print("\nUsing step 1's loss Var after the clear is a bug; the tape detects it (generation counter):\n");
     bool threw = false;
@@ -241,7 +242,7 @@ int run(const tutorial::Options& opt) {
     verifier.check("NoGrad adds no node", after_nograd == before_nograd,
                    fmt::format("{} nodes before and after", after_nograd));
     verifier.check("the result is a constant", nograd_is_constant, "requires_grad() == false");
-    verifier.check_close("same value either way", value_nograd, recorded.item(), 0, 0);
+    verifier.check_close("same value either way", {"NoGrad", value_nograd}, {"recorded", recorded.item()}, 0, 0);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("A tour of tensors");
@@ -261,7 +262,7 @@ int run(const tutorial::Options& opt) {
 
     const Tensor column_sums = sum(grid, 0);
     fmt::print("\n    sum(grid, axis 0) = {}   (a reduction removes the axis)\n", to_string(column_sums));
-    verifier.check_close("sum over axis 0, column 1", column_sums[1], 21.0 + 22.0 + 23.0, 0, 0);
+    verifier.check_close("sum over axis 0, column 1", {"sum(grid, 0)", column_sums[1]}, {"21 + 22 + 23", 21.0 + 22.0 + 23.0}, 0, 0);
 
     Rng rng(opt.seed);
     const Tensor A = randn(Shape{2, 3}, rng);
@@ -271,7 +272,7 @@ int run(const tutorial::Options& opt) {
     print_indented(to_string(AB));
     double loop_01 = 0;
     for (std::size_t k = 0; k < 3; ++k) loop_01 += A.at({0, k}) * B.at({k, 1});
-    verifier.check_close("(A·B)[0,1] vs the k-loop", AB.at({0, 1}), loop_01, 1e-14, 1e-15);
+    verifier.check_close("(A·B)[0,1]", {"matmul", AB.at({0, 1})}, {"k-loop", loop_01}, 1e-14, 1e-15);
 
     fmt::print(
         "\nBroadcasting in the forward pass means summing in the backward pass: in sum(col + r)\n"
@@ -281,7 +282,7 @@ int run(const tutorial::Options& opt) {
     tape.backward(total);
     fmt::print("    r.grad() = {}\n\n", to_string(r.grad()));
     verifier.check("gradient has r's shape [2]", r.grad().shape() == row.shape());
-    verifier.check_close("∂ sum(col + r) / ∂r_0", r.grad()[0], 3.0, 0, 0);
+    verifier.check_close("∂ sum(col + r) / ∂r_0", {"backward()", r.grad()[0]}, {"3 rows", 3.0}, 0, 0);
 
     tape.clear();
     if (opt.quick) fmt::print("\n(--quick changes nothing here: this tutorial is instant.)\n");

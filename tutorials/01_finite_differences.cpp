@@ -10,6 +10,7 @@
 //   ./tapeflow tutorial 01 [--quick] [--out DIR] [--seed N]
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -46,6 +47,37 @@ double f(double x) { return std::exp(std::sin(x)); }
 double f1(double x) { return std::cos(x) * f(x); }
 double f2(double x) { return (std::cos(x) * std::cos(x) - std::sin(x)) * f(x); }
 double f3(double x) { return std::cos(x) * (std::cos(x) * std::cos(x) - 3 * std::sin(x) - 1) * f(x); }
+
+// One entry ∂g_i/∂(input)[element] of g(X, W, b) = logsumexp(tanh(X·W + b), axis 1) by the chain rule,
+// in plain doubles (no tape): ∂g_i/∂h_ij = s_ij·(1 − t_ij²) with t = tanh h, s = softmax of t's row i.
+// input 0 is X (flat element i·k_dim + k), 1 is W (k·j_dim + j), 2 is b (j).
+double layer_jacobian_entry(const Tensor& X, const Tensor& W, const Tensor& b, std::size_t i, std::size_t input,
+                            std::size_t element) {
+    const std::size_t k_dim = W.shape()[0], j_dim = W.shape()[1];
+    std::vector<double> t(j_dim), s(j_dim);
+    double t_max = -std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < j_dim; ++j) {
+        double h = b[j];
+        for (std::size_t k = 0; k < k_dim; ++k) h += X.at({i, k}) * W.at({k, j});
+        t[j] = std::tanh(h);
+        t_max = std::max(t_max, t[j]);
+    }
+    double z = 0;
+    for (std::size_t j = 0; j < j_dim; ++j) z += s[j] = std::exp(t[j] - t_max);
+    auto dg_dh = [&](std::size_t j) { return s[j] / z * (1 - t[j] * t[j]); };
+    double entry = 0;
+    if (input == 0) {  // X[r, k]: only row r = i of h depends on it
+        const std::size_t r = element / k_dim, k = element % k_dim;
+        if (r == i)
+            for (std::size_t j = 0; j < j_dim; ++j) entry += dg_dh(j) * W.at({k, j});
+    } else if (input == 1) {
+        const std::size_t k = element / j_dim, j = element % j_dim;
+        entry = dg_dh(j) * X.at({i, k});
+    } else {
+        entry = dg_dh(element);
+    }
+    return entry;
+}
 
 double forward_difference(double x, double eps) { return (f(x + eps) - f(x)) / eps; }
 double central_difference(double x, double eps) { return (f(x + eps) - f(x - eps)) / (2 * eps); }
@@ -110,7 +142,7 @@ int run(const tutorial::Options& opt) {
     tape.backward(fv);
     fmt::print("    f({0})  = {1:.17g}\n    f'({0}) = {2:.17g}   (formula)\n    f'({0}) = {3:.17g}   (tape)\n\n", x0,
                f(x0), exact, xv.grad().item());
-    verifier.check_close("f'(x): tape vs formula", xv.grad().item(), exact, 4 * u, 0);
+    verifier.check_close("f'(x)", {"tape", xv.grad().item()}, {"cos x·exp(sin x)", exact}, 4 * u, 0);
     tape.clear();
 
     // ------------------------------------------------------------------------------------------
@@ -150,10 +182,14 @@ int run(const tutorial::Options& opt) {
     fmt::print(
         "\nRight half (large ε): straight lines of slope 1 (forward) and 2 (central): truncation.\n"
         "Left half (small ε): a noisy line of slope −1 for both: rounding. Measured slopes:\n\n");
-    verifier.check_close("forward truncation slope", 1.0, loglog_slope(eps_grid, forward_err, 1e-6, 1e-3), 0, 0.05);
-    verifier.check_close("central truncation slope", 2.0, loglog_slope(eps_grid, central_err, 1e-4, 1e-2), 0, 0.05);
-    verifier.check_close("forward rounding slope", -1.0, loglog_slope(eps_grid, forward_err, 1e-13, 1e-10), 0, 0.3);
-    verifier.check_close("central rounding slope", -1.0, loglog_slope(eps_grid, central_err, 1e-13, 1e-9), 0, 0.3);
+    verifier.check_close("forward truncation slope", {"fitted", loglog_slope(eps_grid, forward_err, 1e-6, 1e-3)},
+                         {"theory", 1.0}, 0, 0.05);
+    verifier.check_close("central truncation slope", {"fitted", loglog_slope(eps_grid, central_err, 1e-4, 1e-2)},
+                         {"theory", 2.0}, 0, 0.05);
+    verifier.check_close("forward rounding slope", {"fitted", loglog_slope(eps_grid, forward_err, 1e-13, 1e-10)},
+                         {"theory", -1.0}, 0, 0.3);
+    verifier.check_close("central rounding slope", {"fitted", loglog_slope(eps_grid, central_err, 1e-13, 1e-9)},
+                         {"theory", -1.0}, 0, 0.3);
 
     const std::string figure_path = (std::filesystem::path(opt.out_dir) / "error_vs_eps.svg").string();
     {
@@ -244,7 +280,15 @@ int run(const tutorial::Options& opt) {
     print_indented(good.report);
     fmt::print("\n");
     verifier.check("gradcheck passes", good.ok, "all 4 × (12 + 6 + 2) Jacobian entries agree");
-    verifier.check_close("its worst entry", good.analytic, good.numeric, 1e-3, 1e-5);
+    const double worst_by_hand = layer_jacobian_entry(X, W, bias, good.output_element, good.input, good.input_element);
+    fmt::print(
+        "\nIndependently of gradcheck, its worst entry ∂g_{}/∂({})[{}] by the chain rule on paper: with\n"
+        "t = tanh(h), h = X·W + b and s = softmax(t) along the row, ∂g_i/∂h_ij = s_ij·(1 − t_ij²), and\n"
+        "∂h_ij/∂X_ik = W_kj, ∂h_ij/∂W_kj = X_ik, ∂h_ij/∂b_j = 1:\n\n",
+        good.output_element, std::array{"X", "W", "b"}.at(good.input), good.input_element);
+    verifier.check_close("worst entry: backward", {"backward", good.analytic}, {"chain rule", worst_by_hand}, 1e-12, 1e-15);
+    verifier.check_close("worst entry: central diff.", {"central diff.", good.numeric}, {"chain rule", worst_by_hand},
+                         1e-6, 1e-9);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("A wrong backward rule, caught");
@@ -275,8 +319,10 @@ int run(const tutorial::Options& opt) {
     verifier.check("gradcheck reports a failure", !bad.ok, "ok == false, as this section expects");
     verifier.check("it blames input 0 (x), not y", bad.input == 0, fmt::format("input {}", bad.input));
     verifier.check("the report shows the op", !suspect_line.empty(), "a tape line names bad_cube");
-    verifier.check_close("numeric = true 3x²·sin y", 3 * cx[e] * cx[e] * std::sin(cy[e]), bad.numeric, 1e-6, 1e-9);
-    verifier.check_close("analytic = wrong 3x·sin y", 3 * cx[e] * std::sin(cy[e]), bad.analytic, 1e-14, 1e-15);
+    verifier.check_close("numeric = true derivative", {"gradcheck numeric", bad.numeric},
+                         {"3x²·sin y", 3 * cx[e] * cx[e] * std::sin(cy[e])}, 1e-6, 1e-9);
+    verifier.check_close("analytic = the wrong rule", {"gradcheck analytic", bad.analytic},
+                         {"3x·sin y", 3 * cx[e] * std::sin(cy[e])}, 1e-14, 1e-15);
 
     fmt::print("\nWith the rule fixed (cube: 3x²), the same check passes:\n\n");
     auto with_cube = [](const std::vector<Var>& in) { return sum(cube(in[0]) * sin(in[1])); };

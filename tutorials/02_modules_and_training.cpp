@@ -172,8 +172,9 @@ int run(const tutorial::Options& opt) {
     // The mean of N draws of σε has standard error σ/√N; the mean of N draws of σ²ε², σ²·√(2/N).
     // Each check allows four standard errors.
     const double n = static_cast<double>(n_data);
-    verifier.check_close("noise mean vs 0 (4 s.e.)", noise_mean, 0.0, 0, 4 * noise_std / std::sqrt(n));
-    verifier.check_close("noise floor vs σ² (4 s.e.)", noise_floor, noise_std * noise_std, 4 * std::sqrt(2 / n), 0);
+    verifier.check_error("|noise mean| (bound: 4 s.e.)", std::abs(noise_mean), 4 * noise_std / std::sqrt(n));
+    verifier.check_close("noise floor (±4 s.e.)", {"sample", noise_floor}, {"σ²", noise_std * noise_std},
+                         4 * std::sqrt(2 / n), 0);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("The model");
@@ -192,8 +193,8 @@ int run(const tutorial::Options& opt) {
         "\nA Linear(in → out) has in·out weights and out biases: Σ (in·out + out) =\n"
         "    (1·32 + 32) + (32·32 + 32) + (32·1 + 1) = 64 + 1056 + 33 = {}\n\n",
         formula_count);
-    verifier.check_close("parameter count vs formula", static_cast<double>(model.parameter_count()),
-                         static_cast<double>(formula_count), 0, 0);
+    verifier.check_close("parameter count", {"model", static_cast<double>(model.parameter_count())},
+                         {"Σ (in·out + out)", static_cast<double>(formula_count)}, 0, 0);
     {
         // PyTorch's default: W and b of a Linear(in → out) are drawn from U(±1/√in) (nn/linear.hpp).
         bool inside = true;
@@ -210,7 +211,7 @@ int run(const tutorial::Options& opt) {
     const Tensor prediction0 = predict(model, data.x);
     const Tensor by_hand0 = forward_by_hand(model, data.x).back();
     fmt::print("\nThe forward pass is that formula and nothing else; computed with tensor ops, without the tape:\n\n");
-    verifier.check_close("max |model(x) − formula|", max_abs_diff(prediction0, by_hand0), 0, 0, 1e-14);
+    verifier.check_error("max |model(x) − formula|", max_abs_diff(prediction0, by_hand0), 1e-14);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("One step by hand");
@@ -232,7 +233,7 @@ int run(const tutorial::Options& opt) {
         loss_by_hand += r * r;
     }
     loss_by_hand /= n;
-    verifier.check_close("loss: tape vs plain loop", loss.item(), loss_by_hand, 1e-13, 0);
+    verifier.check_close("loss", {"tape", loss.item()}, {"plain loop", loss_by_hand}, 1e-13, 0);
     const double first_loss = loss.item();
 
     fmt::print(
@@ -249,8 +250,8 @@ int run(const tutorial::Options& opt) {
         const Tensor gap = abs(tape_grad - hand_grad);
         const std::size_t worst = static_cast<std::size_t>(
             std::max_element(gap.span().begin(), gap.span().end()) - gap.span().begin());
-        verifier.check_close(fmt::format("∂L/∂{} {}", named[k].first, tape_grad.shape()), tape_grad[worst],
-                             hand_grad[worst], 1e-10, 1e-15);
+        verifier.check_close(fmt::format("∂L/∂{} {}", named[k].first, tape_grad.shape()), {"tape", tape_grad[worst]},
+                             {"by hand", hand_grad[worst]}, 1e-10, 1e-15);
     }
 
     // Adam on one entry: the second hidden layer's weight with the largest gradient.
@@ -287,10 +288,9 @@ int run(const tutorial::Options& opt) {
         "    p ← p + Δp                = {:.12g} {} {:.12g} = {:.12g}\n\n",
         entry / w2.shape()[1], entry % w2.shape()[1], g, m, m_hat, v, v_hat, p1 - p0, p0, p1 < p0 ? "−" : "+",
         std::abs(p1 - p0), p1);
-    verifier.check_close("m: hand vs Adam", m, adam_m, 1e-15, 0);
-    verifier.check_close("v: hand vs Adam", v, adam_v, 1e-15, 0);
-    verifier.check_close("Δp: hand vs Adam", p1 - p0, w2.value[entry] - p0, 1e-12, 0);
-    verifier.check_close("p after the step", p1, w2.value[entry], 1e-15, 0);
+    verifier.check_close("m", {"Adam's state", adam_m}, {"by hand", m}, 1e-15, 0);
+    verifier.check_close("v", {"Adam's state", adam_v}, {"by hand", v}, 1e-15, 0);
+    verifier.check_close("Δp", {"Adam's step", w2.value[entry] - p0}, {"by hand", p1 - p0}, 1e-12, 0);
     {
         // At t = 1 the update is −lr·g/(|g| + ε): every entry moves by lr·|g|/(|g| + ε), within
         // lr·ε/|g| of lr, against its gradient.
@@ -311,7 +311,7 @@ int run(const tutorial::Options& opt) {
             "with |g| ≥ {:g} the exact step lr·|g|/(|g| + ε) is within lr·ε/|g| ≤ {:.1e} of lr:\n\n",
             (1 - adam.beta1) / std::sqrt(1 - adam.beta2), counted, twin.parameter_count(), g_min,
             lr * adam.eps / g_min);
-        verifier.check_close("max | |Δp| − lr | at t = 1", worst, 0, 0, lr * adam.eps / g_min * (1 + 1e-6));
+        verifier.check_error("max | |Δp| − lr | at t = 1", worst, lr * adam.eps / g_min * (1 + 1e-6));
     }
 
     fmt::print(
@@ -328,7 +328,6 @@ int run(const tutorial::Options& opt) {
         fmt::print("\n");
         verifier.check("gradcheck passes", result.ok,
                        fmt::format("{} + {} derivatives of one output", x8.numel(), twin.parameter_count()));
-        verifier.check_close("its worst entry", result.analytic, result.numeric, 1e-3, 1e-5);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -378,7 +377,7 @@ int run(const tutorial::Options& opt) {
         "\n{} nodes, holding {:.1f} KiB (values and gradients) at the end of every step. tape.clear()\n"
         "drops them and keeps the capacity, so memory stays flat however long the run:\n\n",
         nodes_per_step, tape_bytes.back() / 1024);
-    verifier.check_close("step 1 loss = section 3's", losses.front(), first_loss, 0, 0);
+    verifier.check_close("step 1 loss", {"training loop", losses.front()}, {"section 3's twin", first_loss}, 0, 0);
     verifier.check("tape.size() after clear() is 0", size_after_clear == 0, fmt::format("{}", size_after_clear));
     const auto [bytes_lo, bytes_hi] = std::minmax_element(tape_bytes.begin(), tape_bytes.end());
     verifier.check("tape.bytes() flat over the run", *bytes_hi == *bytes_lo,
@@ -444,12 +443,13 @@ int run(const tutorial::Options& opt) {
     verifier.check("both SVG files written",
                    std::filesystem::file_size(fit_path) > 0 && std::filesystem::file_size(loss_path) > 0);
     if (!opt.quick && steps >= 3000) {
-        verifier.check_close("RMS |ŷ − sin| on the grid", fit_rms, 0, 0, 0.05);
-        verifier.check_close("residual std vs σ", std::sqrt(mean(square(residual)).item()), noise_std, 0.1, 0);
+        verifier.check_error("RMS |ŷ − sin| on the grid", fit_rms, 0.05);
+        verifier.check_close("residual RMS (±10%)", {"fit", std::sqrt(mean(square(residual)).item())}, {"σ", noise_std},
+                             0.1, 0);
     } else {
-        verifier.check_close("RMS |ŷ − sin| (quick)", fit_rms, 0, 0, 0.3);
+        verifier.check_error("RMS |ŷ − sin| (quick)", fit_rms, 0.3);
     }
-    verifier.check_close("residual mean vs 0", mean(residual).item(), 0, 0, 4 * noise_std / std::sqrt(n));
+    verifier.check_error("|residual mean| (bound: 4 s.e.)", std::abs(mean(residual).item()), 4 * noise_std / std::sqrt(n));
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Checkpoint: save, reload, resume");
@@ -474,9 +474,10 @@ int run(const tutorial::Options& opt) {
         }
         print_indented(plot::ascii_table({"entry", "shape"}, rows));
         fmt::print("\n");
-        verifier.check_close("entries: params + m + v", static_cast<double>(info.entries.size()), 3.0 * named.size(), 0, 0);
-        verifier.check_close("file bytes vs layout formula", static_cast<double>(info.file_bytes),
-                             static_cast<double>(layout_bytes), 0, 0);
+        verifier.check_close("entries", {"in the file", static_cast<double>(info.entries.size())},
+                             {"3 × parameters", 3.0 * named.size()}, 0, 0);
+        verifier.check_close("file bytes", {"on disk", static_cast<double>(info.file_bytes)},
+                             {"layout formula", static_cast<double>(layout_bytes)}, 0, 0);
         verifier.check("stored step = optimizer's", info.step && *info.step == optimizer.step_count(),
                        fmt::format("{}", info.step.value_or(0)));
     }
@@ -495,7 +496,7 @@ int run(const tutorial::Options& opt) {
         "same doubles, bit for bit:\n\n",
         diff_before, step_loaded);
     verifier.check("differs before loading", diff_before > 0.01, fmt::format("max |diff| {:.3g}", diff_before));
-    verifier.check_close("max |diff| after loading", diff_after, 0, 0, 0);
+    verifier.check_error("max |diff| after loading", diff_after, 0);
 
     // Loading only the weights (a fresh Adam: m = v = 0, t = 0) is not a resume: its next step is a
     // first step again, of size lr in every coordinate.
@@ -510,10 +511,10 @@ int run(const tutorial::Options& opt) {
         "\nOne more training step on the original and on the reloaded model (each with its optimizer),\n"
         "then every parameter compared. A third copy loaded with the weights only (a new Adam with\n"
         "m = v = 0, t = 0) takes a different step: its update is the full lr of a first step:\n\n");
-    verifier.check_close("resumed loss: original vs reloaded", reloaded_loss, resumed_loss, 0, 0);
-    verifier.check_close("max |Δ parameters| after resume", max_parameter_diff(model, fresh), 0, 0, 0);
-    verifier.check_close("step counts agree", static_cast<double>(fresh_optimizer.step_count()),
-                         static_cast<double>(optimizer.step_count()), 0, 0);
+    verifier.check_close("resumed loss", {"reloaded", reloaded_loss}, {"original", resumed_loss}, 0, 0);
+    verifier.check_error("max |Δ parameters| after resume", max_parameter_diff(model, fresh), 0);
+    verifier.check_close("step count", {"reloaded", static_cast<double>(fresh_optimizer.step_count())},
+                         {"original", static_cast<double>(optimizer.step_count())}, 0, 0);
     const double weights_only_diff = max_parameter_diff(model, weights_only);
     verifier.check("weights only: not a resume", weights_only_diff > lr / 2,
                    fmt::format("max |Δ parameters| {:.3g} (lr = {:g})", weights_only_diff, lr));

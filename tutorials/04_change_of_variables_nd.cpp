@@ -55,7 +55,7 @@ constexpr double inf = std::numeric_limits<double>::infinity();
 using tutorial::print_indented;
 
 std::string num(double v) { return fmt::format("{:.12f}", v); }
-std::string matrix_text(const Tensor& m) {
+std::string matrix_2x2_text(const Tensor& m) {
     return fmt::format("[{:15.12f} {:15.12f}]\n[{:15.12f} {:15.12f}]", m.at({0, 0}), m.at({0, 1}), m.at({1, 0}), m.at({1, 1}));
 }
 
@@ -174,15 +174,14 @@ int run(const tutorial::Options& opt) {
         "û_i·tanh'(wᵀz + b)·w_j, so J = I + û ψᵀ with ψ = sech²(wᵀz + b)·w: a rank-one update of I.\n\n"
         "J by the formula:\n",
         w[0], w[1], b, u_hat[0], u_hat[1], z_star[0], z_star[1]);
-    print_indented(matrix_text(jac_formula));
+    print_indented(matrix_2x2_text(jac_formula));
     fmt::print("J by the tape (jacobian(): one backward pass per output):\n");
-    print_indented(matrix_text(jac_tape));
+    print_indented(matrix_2x2_text(jac_tape));
     fmt::print("J by central differences (ε = 1e-6, one column per input):\n");
-    print_indented(matrix_text(jac_fd));
+    print_indented(matrix_2x2_text(jac_fd));
     fmt::print("\n");
-    verifier.check_close("J: tape vs formula, max |difference|", max_abs_diff(jac_tape, jac_formula), 0, 0, 1e-14);
-    verifier.check_close("J: finite differences vs formula, max |difference|", max_abs_diff(jac_fd, jac_formula), 0, 0,
-                         1e-8);
+    verifier.check_error("J: max |tape − formula|", max_abs_diff(jac_tape, jac_formula), 1e-14);
+    verifier.check_error("J: max |central diff. − formula|", max_abs_diff(jac_fd, jac_formula), 1e-8);
     // The inverse's Jacobian is the inverse matrix: J_{f⁻¹}(x) · J_f(z) = I at x = f(z).
     const Tensor x_star = f1(Var(z_star)).value();
     const Map f1_inverse = [&](const Var& x) { return planar.inverse(x).value; };
@@ -192,10 +191,10 @@ int run(const tutorial::Options& opt) {
         "The inverse has no closed form (a scalar Newton solve), yet the tape differentiates it\n"
         "exactly through the implicit function theorem; its Jacobian at x = f₁(z) is J⁻¹:\n"
         "J_{{f⁻¹}}(x) · J_f(z) =\n");
-    print_indented(matrix_text(should_be_identity));
+    print_indented(matrix_2x2_text(should_be_identity));
     fmt::print("\n");
-    verifier.check_close("J_{f⁻¹}(f(z)) · J_f(z) = I, max |difference|",
-                         max_abs_diff(should_be_identity, Tensor{{1.0, 0.0}, {0.0, 1.0}}), 0, 0, 1e-14);
+    verifier.check_error("max |J_{f⁻¹}(f(z)) · J_f(z) − I|",
+                         max_abs_diff(should_be_identity, Tensor{{1.0, 0.0}, {0.0, 1.0}}), 1e-14);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Its determinant, four ways");
@@ -215,12 +214,13 @@ int run(const tutorial::Options& opt) {
          {"lemma 1 + ψᵀû", num(det_lemma), num(std::log(det_lemma))},
          {"Planar::forward log_abs_det_jacobian", "", num(layer_log_det)}}));
     fmt::print("\n");
-    verifier.check_close("det: LU vs a·d − b·c", det_lu, det_by_hand, 1e-14, 0);
-    verifier.check_close("det: lemma vs LU", det_lemma, det_lu, 1e-14, 0);
+    verifier.check_close("det J", {"LU", det_lu}, {"a·d − b·c", det_by_hand}, 1e-14, 0);
+    verifier.check_close("det J", {"lemma 1 + ψᵀû", det_lemma}, {"LU", det_lu}, 1e-14, 0);
     verifier.check("slogdet: sign +1 (orientation kept)", sld.sign == 1.0);
-    verifier.check_close("log|det|: the layer vs slogdet of the tape's J", layer_log_det, sld.log_abs_det, 0, 1e-14);
+    verifier.check_close("log|det J|", {"Planar layer", layer_log_det}, {"slogdet(tape J)", sld.log_abs_det}, 0, 1e-14);
     const double inverse_log_det = planar.inverse(Var(x_star)).log_abs_det_jacobian.item();
-    verifier.check_close("inverse's log|det| at x = −(forward's at z)", inverse_log_det, -layer_log_det, 0, 1e-14);
+    verifier.check_close("inverse's log|det| at x = f(z)", {"inverse", inverse_log_det}, {"−forward's", -layer_log_det},
+                         0, 1e-14);
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Log-dets add along a composition");
@@ -257,12 +257,13 @@ int run(const tutorial::Options& opt) {
          {"log|det J_f| (tape, whole chain)", "", "", num(slogdet(jac_whole).log_abs_det)},
          {"Flow::forward log_abs_det_jacobian", "", num(flow_log_det), ""}}));
     fmt::print("\n");
-    verifier.check_close("sum of the layers' log-dets vs log|det(J₃J₂J₁)|", ld1 + ld2 + ld3, slogdet(product).log_abs_det,
-                         0, 1e-13);
-    verifier.check_close("… vs log|det| of the whole chain's Jacobian", ld1 + ld2 + ld3, slogdet(jac_whole).log_abs_det,
-                         0, 1e-13);
-    verifier.check_close("J₃J₂J₁ vs the whole chain's Jacobian, max |diff|", max_abs_diff(product, jac_whole), 0, 0, 1e-14);
-    verifier.check_close("Flow::forward log-det vs the sum", flow_log_det, ld1 + ld2 + ld3, 0, 1e-14);
+    verifier.check_close("log|det| of the chain", {"Σ layers'", ld1 + ld2 + ld3},
+                         {"slogdet(J₃J₂J₁)", slogdet(product).log_abs_det}, 0, 1e-13);
+    verifier.check_close("log|det| of the chain", {"Σ layers'", ld1 + ld2 + ld3},
+                         {"slogdet(tape J_f)", slogdet(jac_whole).log_abs_det}, 0, 1e-13);
+    verifier.check_error("max |J₃J₂J₁ − tape J_f|", max_abs_diff(product, jac_whole), 1e-14);
+    verifier.check_close("log|det| of the chain", {"Flow::forward", flow_log_det}, {"Σ layers'", ld1 + ld2 + ld3}, 0,
+                         1e-14);
     {
         // The same on many random points, and the inverse pass: layers undone in reverse order,
         // log-dets of the inverses summing to minus the forward one.
@@ -280,9 +281,9 @@ int run(const tutorial::Options& opt) {
                                      std::abs(back.log_abs_det_jacobian.value()[k] + fwd.log_abs_det_jacobian.value()[k]));
         }
         fmt::print("\nOn {} random points z ~ N(0, 1.5²I):\n", n);
-        verifier.check_close("flow log-det vs log|det| of the tape's Jacobian, worst", worst_log_det, 0, 0, 1e-12);
-        verifier.check_close("inverse chain's log-det + forward's, worst", worst_inverse, 0, 0, 1e-12);
-        verifier.check_close("inverse chain restores z, max |error|", max_abs_diff(back.value.value(), zs), 0, 0, 1e-12);
+        verifier.check_error("max |flow log-det − log|det tape J||", worst_log_det, 1e-12);
+        verifier.check_error("max |inverse's log-det + forward's|", worst_inverse, 1e-12);
+        verifier.check_error("max |f⁻¹(f(z)) − z|", max_abs_diff(back.value.value(), zs), 1e-12);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -333,8 +334,8 @@ int run(const tutorial::Options& opt) {
          {"p_x = p_z(f⁻¹(x))·|det J_{f⁻¹}(x)|", num(mass_x)},
          {"p_z(f⁻¹(x)) / |det J_{f⁻¹}(x)|  (sign error)", num(mass_wrong)}}));
     fmt::print("\n");
-    verifier.check_close("∫ p_z = 1", mass_z, 1.0, 0, 1e-9);
-    verifier.check_close("∫ p_x = 1", mass_x, 1.0, 0, opt.quick ? 5e-6 : 5e-7);
+    verifier.check_close("∫ p_z (the rule's own error)", {"trapezoid", mass_z}, {"exact", 1.0}, 0, 1e-9);
+    verifier.check_close("∫ p_x", {"trapezoid", mass_x}, {"exact", 1.0}, 0, opt.quick ? 5e-6 : 5e-7);
     verifier.check("the sign error does not integrate to 1", std::abs(mass_wrong - 1) > 0.05,
                    fmt::format("∫ = {:.4f}", mass_wrong));
     // Samples and density must describe the same distribution (TFP's sample/log_prob consistency):
@@ -364,8 +365,8 @@ int run(const tutorial::Options& opt) {
             }
             const double nd = static_cast<double>(n), mean = s / nd;
             const double se = std::sqrt((s2 / nd - mean * mean) / (nd - 1));
-            verifier.check_close(fmt::format("{}: quadrature vs samples (±4 s.e. = {:.1e})", names[m], 4 * se), quad[m],
-                                 mean, 0, 4 * se);
+            verifier.check_close(fmt::format("{} (±4 s.e. = {:.1e})", names[m], 4 * se), {"quadrature of p_x", quad[m]},
+                                 {"samples", mean}, 0, 4 * se);
         }
     }
     {
@@ -457,7 +458,7 @@ int run(const tutorial::Options& opt) {
         "rows of a batch do not interact, so ∂(Σ_n f(z_n)_i)/∂z holds row i of every J):\n\n",
         fine);
     verifier.check("det J_f > 0 at every grid point", min_det > 0, fmt::format("min det J = {:.6f}", min_det));
-    verifier.check_close("log|det J| from the tape vs the flow's, worst", worst_det_vs_log_det, 0, 0, 1e-12);
+    verifier.check_error("max |log|det tape J| − flow's|", worst_det_vs_log_det, 1e-12);
 
     // The round trips, on the grid points.
     {
@@ -466,8 +467,8 @@ int run(const tutorial::Options& opt) {
         const Tensor back = flow.inverse(Var(there)).value.value();
         const Tensor xs = fine_z;  // the same points read as x
         const Tensor x_back = flow.forward(flow.inverse(Var(xs)).value).value.value();
-        verifier.check_close("round trip z → x → z, max |error|", max_abs_diff(back, fine_z), 0, 0, 1e-12);
-        verifier.check_close("round trip x → z → x, max |error|", max_abs_diff(x_back, xs), 0, 0, 1e-12);
+        verifier.check_error("round trip z → x → z, max |error|", max_abs_diff(back, fine_z), 1e-12);
+        verifier.check_error("round trip x → z → x, max |error|", max_abs_diff(x_back, xs), 1e-12);
     }
     // The figures draw a coarser grid than the one counted, so each line stays visible.
     const int drawn_lines = 13, drawn_per_cell = 5;
@@ -550,7 +551,7 @@ int run(const tutorial::Options& opt) {
     fmt::print("\n");
     verifier.check("det J changes sign", fold_min_det < 0 && fold_max_det > 0);
     verifier.check("folded lines cross", fold_topology.same_family_crossings > 0 && fold_topology.cross_pairs_not_once > 0);
-    verifier.check_close("det J at the fold's centre = 1 + wᵀu", fold_min_det, -1.0, 0, 0.02);
+    verifier.check_close("det J at the fold's centre", {"grid minimum", fold_min_det}, {"1 + wᵀu", -1.0}, 0, 0.02);
     {
         plot::Figure fig(1, 2, 400, 380);
         plot::Axes& left = fig.axes(0, 0);

@@ -142,7 +142,8 @@ int run(const tutorial::Options& opt) {
         fmt::print("    λ∥ = 1 + αβ̂/(α + r)² = {:.9f},  λ⊥ = 1 + β̂/(α + r) = {:.9f}\n\n", lambda_par, lambda_perp);
         verifier.check_error("J d = λ∥ d", max_abs_diff(jd, d * lambda_par), 1e-14);
         verifier.check_error("J v = λ⊥ v (v ⊥ d)", max_abs_diff(jv, v * lambda_perp), 1e-14);
-        verifier.check_close("λ∥ = 1 + αβ̂/(α + r)²", lambda_par, 1 + alpha * beta / ((alpha + r) * (alpha + r)), 1e-14, 0);
+        verifier.check_close("λ∥", {"eigenvalue", lambda_par}, {"1 + αβ̂/(α + r)²", 1 + alpha * beta / ((alpha + r) * (alpha + r))},
+                             1e-14, 0);
 
         // The log-det at 16 points per D against slogdet of the autodiff Jacobian.
         for (const std::size_t dim : {2, 3, 5}) {
@@ -452,8 +453,8 @@ int run(const tutorial::Options& opt) {
             for (std::size_t i = 0; i < 20000; ++i)
                 if (std::abs(samples[2 * i]) < box && std::abs(samples[2 * i + 1]) < box) ++inside;
             const double frac = static_cast<double>(inside) / 20000;
-            verifier.check_close(fmt::format("{} {} K = {}: ∫_box q (grid) vs samples inside", f.family, target.name, f.k),
-                                 mass, frac, 0, 4 * std::sqrt(std::max(frac * (1 - frac), 1e-4) / 20000) + 0.01);
+            verifier.check_close(fmt::format("{} {} K = {}: ∫_box q", f.family, target.name, f.k), {"grid", mass},
+                                 {"samples inside", frac}, 0, 4 * std::sqrt(std::max(frac * (1 - frac), 1e-4) / 20000) + 0.01);
         };
         std::size_t colour = 0;
         for (Fit& f : radial_fits) {

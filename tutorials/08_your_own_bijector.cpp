@@ -313,10 +313,10 @@ int run(const tutorial::Options& opt) {
         fmt::print("    log(cosh({0})) = {1}      log_cosh({0}) = {2:.15g}   (= {0} − log 2)\n\n", big, naive,
                    stable_value);
         verifier.check("log(cosh(800)) overflows", std::isinf(naive));
-        verifier.check_close("log_cosh(800) = 800 − log 2", stable_value, big - ln2, 1e-15, 0);
+        verifier.check_close("log_cosh(800)", {"log_cosh", stable_value}, {"800 − log 2", big - ln2}, 1e-15, 0);
         double worst = 0;
         for (double u = -20; u <= 20; u += 0.125) worst = std::max(worst, std::abs(log_cosh(u) - std::log(std::cosh(u))));
-        verifier.check_close("log_cosh = log(cosh) on [−20, 20], max |difference|", worst, 0, 0, 1e-14);
+        verifier.check_error("max |log_cosh − log(cosh)| on [−20, 20]", worst, 1e-14);
     }
     // A few shapes, as maps and as the densities they give a standard normal z.
     const std::vector<std::pair<SasParameters, std::string>> shapes = {
@@ -348,8 +348,8 @@ int run(const tutorial::Options& opt) {
         }
         print_indented(plot::ascii_table({"shape", "f(−2)", "f(2)", "∫ p_x dx on [−200, 200]"}, rows));
         fmt::print("\n");
-        verifier.check_close("every shape's density integrates to 1, worst |∫ − 1|", worst_mass, 0, 0, 1e-7);
-        verifier.check_close("z → x → z in closed form on [−8, 8], worst relative error", worst_round_trip, 0, 0, 1e-14);
+        verifier.check_error("every shape's density: worst |∫ − 1|", worst_mass, 1e-7);
+        verifier.check_error("z → x → z in closed form on [−8, 8], worst relative", worst_round_trip, 1e-14);
 
         plot::Figure fig(1, 2, 430, 360);
         plot::Axes& maps = fig.axes(0, 0);
@@ -394,8 +394,7 @@ int run(const tutorial::Options& opt) {
         verifier.check("two registered parameters, epsilon [2] and raw_delta [2]",
                        named.size() == 2 && named[0].first == "epsilon" && named[1].first == "raw_delta" &&
                            sas.parameter_count() == 4);
-        verifier.check_close("δ = softplus(raw_delta) restores the δ we gave, worst", max_abs_diff(sas.delta(), delta), 0, 0,
-                             1e-15);
+        verifier.check_error("max |softplus(raw_delta) − the δ we gave|", max_abs_diff(sas.delta(), delta), 1e-15);
         // Each custom op against finite differences, away from nothing in particular: all three are smooth.
         const Tensor a = Tensor{{-30.0, -2.5, -0.4, 0.0}, {0.3, 1.7, 4.0, 25.0}};
         const GradcheckResult g_asinh = gradcheck([](const std::vector<Var>& v) { return asinh(v[0]); }, {a});
@@ -449,10 +448,10 @@ int run(const tutorial::Options& opt) {
         print_indented(plot::ascii_table({"z", "x = f(z)", "forward log-det", "formula", "finite difference", "|fd − forward|"},
                                          rows));
         fmt::print("\n");
-        verifier.check_close("forward log-det vs the formula, worst", worst_formula, 0, 0, 1e-14);
-        verifier.check_close("forward log-det vs finite differences, worst", worst_fd, 0, 0, 1e-8);
-        verifier.check_close("inverse log-det at x = f(z) is −forward's, worst", worst_inverse, 0, 0, 1e-14);
-        verifier.check_close("inverse(forward(z)) = z, worst", worst_round_trip, 0, 0, 1e-14);
+        verifier.check_error("max |forward log-det − formula|", worst_formula, 1e-14);
+        verifier.check_error("max |forward log-det − central diff.|", worst_fd, 1e-8);
+        verifier.check_error("max |inverse log-det + forward's|", worst_inverse, 1e-14);
+        verifier.check_error("max |inverse(forward(z)) − z|", worst_round_trip, 1e-14);
     }
     {
         // The whole bijector, values and log-dets, against finite differences in z and the parameters.
@@ -520,8 +519,8 @@ int run(const tutorial::Options& opt) {
         std::size_t others_failed = 0;
         for (const flows::ConformanceCheck& c : report.checks) others_failed += c.name != "density" && !c.passed;
         verifier.check("default options: every check but the density passes", others_failed == 0 && density != nullptr);
-        verifier.check_close("… whose |∫ − 1| is the mass outside the box", density ? density->worst : 0.0, 1 - inside,
-                             1e-3, 0);
+        verifier.check_close("… whose |∫ − 1| is the mass outside", {"kit's |∫ − 1|", density ? density->worst : 0.0},
+                             {"1 − Π_j P(|x_j| ≤ w)", 1 - inside}, 1e-3, 0);
         const flows::ConformanceReport wide_report = flows::check_bijector(sas, points, wide);
         print_indented(wide_report.to_string());
         fmt::print("\n");
@@ -632,11 +631,15 @@ int run(const tutorial::Options& opt) {
         verifier.check(fmt::format("{}: the training loss decreased", f.label), f.losses.back() < f.losses.front(),
                        fmt::format("{:.4f} → {:.4f}", f.losses.front(), f.losses.back()));
     }
-    // The mean moves little (the bulk is easy for both); the gain is in the tail, and it holds for
-    // every seed we tried, where the mean's sign does not.
+    // The mean moves little (the bulk is easy for both) and its sign can change with the seed; the
+    // gain is in the tail.
     verifier.check("SinhArcsinh lowers the NLL of the rarest 1%", tail_nll(fits[1].test_log_prob) < tail_nll(fits[0].test_log_prob),
                    fmt::format("{:.3f} vs {:.3f}", tail_nll(fits[1].test_log_prob), tail_nll(fits[0].test_log_prob)));
-    verifier.check("no model beats the data's own density", fits[0].test_nll > data_nll && fits[1].test_nll > data_nll);
+    // A sanity bound: cross-entropy ≥ entropy in expectation (Gibbs), so on the same test points
+    // each model's NLL should sit above the data's own −log p unless the test set is unlucky.
+    for (const Fit& f : fits)
+        verifier.check_at_most(fmt::format("{}: sanity bound", f.label), {"data's own −log p", data_nll},
+                               {"test NLL", f.test_nll});
     {
         // The densities on a log colour scale (the tails are the point), and samples of each.
         const double box = 8;
@@ -766,8 +769,7 @@ int run(const tutorial::Options& opt) {
             rows.push_back({fmt::format("{:.1f}", x[k]), fmt::format("{:.12f}", by_tape[k]), fmt::format("{:.12f}", by_hand[k])});
         print_indented(plot::ascii_table({"x", "dL/dx by the tape", "by hand"}, rows));
         fmt::print("\n");
-        verifier.check_close("dL/dx: tape vs the chain rule by hand", {"max |diff|", max_abs_diff(by_tape, by_hand)}, {"zero", 0.0}, 0,
-                             1e-15);
+        verifier.check_error("dL/dx: max |tape − chain rule by hand|", max_abs_diff(by_tape, by_hand), 1e-15);
         bool rejected = false;
         try {
             (void)scaled_softsign(leaf, 0.0);

@@ -354,8 +354,9 @@ int run(const tutorial::Options& opt) {
         for (std::size_t d = 0; d < 18; ++d) first_half += c0[d];
         verifier.check("checkerboard parities complementary", complementary);
         verifier.check("every updated pixel's 4 neighbours are copied", neighbours);
-        verifier.check_close("channel mask parity 0 copies channels 0, 1: Σ b over them", first_half, 18, 0, 0);
-        verifier.check_close("channel parities complementary: Σ (b₀ + b₁)", sum(c0 + c1).item(), 36, 0, 0);
+        verifier.check_close("channel mask parity 0, channels 0–1", {"Σ b", first_half}, {"all 18 copied", 18}, 0, 0);
+        verifier.check_close("channel parities complementary", {"Σ (b₀ + b₁)", sum(c0 + c1).item()}, {"36 entries", 36}, 0,
+                             0);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -401,7 +402,7 @@ int run(const tutorial::Options& opt) {
         verifier.check_close("log|det J|", {"returned", t.log_abs_det_jacobian.value()[0]},
                              {"slogdet(tape J)", slogdet(J).log_abs_det}, 0, 1e-14);
         const Tensor back = squeeze.forward(t.value).value.value();
-        verifier.check_close("max |unsqueeze(squeeze(x)) − x|", max_abs_diff(back, numbered), 0, 0, 0);
+        verifier.check_error("max |unsqueeze(squeeze(x)) − x|", max_abs_diff(back, numbered), 0);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -450,8 +451,8 @@ int run(const tutorial::Options& opt) {
         // Block triangular: z₁ (the factored-out half) does not depend on what the last scale does.
         for (Parameter* p : ms.step(1, 0).parameters()) p->value = p->value * 2.0;
         const flows::MultiScale::Latents changed = latents_of(x);
-        verifier.check_close("max |Δ z₁| after changing the last scale's coupling", max_abs_diff(changed.blocks[0].value(), blocks[0]),
-                             0, 0, 0);
+        verifier.check_error("max |Δ z₁| after changing the last scale's coupling",
+                             max_abs_diff(changed.blocks[0].value(), blocks[0]), 0);
         verifier.check("… while z₂ did change", max_abs_diff(changed.blocks[1].value(), blocks[1]) > 0);
     }
 
@@ -495,8 +496,8 @@ int run(const tutorial::Options& opt) {
             const std::size_t predicted = std::min<std::size_t>(9 << s, side);
             rows.push_back({fmt::format("{}", s), fmt::format("{}×{}×{}", c, h, h), fmt::format("{}", 9 << s),
                             fmt::format("{}×{}", height, width)});
-            verifier.check_close(fmt::format("window width after {} squeezes (min(9·2^s, 28))", s),
-                                 static_cast<double>(width), static_cast<double>(predicted), 0, 0);
+            verifier.check_close(fmt::format("window width after {} squeezes", s), {"measured", static_cast<double>(width)},
+                                 {"min(9·2^s, 28)", static_cast<double>(predicted)}, 0, 0);
         }
         print_indented(plot::ascii_table({"squeezes", "grid", "9·2^s", "measured window"}, rows));
         fmt::print(
@@ -607,7 +608,7 @@ int run(const tutorial::Options& opt) {
         // A few quick steps leave the BatchNorms' running statistics far from the batch statistics the
         // flow was trained with, so this bound is for real runs only.
         if (!opt.quick)
-            verifier.check("test bits/dim < 8 (the uniform model)", test_mean < 8, fmt::format("{:.4f}", test_mean));
+            verifier.check_at_most("test bits/dim (sanity bound)", {"flow", test_mean}, {"uniform model", 8.0});
         // By hand for one image: −log p(x)/(D ln 2) + log₂ 256 (docs/theory.md §6).
         Rng again(eval_seed);
         const Tensor x = flows::dequantize(narrow(test.pixels, 0, 0, 2), again);
@@ -615,7 +616,7 @@ int run(const tutorial::Options& opt) {
         verifier.check_close("image 0: bits/dim", {"evaluate_bits", test_bits[0]},
                              {"−log p/(D ln 2) + 8", -log_px / (static_cast<double>(dim) * ln2) + 8}, 1e-12, 1e-12);
         const Tensor alone = flow.log_prob(Var(narrow(x, 0, 1, 1))).value();
-        verifier.check_close("image 1: log p alone vs in a batch of 2", alone[0], flow.log_prob(Var(x)).value()[1],
+        verifier.check_close("image 1: log p", {"alone", alone[0]}, {"in a batch of 2", flow.log_prob(Var(x)).value()[1]},
                              1e-12, 1e-10);
     }
 
@@ -674,7 +675,7 @@ int run(const tutorial::Options& opt) {
             labels.push_back(fmt::format("z{} redrawn ({} values)", k + 1, l.blocks[k].shape()[1]));
         }
         const Tensor back = logit.forward(ms.forward(Var(concat(l.blocks, 1).value())).value).value.value();
-        verifier.check_close("nothing redrawn: max |decode(encode(x)) − x|", max_abs_diff(back, x), 0, 0, 1e-8);
+        verifier.check_error("nothing redrawn: max |decode(encode(x)) − x|", max_abs_diff(back, x), 1e-8);
         const std::string path = (out_dir / "scales.svg").string();
         plot::Figure fig(static_cast<int>(rows_of_images.size()), 1, 2.0 * (n_show * (side + 2) - 2) + 12,
                          2.0 * side + 30);
@@ -717,8 +718,8 @@ int run(const tutorial::Options& opt) {
         }
         const FullScores full = full_log_px(g, scored);
         const Tensor full_bits = bits_of(full.log_px);
-        verifier.check_close("full covariance: mean (y − μ)ᵀΣ⁻¹(y − μ) over its fitting set", 
-                             mean_of(full_log_px(g, fit).quadratic), static_cast<double>(dim), 1e-6, 0);
+        verifier.check_close("full covariance, on its fitting set", {"mean (y − μ)ᵀΣ⁻¹(y − μ)", mean_of(full_log_px(g, fit).quadratic)},
+                             {"D (Σ = sample cov.)", static_cast<double>(dim)}, 1e-6, 0);
         fmt::print("\nTutorial 09's model: make_realnvp (6 checkerboard MLP couplings 784 → {0} → {0} → 1568, ActNorm\n"
                    "between them, its ActNorm initialized on 1,000 images) + the same logit, trained here for {1}\n"
                    "steps of the same schedule, batch {2}:\n\n",

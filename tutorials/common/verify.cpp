@@ -13,13 +13,15 @@ namespace {
 // description just pushes its own line further right.
 constexpr int kWhatWidth = 28;
 
-// Every value takes 16 columns: fixed-point with 12 decimals where that shows
-// 13+ significant digits, scientific otherwise, so tiny gradients and large
-// constants keep their digits and the columns still line up.
+// Every value takes 16 columns: whole numbers (counts, byte sizes, exact
+// constants) as integers, otherwise fixed-point with 12 decimals where that
+// shows 13+ significant digits, scientific otherwise, so tiny gradients and
+// large constants keep their digits and the columns still line up.
 constexpr int kValueWidth = 16;
 
 std::string format_value(double v) {
     const double magnitude = std::abs(v);
+    if (std::isfinite(v) && v == std::round(v) && magnitude < 1e15) return fmt::format("{:.0f}", v);
     if (v == 0 || !std::isfinite(v) || (magnitude >= 0.1 && magnitude < 100)) return fmt::format("{:.12f}", v);
     return fmt::format("{:.9e}", v);
 }
@@ -42,10 +44,6 @@ void Verifier::section(std::string_view title) {
     fmt::print(out_, "\n== {}. {} ==\n", sections_, title);
 }
 
-bool Verifier::check_close(std::string_view what, double analytic, double brute_force, double rtol, double atol) {
-    return check_close(what, Compared{"analytic", analytic}, Compared{"brute force", brute_force}, rtol, atol);
-}
-
 bool Verifier::check_error(std::string_view what, double error, double bound) {
     if (!(bound >= 0))
         throw std::invalid_argument(fmt::format("Verifier::check_error('{}'): the bound must be >= 0, got {}", what, bound));
@@ -56,7 +54,7 @@ bool Verifier::check_error(std::string_view what, double error, double bound) {
 }
 
 bool Verifier::check_close(std::string_view what, Compared value, Compared reference, double rtol, double atol) {
-    const double analytic = value.value, brute_force = reference.value;
+    const double analytic = value.value, brute_force = reference.value;  // reference: the independent side
     if (!(rtol >= 0) || !(atol >= 0)) {
         throw std::invalid_argument(
             fmt::format("Verifier::check_close('{}'): tolerances must be >= 0, got rtol={} atol={}", what, rtol, atol));
@@ -73,6 +71,15 @@ bool Verifier::check_close(std::string_view what, Compared value, Compared refer
                ok && analytic == brute_force ? 0.0 : diff);
     if (!ok) fmt::print(out_, "  > tol {:.1e}", tolerance);
     fmt::print(out_, "\n");
+    return ok;
+}
+
+bool Verifier::check_at_most(std::string_view what, Compared value, Compared bound) {
+    const bool ok = value.value <= bound.value;  // false for NaN on either side
+    record(ok);
+    fmt::print(out_, "  {} {:<{}}  {} {:>{}}  {} {} {:>{}}  margin {:.1e}\n", verdict(ok), what, kWhatWidth, value.label,
+               format_value(value.value), kValueWidth, ok ? "≤" : ">", bound.label, format_value(bound.value), kValueWidth,
+               bound.value - value.value);
     return ok;
 }
 

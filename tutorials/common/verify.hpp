@@ -1,7 +1,8 @@
-// The verification ledger: every tutorial prints each analytic result next to
-// an independent brute-force value, and exits non-zero if any disagree, so
-// the test suite (which runs every tutorial with --quick) catches a wrong
-// derivation the same way it catches a crash.
+// The verification ledger: every tutorial prints each derived result next to
+// an independent value, each under a label saying what it is (there is no
+// unlabelled comparison), and exits non-zero if any disagree, so the test
+// suite (which runs every tutorial with --quick) catches a wrong derivation
+// the same way it catches a crash.
 //
 //   Verifier v;
 //   v.section("The triangular Jacobian");
@@ -35,12 +36,14 @@ public:
     // Prints a numbered heading "== N. title ==".
     void section(std::string_view title);
 
-    // Passes when |analytic - brute_force| <= atol + rtol * |brute_force|
-    // (gradcheck's rule: the brute-force value is the reference), or when the
-    // two are identical (e.g. both -inf). NaN never passes. Returns the verdict.
-    bool check_close(std::string_view what, double analytic, double brute_force, double rtol, double atol);
-    // The same rule, with each side printed under its own label (what is actually compared).
+    // Passes when |value - reference| <= atol + rtol * |reference| (gradcheck's
+    // rule: the reference is the independent value), or when the two are
+    // identical (e.g. both -inf). NaN never passes. Each side is printed under
+    // its own label, e.g. {"tape", g} beside {"by hand", h}. Returns the verdict.
     bool check_close(std::string_view what, Compared value, Compared reference, double rtol, double atol);
+    // A one-sided bound between two labelled values: passes when value <= bound
+    // (NaN never passes), e.g. {"−log₂ P(v)", exact} ≤ {"dequantized", estimate}.
+    bool check_at_most(std::string_view what, Compared value, Compared bound);
     // A measured error against its bound: passes when 0 ≤ error ≤ bound (NaN never passes); printed
     // as "error … ≤ bound …" rather than as a comparison with zero.
     bool check_error(std::string_view what, double error, double bound);
