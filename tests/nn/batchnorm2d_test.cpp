@@ -12,6 +12,7 @@
 #include "autograd/elementwise.hpp"
 #include "autograd/parameter.hpp"
 #include "autograd/reduce.hpp"
+#include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
 #include "tests/autograd/check_gradients.hpp"
 
@@ -107,6 +108,29 @@ TEST_CASE("BatchNorm2d with the fused ReLU equals relu(BatchNorm2d(x)), values a
     const GradcheckResult second = gradgradcheck(f, {x}, options);
     INFO(second.report);
     CHECK(second.ok);
+}
+
+TEST_CASE("BatchNorm2d gives the same bits with one thread or two (the channels split in halves)") {
+    Rng rng(13);
+    const Tensor x = randn(Shape{4, 4, 64, 32}, rng, 1.0, 2.0);  // 32,768 values: large enough to split
+    const Tensor upstream = randn(x.shape(), rng);
+    const int before = num_threads();
+    std::vector<Tensor> outputs, grads;
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        BatchNorm2d bn(4, {.relu = true});
+        Parameter in(x.clone());
+        const Var y = bn(in.var());
+        Tape::current().backward(sum(y * Var(upstream)));
+        outputs.push_back(y.value());
+        grads.push_back(in.grad);
+        grads.push_back(bn.parameters()[0]->grad);
+        Tape::current().clear();
+    }
+    set_num_threads(before);
+    CHECK(equal(outputs[0], outputs[1]));
+    CHECK(equal(grads[0], grads[2]));
+    CHECK(equal(grads[1], grads[3]));
 }
 
 TEST_CASE("BatchNorm2d: the one-pass statistics keep a large offset from cancelling the variance") {
