@@ -218,6 +218,26 @@ void pack_a(std::size_t M, std::size_t depth, std::size_t mr, std::size_t row_st
     }
 }
 
+// The chunk's dY as the A operand [C_out, width] of dW = dY · X̂ᵀ, packed as pack_a does: column
+// d = t·pixels + i is pixel i of image t, its channels `pixels` apart. Within one image, an mr-row
+// sliver's run of columns is mr channel rows of contiguous pixels, so transpose_rows packs it.
+void pack_gradient_a(const double* grads, std::size_t out_channels, std::size_t pixels, std::size_t width,
+                     std::size_t mr, double* dst) {
+    const std::size_t rows = round_up(out_channels, mr), kc_step = slice_depth(width);
+    for (std::size_t pc = 0; pc < width; pc += kc_step) {
+        const std::size_t kc = std::min(kc_step, width - pc);
+        double* slice = dst + pc * rows;
+        for (std::size_t d0 = pc; d0 < pc + kc;) {
+            const std::size_t image = d0 / pixels, d1 = std::min(pc + kc, (image + 1) * pixels);
+            const double* plane = grads + image * out_channels * pixels + d0 % pixels;
+            for (std::size_t i0 = 0; i0 < rows; i0 += mr)
+                transpose_rows(plane + i0 * pixels, pixels, i0 < out_channels ? std::min(mr, out_channels - i0) : 0,
+                               d1 - d0, mr, slice + i0 * kc + (d0 - pc) * mr);
+            d0 = d1;
+        }
+    }
+}
+
 // Y [C_out, width] (+ Y if accumulate) for one chunk: the product of the packed weight (an A operand)
 // and X̂, whose rows im2col writes straight into the micro-kernel's B layout — nr-column slivers,
 // step by step, one block per slice of the inner dimension C_in·k² — so X̂ is never stored whole and
@@ -368,12 +388,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::size_t kernel)
             const std::size_t width = count * pixels, kc_step = slice_depth(width);
             const double* grads = dy.data() + first * out_channels * pixels;
             double* packed_dy = grown_aligned(scratch.packed_a, round_up(out_channels, mr) * width);
-            // Column d = t·pixels + i of dY is pixel i of image t; its channels are `pixels` apart.
-            pack_a(out_channels, width, mr, pixels,
-                   [grads, pixels, out_channels](std::size_t d) {
-                       return grads + (d / pixels) * out_channels * pixels + d % pixels;
-                   },
-                   packed_dy);
+            pack_gradient_a(grads, out_channels, pixels, width, mr, packed_dy);
             double* packed = grown_aligned(scratch.packed_b, columns * width);
             // nr rows of X̂ at a time (one sliver's columns), then transposed into the sliver step by step:
             // each step reads one value of each of the nr rows and writes nr contiguous doubles. (Writing
