@@ -13,6 +13,7 @@
 // forward, backward, update and tape.clear(), CPU milliseconds, median over timed steps; once on one
 // thread and once on two (convolution chunks and large products split over tensor/parallel's pool).
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -92,8 +93,21 @@ void training_step_row(int repeats, int threads) {
 
 }  // namespace
 
+// Usage: bench_conv [--no-header] [--step-only REPEATS]. --step-only prints only the training-step rows,
+// over REPEATS timed steps each (for profiling a step, or alternating an old and a new binary).
 int main(int argc, char** argv) {
     if (bench::wants_header(argc, argv)) bench::print_header();
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--step-only") {
+            const int repeats = std::atoi(argv[i + 1]);
+            if (repeats < 1) {
+                fmt::print(stderr, "bench_conv: --step-only needs a positive number of steps, got '{}'\n", argv[i + 1]);
+                return 2;
+            }
+            training_step_row(repeats, 1);
+            training_step_row(repeats, 2);
+            return 0;
+        }
     Rng rng(3);
     // The gemm rate the convolutions are held to: a square product large enough to run at the
     // micro-kernel's speed.

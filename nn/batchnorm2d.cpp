@@ -1,11 +1,18 @@
 #include "nn/batchnorm2d.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "autograd/conv.hpp"
+#include "autograd/elementwise.hpp"
 #include "autograd/op.hpp"
+#include "tensor/parallel.hpp"
 
 
 namespace tapeflow::nn {
@@ -35,69 +42,163 @@ void update_running_averages(Tensor& running_mean, Tensor& running_var, const Te
 
 namespace {
 
-// One tape node for y = γ_c · (x − μ_c) · r_c + β_c with r_c = 1/sqrt(σ_c² + ε): the composition of
-// elementwise ops it replaces recorded a dozen nodes per layer, each with a full-size temporary (the
-// layer sits in every residual block). `stats` holds [μ; r] [2, C]; `batch_statistics` says whether
-// μ, σ² are the batch's own statistics (differentiated through) or the running averages.
-//
-// With m = N·H·W values per channel and x̂ = (x − μ)·r (Ioffe & Szegedy 2015, Sec. 3):
-//     dβ_c = Σ dy,   dγ_c = Σ dy·x̂,
-//     dx = γ_c·r_c·dy                                          (fixed statistics)
-//     dx = γ_c·r_c·(dy − Σ dy/m − x̂·Σ(dy·x̂)/m)                 (batch statistics)
-void backward_batch_norm(Backward& ctx, const Tensor& stats, bool batch_statistics) {
+// Below this many values a pass runs on one thread (waking a second costs a few µs).
+constexpr std::size_t parallel_min_values = std::size_t{1} << 15;
+
+// body(c0, c1) over two halves of the channels when the batch is large enough (one part otherwise).
+// Every per-channel sum runs over the batch in the same order inside one part, so one thread or two
+// give the same bits.
+template <class Body>
+void over_channels(const Tensor& x, Body body) {
+    const std::size_t channels = x.shape()[1];
+    in_parts(channels, channels >= 2 && x.numel() >= parallel_min_values ? 2 : 1, body);
+}
+
+// The statistics a pass normalizes with, per channel: μ_c and r_c = 1/sqrt(σ_c² + ε).
+struct ChannelStats {
+    Tensor mean, inv_std;  // [C] each
+};
+
+// The upstream gradient at element i as the normalization sees it: with the fused ReLU, zero where the
+// output y = max(0, ·) is 0 (ReLU's derivative, taken as 0 at the kink like tapeflow::relu's).
+template <bool Relu>
+double gated(const double* dy, const double* y, std::size_t i) {
+    if constexpr (Relu) return y[i] > 0 ? dy[i] : 0.0;
+    else return dy[i];
+}
+
+// dβ_c = Σ g and dγ_c = Σ g·x̂ over (n, i, j), one pass over g and x, x̂ = (x − μ)·r.
+template <bool Relu>
+void parameter_grads(const double* dy, const double* y, const Tensor& x, const ChannelStats& stats, double* dgamma,
+                     double* dbeta) {
+    const std::size_t batch = x.shape()[0], channels = x.shape()[1], pixels = x.shape()[2] * x.shape()[3];
+    const double* px = x.data();
+    const double* mean = stats.mean.data();
+    const double* r = stats.inv_std.data();
+    over_channels(x, [&](std::size_t c0, std::size_t c1) {
+        for (std::size_t c = c0; c < c1; ++c) dgamma[c] = dbeta[c] = 0;
+        for (std::size_t i = 0; i < batch; ++i)
+            for (std::size_t c = c0; c < c1; ++c) {
+                const std::size_t at = (i * channels + c) * pixels;
+                const double mu = mean[c];
+                double sum_g = 0, sum_g_centred = 0;
+                for (std::size_t p = 0; p < pixels; ++p) {
+                    const double g = gated<Relu>(dy, y, at + p);
+                    sum_g += g;
+                    sum_g_centred += g * (px[at + p] - mu);
+                }
+                dbeta[c] += sum_g;
+                dgamma[c] += sum_g_centred * r[c];
+            }
+    });
+}
+
+// The fast path: with m = N·H·W values per channel and g the upstream gradient (gated by the fused
+// ReLU), x̂ = (x − μ)·r (Ioffe & Szegedy 2015, Sec. 3):
+//     dβ_c = Σ g,   dγ_c = Σ g·x̂,
+//     dx = γ_c·r_c·g                                           (fixed statistics)
+//     dx = γ_c·r_c·(g − Σ g/m − x̂·Σ(g·x̂)/m)                    (batch statistics)
+// in two passes over the batch: the sums, then dx.
+template <bool Relu>
+void backward_batch_norm(Backward& ctx, const ChannelStats& stats, bool batch_statistics) {
     const Tensor& x = ctx.input(0);
     const Tensor& gamma = ctx.input(1);
     const std::size_t batch = x.shape()[0], channels = x.shape()[1], pixels = x.shape()[2] * x.shape()[3];
     const double m = static_cast<double>(batch * pixels);
-    Tensor dgamma = Tensor::zeros(Shape{channels}), dbeta = Tensor::zeros(Shape{channels});
     const double* dy = ctx.grad().data();
-    const double* px = x.data();
-    for (std::size_t i = 0; i < batch; ++i)
-        for (std::size_t c = 0; c < channels; ++c) {
-            const double mean = stats[c], r = stats[channels + c];
-            const std::size_t at = (i * channels + c) * pixels;
-            double sum_dy = 0, sum_dy_xhat = 0;
-            for (std::size_t p = 0; p < pixels; ++p) {
-                sum_dy += dy[at + p];
-                sum_dy_xhat += dy[at + p] * (px[at + p] - mean) * r;
-            }
-            dbeta[c] += sum_dy;
-            dgamma[c] += sum_dy_xhat;
-        }
+    const double* y = ctx.value().data();
+    Tensor dgamma(Shape{channels}), dbeta(Shape{channels});
+    parameter_grads<Relu>(dy, y, x, stats, dgamma.data(), dbeta.data());
     if (ctx.needs_grad(0)) {
         Tensor dx(x.shape());
-        for (std::size_t i = 0; i < batch; ++i)
-            for (std::size_t c = 0; c < channels; ++c) {
-                const double mean = stats[c], r = stats[channels + c], a = gamma[c] * r;
-                const double shift = batch_statistics ? dbeta[c] / m : 0.0;
-                const double tilt = batch_statistics ? dgamma[c] / m : 0.0;
-                const std::size_t at = (i * channels + c) * pixels;
-                for (std::size_t p = 0; p < pixels; ++p)
-                    dx[at + p] = a * (dy[at + p] - shift - (px[at + p] - mean) * r * tilt);
-            }
+        double* out = dx.data();
+        const double* px = x.data();
+        const double* mean = stats.mean.data();
+        const double* r = stats.inv_std.data();
+        const double* pg = gamma.data();
+        const double* db = std::as_const(dbeta).data();
+        const double* dg = std::as_const(dgamma).data();
+        over_channels(x, [&](std::size_t c0, std::size_t c1) {
+            for (std::size_t i = 0; i < batch; ++i)
+                for (std::size_t c = c0; c < c1; ++c) {
+                    // dx = a·(g − dβ/m − (x − μ)·r·dγ/m) = a·g − slope·x + offset, per channel.
+                    const double a = pg[c] * r[c];
+                    const double shift = batch_statistics ? db[c] / m : 0.0;
+                    const double slope = batch_statistics ? a * r[c] * dg[c] / m : 0.0;
+                    const double offset = slope * mean[c] - a * shift;
+                    const std::size_t at = (i * channels + c) * pixels;
+                    for (std::size_t p = 0; p < pixels; ++p)
+                        out[at + p] = a * gated<Relu>(dy, y, at + p) - slope * px[at + p] + offset;
+                }
+        });
         ctx.accumulate(0, std::move(dx));
     }
     if (ctx.needs_grad(1)) ctx.accumulate(1, std::move(dgamma));
     if (ctx.needs_grad(2)) ctx.accumulate(2, std::move(dbeta));
 }
 
-// Per-channel mean and population variance of x [N, C, H, W], two passes (no E[x²] − E[x]² cancellation).
+// The recorded path (create_graph, autograd/functional.hpp): the same formulas composed of
+// differentiable ops, with μ and r recomputed from x when they are the batch's own statistics so
+// that their dependence on x is differentiated too (the second derivative needs it).
+void backward_batch_norm(VarBackward& ctx, const ChannelStats& stats, bool batch_statistics, double eps, bool relu) {
+    const Var x = ctx.input(0), gamma = ctx.input(1);
+    const Var dy = relu ? ctx.grad() * ctx.constant(map(ctx.output_value(), [](double y) { return y > 0 ? 1.0 : 0.0; }))
+                        : ctx.grad();
+    const Shape& shape = x.shape();
+    const double m = static_cast<double>(shape[0] * shape[2] * shape[3]);
+    Var mean = ctx.constant(stats.mean), r = ctx.constant(stats.inv_std);
+    Var centred = x - per_channel(mean);
+    if (batch_statistics) {
+        mean = sum_per_channel(x) / m;
+        centred = x - per_channel(mean);
+        r = 1.0 / sqrt(sum_per_channel(square(centred)) / m + eps);
+    }
+    const Var xhat = centred * per_channel(r);
+    const Var dbeta = sum_per_channel(dy), dgamma = sum_per_channel(dy * xhat);
+    if (ctx.needs_grad(0)) {
+        const Var a = per_channel(gamma * r);
+        ctx.accumulate(0, batch_statistics
+                              ? a * (dy - per_channel(dbeta / m) - xhat * per_channel(dgamma / m))
+                              : a * dy);
+    }
+    if (ctx.needs_grad(1)) ctx.accumulate(1, dgamma);
+    if (ctx.needs_grad(2)) ctx.accumulate(2, dbeta);
+}
+
+// Per-channel mean and population variance of x [N, C, H, W] in one pass: sums of d = x − K_c and d²
+// with K_c the channel's first value, σ² = (Σd² − (Σd)²/m)/m. The shift keeps Σd² from cancelling
+// against (Σd)²/m unless the spread is tiny beside |μ − K_c| — here x is a convolution's output
+// and K_c one of its values, so that does not happen (the "shifted data" algorithm; Chan, Golub &
+// LeVeque 1983).
 void channel_moments(const Tensor& x, Tensor& mean, Tensor& var) {
     const std::size_t batch = x.shape()[0], channels = x.shape()[1], pixels = x.shape()[2] * x.shape()[3];
     const double m = static_cast<double>(batch * pixels);
-    mean = Tensor::zeros(Shape{channels});
-    var = Tensor::zeros(Shape{channels});
-    for (std::size_t i = 0; i < batch; ++i)
-        for (std::size_t c = 0; c < channels; ++c)
-            for (std::size_t p = 0; p < pixels; ++p) mean[c] += x[(i * channels + c) * pixels + p];
-    for (std::size_t c = 0; c < channels; ++c) mean[c] /= m;
-    for (std::size_t i = 0; i < batch; ++i)
-        for (std::size_t c = 0; c < channels; ++c)
-            for (std::size_t p = 0; p < pixels; ++p) {
-                const double d = x[(i * channels + c) * pixels + p] - mean[c];
-                var[c] += d * d;
+    mean = Tensor(Shape{channels});
+    var = Tensor(Shape{channels});
+    double* pm = mean.data();
+    double* pv = var.data();
+    const double* px = x.data();
+    std::vector<double> sum(channels, 0.0), sum_sq(channels, 0.0);
+    over_channels(x, [&](std::size_t c0, std::size_t c1) {
+        for (std::size_t i = 0; i < batch; ++i)
+            for (std::size_t c = c0; c < c1; ++c) {
+                const double* plane = px + (i * channels + c) * pixels;
+                const double shift = px[c * pixels];
+                double s = 0, q = 0;
+                for (std::size_t p = 0; p < pixels; ++p) {
+                    const double d = plane[p] - shift;
+                    s += d;
+                    q += d * d;
+                }
+                sum[c] += s;
+                sum_sq[c] += q;
             }
-    for (std::size_t c = 0; c < channels; ++c) var[c] /= m;
+    });
+    for (std::size_t c = 0; c < channels; ++c) {
+        const double shift = px[c * pixels], mean_shift = sum[c] / m;
+        pm[c] = shift + mean_shift;
+        pv[c] = std::max(0.0, sum_sq[c] / m - mean_shift * mean_shift);
+    }
 }
 
 }  // namespace
@@ -121,27 +222,45 @@ Var BatchNorm2d::forward(const Var& x) {
         mean = running_mean_.clone();  // copies: a later training step must not change this pass's values
         var = running_var_.clone();
     }
-    Tensor stats(Shape{2, channels_});
-    for (std::size_t c = 0; c < channels_; ++c) {
-        stats[c] = mean[c];
-        stats[channels_ + c] = 1 / std::sqrt(var[c] + options_.eps);
+    ChannelStats stats{std::move(mean), Tensor(Shape{channels_})};
+    {
+        double* r = stats.inv_std.data();
+        const double* v = std::as_const(var).data();
+        for (std::size_t c = 0; c < channels_; ++c) r[c] = 1 / std::sqrt(v[c] + options_.eps);
     }
-    const Tensor& gamma = weight_.value;
-    const Tensor& beta = bias_.value;
+    const double* gamma = std::as_const(weight_.value).data();
+    const double* beta = std::as_const(bias_.value).data();
+    const double* mu = std::as_const(stats.mean).data();
+    const double* r = std::as_const(stats.inv_std).data();
+    const double* px = in.data();
+    const bool relu = options_.relu;
     Tensor y(in.shape());
-    for (std::size_t i = 0; i < batch; ++i)
-        for (std::size_t c = 0; c < channels_; ++c) {
-            const double a = gamma[c] * stats[channels_ + c], b = beta[c] - stats[c] * a;
-            const std::size_t at = (i * channels_ + c) * pixels;
-            for (std::size_t p = 0; p < pixels; ++p) y[at + p] = in[at + p] * a + b;
-        }
+    double* py = y.data();
+    over_channels(in, [&](std::size_t c0, std::size_t c1) {
+        for (std::size_t i = 0; i < batch; ++i)
+            for (std::size_t c = c0; c < c1; ++c) {
+                const double a = gamma[c] * r[c], b = beta[c] - mu[c] * a;
+                const std::size_t at = (i * channels_ + c) * pixels;
+                if (relu)
+                    for (std::size_t p = 0; p < pixels; ++p) py[at + p] = std::max(0.0, px[at + p] * a + b);
+                else
+                    for (std::size_t p = 0; p < pixels; ++p) py[at + p] = px[at + p] * a + b;
+            }
+    });
     const Var gamma_var = weight_.var(), beta_var = bias_.var();
-    return record("batch_norm_2d", std::move(y), {x, gamma_var, beta_var},
-                  [stats = std::move(stats), batch_statistics = training()](Backward& ctx) {
-                      backward_batch_norm(ctx, stats, batch_statistics);
+    return record(relu ? "batch_norm_2d_relu" : "batch_norm_2d", std::move(y), {x, gamma_var, beta_var},
+                  [stats = std::move(stats), batch_statistics = training(), eps = options_.eps, relu](auto& ctx) {
+                      if constexpr (std::is_same_v<std::decay_t<decltype(ctx)>, Backward>) {
+                          if (relu) backward_batch_norm<true>(ctx, stats, batch_statistics);
+                          else backward_batch_norm<false>(ctx, stats, batch_statistics);
+                      } else {
+                          backward_batch_norm(ctx, stats, batch_statistics, eps, relu);
+                      }
                   });
 }
 
-std::string BatchNorm2d::name() const { return fmt::format("BatchNorm2d({})", channels_); }
+std::string BatchNorm2d::name() const {
+    return fmt::format("BatchNorm2d({}){}", channels_, options_.relu ? " + ReLU" : "");
+}
 
 }  // namespace tapeflow::nn

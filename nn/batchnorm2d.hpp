@@ -23,6 +23,10 @@ namespace tapeflow::nn {
 struct BatchNorm2dOptions {
     double momentum = 0.1;  // in [0, 1]
     double eps = 1e-5;      // finite and > 0
+    // y = max(0, BN(x)): the ReLU that follows every BatchNorm of a pre-activation ResNet block, fused
+    // into the same tape node (one pass and one temporary fewer each way; its derivative is 0 at the kink,
+    // as tapeflow::relu's).
+    bool relu = false;
 };
 
 class BatchNorm2d : public Layer {

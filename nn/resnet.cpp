@@ -11,10 +11,11 @@ namespace tapeflow::nn {
 
 namespace {
 
-// [BatchNorm →] ReLU: the pre-activation in front of every convolution after the first.
+// [BatchNorm →] ReLU: the pre-activation in front of every convolution after the first. With batch
+// norm the two are one layer (BatchNorm2dOptions::relu: one tape node, one pass each way).
 void add_pre_activation(Sequential& net, std::size_t channels, const ResNetOptions& options) {
-    if (options.batch_norm) net.emplace<BatchNorm2d>(channels);
-    net.emplace<ReLU>();
+    if (options.batch_norm) net.emplace<BatchNorm2d>(channels, BatchNorm2dOptions{.relu = true});
+    else net.emplace<ReLU>();
 }
 
 std::unique_ptr<Sequential> residual_body(std::size_t channels, Rng& rng, const ResNetOptions& options) {

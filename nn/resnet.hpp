@@ -6,7 +6,8 @@
 //
 // All convolutions "same" 3×3 with weight normalization (except the last); the last convolution is
 // zero-initialized (weight and bias), so the network outputs exactly 0 and a coupling that uses it
-// starts as the identity. With batch_norm = false the BatchNorm layers are left out.
+// starts as the identity. With batch_norm = false the BatchNorm layers are left out. Each BatchNorm → ReLU
+// pair is one layer, BatchNorm2d with BatchNorm2dOptions::relu (one tape node).
 #pragma once
 
 #include <cstddef>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -62,17 +63,6 @@ std::size_t slice_depth(std::size_t extent) {
 // wake, as for gemm: tensor/gemm.cpp, parallel_min_work).
 constexpr std::size_t parallel_min_work = std::size_t{1} << 20;
 
-// Runs body(begin, end) over `parts` contiguous ranges of the chunks [0, chunks), each on its own thread
-// of tensor/parallel's pool when num_threads() > 1 (all on this one when the pool is busy). Which chunks
-// make a part depends only on `parts`, so callers that choose `parts` without looking at the thread
-// count get the same bits with any number of threads.
-template <class Body>
-void in_parts(std::size_t chunks, std::size_t parts, Body body) {
-    auto task = [&](std::size_t part) { body(chunks * part / parts, chunks * (part + 1) / parts); };
-    if (parts > 1 && num_threads() > 1 && try_parallel_for(parts, task)) return;
-    for (std::size_t part = 0; part < parts; ++part) task(part);
-}
-
 // Scratch that only grows, one set per thread, so a training step allocates nothing here. The packed
 // operands must be 64-byte aligned (the micro-kernels load B slivers with aligned vector loads).
 struct Scratch {
@@ -127,16 +117,87 @@ void im2col_row(const double* x, const ImageShape& s, std::size_t count, std::si
     }
 }
 
-// The rows of X̂ one at a time (for each, `use(index, row)`), built in a buffer of one row.
-template <class Use>
-void for_each_im2col_row(const double* x, const ImageShape& s, std::size_t count, std::size_t k, Use use) {
-    double* row = grown(scratch.row, count * s.pixels());
+// The rows of X̂ one at a time: row `index` is built where `target(index)` points, then
+// `use(index, row)` is called on it.
+template <class Target, class Use>
+void for_each_im2col_row(const double* x, const ImageShape& s, std::size_t count, std::size_t k, Target target,
+                         Use use) {
     for (std::size_t c = 0; c < s.c; ++c)
         for (std::size_t p = 0; p < k; ++p)
             for (std::size_t q = 0; q < k; ++q) {
+                const std::size_t index = (c * k + p) * k + q;
+                double* row = target(index);
                 im2col_row(x, s, count, k, c, p, q, row);
-                use((c * k + p) * k + q, static_cast<const double*>(row));
+                use(index, static_cast<const double*>(row));
             }
+}
+
+// Four doubles in one AVX2 register (GCC's vector extension: the compiler picks the instructions).
+using Quad = double __attribute__((vector_size(32)));
+using Lanes = long long __attribute__((vector_size(32)));  // a shuffle's lane indices
+
+Quad load_quad(const double* from) {
+    Quad q;
+    std::memcpy(&q, from, sizeof q);
+    return q;
+}
+
+void store_quad(double* to, Quad q) { std::memcpy(to, &q, sizeof q); }
+
+// step[d·nr + j] = rows[j·stride + d] for j < live, d < depth, and 0 for live ≤ j < nr: `live` rows of
+// length `depth` transposed into the nr-wide steps of a B sliver. 4 × 4 blocks are transposed in
+// registers (four loads, eight shuffles, four stores instead of sixteen scalar moves); the edges go one
+// element at a time.
+void transpose_rows(const double* rows, std::size_t stride, std::size_t live, std::size_t depth, std::size_t nr,
+                    double* step) {
+    const std::size_t live4 = live / 4 * 4, depth4 = depth / 4 * 4;
+    for (std::size_t j = 0; j < live4; j += 4) {
+        const double* r = rows + j * stride;
+        for (std::size_t d = 0; d < depth4; d += 4) {
+            const Quad r0 = load_quad(r + d), r1 = load_quad(r + stride + d);
+            const Quad r2 = load_quad(r + 2 * stride + d), r3 = load_quad(r + 3 * stride + d);
+            const Quad t0 = __builtin_shuffle(r0, r1, Lanes{0, 4, 2, 6});
+            const Quad t1 = __builtin_shuffle(r0, r1, Lanes{1, 5, 3, 7});
+            const Quad t2 = __builtin_shuffle(r2, r3, Lanes{0, 4, 2, 6});
+            const Quad t3 = __builtin_shuffle(r2, r3, Lanes{1, 5, 3, 7});
+            double* to = step + d * nr + j;
+            store_quad(to, __builtin_shuffle(t0, t2, Lanes{0, 1, 4, 5}));
+            store_quad(to + nr, __builtin_shuffle(t1, t3, Lanes{0, 1, 4, 5}));
+            store_quad(to + 2 * nr, __builtin_shuffle(t0, t2, Lanes{2, 3, 6, 7}));
+            store_quad(to + 3 * nr, __builtin_shuffle(t1, t3, Lanes{2, 3, 6, 7}));
+        }
+        for (std::size_t d = depth4; d < depth; ++d)
+            for (std::size_t jj = j; jj < j + 4; ++jj) step[d * nr + jj] = rows[jj * stride + d];
+    }
+    for (std::size_t d = 0; d < depth; ++d) {
+        double* to = step + d * nr;
+        for (std::size_t j = live4; j < live; ++j) to[j] = rows[j * stride + d];
+        for (std::size_t j = live; j < nr; ++j) to[j] = 0.0;
+    }
+}
+
+// Copies `live` ≤ nr doubles and zeros the rest of an nr-wide sliver step. The full steps (all but the
+// last of a row) copy a compile-time count, which the compiler inlines as a few vector moves instead of
+// a call to memmove for every 24 doubles (std::copy_n of a constant 192 bytes still called memmove).
+template <std::size_t NR>
+void copy_step(const double* from, std::size_t live, double* to) {
+    if (live == NR) {
+        for (std::size_t j = 0; j < NR; j += 4) store_quad(to + j, load_quad(from + j));
+        return;
+    }
+    for (std::size_t j = 0; j < live; ++j) to[j] = from[j];
+    for (std::size_t j = live; j < NR; ++j) to[j] = 0.0;
+}
+
+void copy_step(const double* from, std::size_t live, std::size_t nr, double* to) {
+    switch (nr) {
+        case 8: return copy_step<8>(from, live, to);
+        case 16: return copy_step<16>(from, live, to);
+        case 24: return copy_step<24>(from, live, to);
+        default:
+            std::copy_n(from, live, to);
+            std::fill(to + live, to + nr, 0.0);
+    }
 }
 
 // A [M, depth] matrix packed for the micro-kernel as its A operand (tensor/micro_kernel.hpp): one block
@@ -157,6 +218,26 @@ void pack_a(std::size_t M, std::size_t depth, std::size_t mr, std::size_t row_st
     }
 }
 
+// The chunk's dY as the A operand [C_out, width] of dW = dY · X̂ᵀ, packed as pack_a does: column
+// d = t·pixels + i is pixel i of image t, its channels `pixels` apart. Within one image, an mr-row
+// sliver's run of columns is mr channel rows of contiguous pixels, so transpose_rows packs it.
+void pack_gradient_a(const double* grads, std::size_t out_channels, std::size_t pixels, std::size_t width,
+                     std::size_t mr, double* dst) {
+    const std::size_t rows = round_up(out_channels, mr), kc_step = slice_depth(width);
+    for (std::size_t pc = 0; pc < width; pc += kc_step) {
+        const std::size_t kc = std::min(kc_step, width - pc);
+        double* slice = dst + pc * rows;
+        for (std::size_t d0 = pc; d0 < pc + kc;) {
+            const std::size_t image = d0 / pixels, d1 = std::min(pc + kc, (image + 1) * pixels);
+            const double* plane = grads + image * out_channels * pixels + d0 % pixels;
+            for (std::size_t i0 = 0; i0 < rows; i0 += mr)
+                transpose_rows(plane + i0 * pixels, pixels, i0 < out_channels ? std::min(mr, out_channels - i0) : 0,
+                               d1 - d0, mr, slice + i0 * kc + (d0 - pc) * mr);
+            d0 = d1;
+        }
+    }
+}
+
 // Y [C_out, width] (+ Y if accumulate) for one chunk: the product of the packed weight (an A operand)
 // and X̂, whose rows im2col writes straight into the micro-kernel's B layout — nr-column slivers,
 // step by step, one block per slice of the inner dimension C_in·k² — so X̂ is never stored whole and
@@ -167,15 +248,14 @@ void multiply_chunk(const kernels::MicroKernel& kernel, const double* packed_wei
     const std::size_t nr = kernel.nr, inner = s.c * k * k, width = count * s.pixels();
     const std::size_t columns = round_up(width, nr), kc_step = slice_depth(inner);
     double* packed = grown_aligned(scratch.packed_b, inner * columns);
-    for_each_im2col_row(x, s, count, k, [&](std::size_t index, const double* row) {
-        const std::size_t pc = index / kc_step * kc_step, kc = std::min(kc_step, inner - pc);
-        double* step = packed + pc * columns + (index - pc) * nr;
-        for (std::size_t j0 = 0; j0 < width; j0 += nr, step += kc * nr) {
-            const std::size_t live = std::min(nr, width - j0);
-            std::copy_n(row + j0, live, step);
-            std::fill(step + live, step + nr, 0.0);
-        }
-    });
+    double* row_buffer = grown(scratch.row, width);
+    for_each_im2col_row(x, s, count, k, [row_buffer](std::size_t) { return row_buffer; },
+                        [&](std::size_t index, const double* row) {
+                            const std::size_t pc = index / kc_step * kc_step, kc = std::min(kc_step, inner - pc);
+                            double* step = packed + pc * columns + (index - pc) * nr;
+                            for (std::size_t j0 = 0; j0 < width; j0 += nr, step += kc * nr)
+                                copy_step(row + j0, std::min(nr, width - j0), nr, step);
+                        });
     const std::size_t rows = round_up(out_channels, kernel.mr);
     for (std::size_t pc = 0; pc < inner; pc += kc_step)
         kernel.multiply_block(out_channels, width, std::min(kc_step, inner - pc), packed_weight + pc * rows,
@@ -308,12 +388,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::size_t kernel)
             const std::size_t width = count * pixels, kc_step = slice_depth(width);
             const double* grads = dy.data() + first * out_channels * pixels;
             double* packed_dy = grown_aligned(scratch.packed_a, round_up(out_channels, mr) * width);
-            // Column d = t·pixels + i of dY is pixel i of image t; its channels are `pixels` apart.
-            pack_a(out_channels, width, mr, pixels,
-                   [grads, pixels, out_channels](std::size_t d) {
-                       return grads + (d / pixels) * out_channels * pixels + d % pixels;
-                   },
-                   packed_dy);
+            pack_gradient_a(grads, out_channels, pixels, width, mr, packed_dy);
             double* packed = grown_aligned(scratch.packed_b, columns * width);
             // nr rows of X̂ at a time (one sliver's columns), then transposed into the sliver step by step:
             // each step reads one value of each of the nr rows and writes nr contiguous doubles. (Writing
@@ -323,17 +398,16 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, std::size_t kernel)
             const auto pack_sliver = [&](std::size_t sliver, std::size_t live) {
                 for (std::size_t pc = 0; pc < width; pc += kc_step) {
                     const std::size_t kc = std::min(kc_step, width - pc);
-                    double* step = packed + pc * columns + sliver * nr * kc;
-                    for (std::size_t d = 0; d < kc; ++d, step += nr) {
-                        for (std::size_t j = 0; j < live; ++j) step[j] = block[j * width + pc + d];
-                        for (std::size_t j = live; j < nr; ++j) step[j] = 0.0;
-                    }
+                    transpose_rows(block + pc, width, live, kc, nr, packed + pc * columns + sliver * nr * kc);
                 }
             };
-            for_each_im2col_row(x.data() + first * s.c * pixels, s, count, k, [&](std::size_t index, const double* row) {
-                std::copy_n(row, width, block + (index % nr) * width);
-                if (index % nr == nr - 1 || index + 1 == inner) pack_sliver(index / nr, index % nr + 1);
-    });
+            // Each row of X̂ is built in its place in the block (no copy).
+            for_each_im2col_row(
+                x.data() + first * s.c * pixels, s, count, k,
+                [&](std::size_t index) { return block + (index % nr) * width; },
+                [&](std::size_t index, const double*) {
+                    if (index % nr == nr - 1 || index + 1 == inner) pack_sliver(index / nr, index % nr + 1);
+                });
         const std::size_t rows = round_up(out_channels, mr);
         for (std::size_t pc = 0; pc < width; pc += kc_step)
             micro.multiply_block(out_channels, inner, std::min(kc_step, width - pc), packed_dy + pc * rows,

@@ -30,4 +30,15 @@ bool try_parallel_for(std::size_t parts, Task& task) {
         parts, [](void* context, std::size_t part) { (*static_cast<Task*>(context))(part); }, &task);
 }
 
+// Runs body(begin, end) over `parts` contiguous ranges of [0, count), each on its own thread of the
+// pool when num_threads() > 1 (all on this one when the pool is busy). Which items make a range
+// depends only on `count` and `parts`, so callers that choose `parts` without looking at the thread
+// count get the same bits with any number of threads.
+template <class Body>
+void in_parts(std::size_t count, std::size_t parts, Body body) {
+    auto task = [&](std::size_t part) { body(count * part / parts, count * (part + 1) / parts); };
+    if (parts > 1 && num_threads() > 1 && try_parallel_for(parts, task)) return;
+    for (std::size_t part = 0; part < parts; ++part) task(part);
+}
+
 }  // namespace tapeflow

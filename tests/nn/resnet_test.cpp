@@ -18,13 +18,12 @@ using namespace tapeflow::nn;
 TEST_CASE("make_resnet: conv, residual blocks, norm, ReLU, zero conv; the output starts at zero") {
     Rng rng(8);
     auto net = make_resnet(2, 4, rng, {.hidden = 8, .blocks = 2});
-    REQUIRE(net->size() == 6);
+    REQUIRE(net->size() == 5);
     CHECK((*net)[0].name() == "Conv2d(2 → 8, 3×3, weight_norm)");
     CHECK((*net)[1].name() == "ResidualBlock(8)");
     CHECK((*net)[2].name() == "ResidualBlock(8)");
-    CHECK((*net)[3].name() == "BatchNorm2d(8)");
-    CHECK((*net)[4].name() == "ReLU");
-    CHECK((*net)[5].name() == "Conv2d(8 → 4, 3×3)");
+    CHECK((*net)[3].name() == "BatchNorm2d(8) + ReLU");  // fused: BatchNorm2dOptions::relu
+    CHECK((*net)[4].name() == "Conv2d(8 → 4, 3×3)");
     const Tensor x = randn(Shape{3, 2, 5, 6}, rng);
     NoGrad no_grad;
     const Tensor y = (*net)(Var(x)).value();
