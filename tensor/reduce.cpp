@@ -1,5 +1,7 @@
 #include "tensor/reduce.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -188,12 +190,107 @@ Tensor norm(const Tensor& a, int axis, bool keepdim) {
                               [](double s, double m) { return m * std::sqrt(s); }, "norm");
 }
 
+namespace {
+// The shapes a backward pass sums back most: summed over leading axes ([B, C] → [C], a bias), over
+// trailing axes ([B, C] → [B, 1], a per-row scale), or both ([B, C, H, W] → [C, 1, 1]). Then `a` is
+// [before, kept, after] with the target [kept], and a contiguous loop replaces the row walk (whose
+// per-row bookkeeping dominates when rows are short, as the 2-wide rows of a planar flow).
+struct KeptBlock {
+    bool matches = false;
+    std::size_t before = 1, kept = 1, after = 1;
+};
+
+KeptBlock kept_block(const Shape& from, const Shape& to) {
+    KeptBlock b;
+    const std::size_t offset = from.rank() - to.rank();
+    int phase = 0;  // 0: in the leading summed axes, 1: in the kept ones, 2: in the trailing summed ones
+    for (std::size_t i = 0; i < from.rank(); ++i) {
+        const std::size_t n = from[i], target = i < offset ? 1 : to[i - offset];
+        if (n == 1) continue;  // an axis of size 1 belongs to any block
+        if (target == n) {
+            if (phase == 2) return b;  // kept, summed, kept again: not one block
+            phase = 1;
+            b.kept *= n;
+        } else if (phase == 0) {
+            b.before *= n;
+        } else {
+            phase = 2;
+            b.after *= n;
+        }
+    }
+    b.matches = true;
+    return b;
+}
+// out[j] = Σ_r a[r·stride + j] for the W columns j < W of `rows` rows, in the rows' order, with the
+// accumulators in registers (W fixed, so the loop has no aliasing or trip-count checks per row).
+template <std::size_t W>
+void add_columns_of(const double* a, std::size_t rows, std::size_t stride, double* out) {
+    std::array<double, W> acc{};
+    for (std::size_t r = 0; r < rows; ++r, a += stride)
+        for (std::size_t j = 0; j < W; ++j) acc[j] += a[j];
+    for (std::size_t j = 0; j < W; ++j) out[j] = acc[j];
+}
+
+constexpr std::size_t column_tile = 8;
+
+void add_columns(const double* a, std::size_t rows, std::size_t stride, std::size_t width, double* out) {
+    switch (width) {
+        case 1: return add_columns_of<1>(a, rows, stride, out);
+        case 2: return add_columns_of<2>(a, rows, stride, out);
+        case 3: return add_columns_of<3>(a, rows, stride, out);
+        case 4: return add_columns_of<4>(a, rows, stride, out);
+        case 5: return add_columns_of<5>(a, rows, stride, out);
+        case 6: return add_columns_of<6>(a, rows, stride, out);
+        case 7: return add_columns_of<7>(a, rows, stride, out);
+        default: return add_columns_of<column_tile>(a, rows, stride, out);
+    }
+}
+
+// out[k] += Σ_i a[k·n + i] for k < runs: each run of n contiguous entries adds into one element, in
+// order. Short runs (the 2-wide rows of a planar flow) get a fixed-length loop.
+template <std::size_t N>
+void add_runs_of(const double* a, std::size_t runs, double* out) {
+    for (std::size_t k = 0; k < runs; ++k, a += N) {
+        double acc = out[k];
+        for (std::size_t i = 0; i < N; ++i) acc += a[i];
+        out[k] = acc;
+    }
+}
+
+void add_runs(const double* a, std::size_t runs, std::size_t n, double* out) {
+    switch (n) {
+        case 2: return add_runs_of<2>(a, runs, out);
+        case 3: return add_runs_of<3>(a, runs, out);
+        case 4: return add_runs_of<4>(a, runs, out);
+        default:
+            for (std::size_t k = 0; k < runs; ++k, a += n) {
+                double acc = out[k];
+                for (std::size_t i = 0; i < n; ++i) acc += a[i];
+                out[k] = acc;
+            }
+    }
+}
+}  // namespace
+
 Tensor sum_to(const Tensor& a, const Shape& shape) {
     require_sums_to(a, shape);
     if (a.shape() == shape) return a;
     Tensor out = Tensor::zeros(shape);
     double* po = out.data();
     const double* pa = a.data();
+    // Each target element adds its sources in a's row-major order, as sum_to_reference does, so the
+    // fast paths give the same bits.
+    if (const KeptBlock b = kept_block(a.shape(), shape); b.matches) {
+        if (b.after == 1) {
+            // Column sums of a [before, kept] matrix, a tile of up to 8 columns at a time.
+            for (std::size_t k = 0; k < b.kept; k += column_tile)
+                add_columns(pa + k, b.before, b.kept, std::min(column_tile, b.kept - k), po + k);
+            return out;
+        }
+        for (std::size_t o = 0; o < b.before; ++o)
+            add_runs(pa + o * b.kept * b.after, b.kept, b.after, po);
+        return out;
+    }
     // Walk `a` a row at a time; each element lands on the target element it was broadcast from. The
     // additions happen in the same order as in sum_to_reference, so the results are identical.
     detail::for_each_broadcast_row<1>(a.shape(), {&shape},
