@@ -5,8 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
+#include <type_traits>
 
 #include "tensor/broadcast.hpp"
+#include "tensor/softmax.hpp"
 
 namespace tapeflow {
 
@@ -165,6 +168,99 @@ Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
     for (std::size_t i = 0; i < a.rank(); ++i)
         if (i != ax) squeezed.push_back(a.shape()[i]);
     return out.reshape(squeezed);
+}
+
+namespace {
+// Calls row(first, stride) for every row of `a` along the axis: its entries are first[0], first[stride],
+// …, first[(n − 1)·stride]. The stride is a compile-time 1 for the last axis (the common case), so those
+// loops are plain contiguous loops.
+template <class Row>
+void for_each_axis_row(const AxisView& v, Row&& row) {
+    if (v.inner == 1) {
+        for (std::size_t o = 0; o < v.outer; ++o) row(o * v.n, std::integral_constant<std::size_t, 1>{});
+        return;
+    }
+    for (std::size_t o = 0; o < v.outer; ++o)
+        for (std::size_t i = 0; i < v.inner; ++i) row(o * v.n * v.inner + i, v.inner);
+}
+
+// The shift of a softmax row: its maximum, or 0 when that is ±inf (as logsumexp: no inf − inf); NaN
+// stays NaN.
+template <class Stride>
+double row_shift(const double* x, std::size_t n, Stride stride) {
+    double m = -inf;
+    for (std::size_t k = 0; k < n; ++k) m = take_max(m, x[k * stride]);
+    return std::isinf(m) ? 0.0 : m;
+}
+
+// The vector-Jacobian product of a row map whose Jacobian is a diagonal plus a rank-one term:
+// out_j = apply(y_j, g_j, c) with c = Σ_k weigh(y_k, g_k) over the row of y (the op's output).
+template <class Weigh, class Apply>
+Tensor row_vjp(const Tensor& y, const Tensor& g, int axis, std::string_view op, Weigh weigh, Apply apply) {
+    const AxisView v = axis_view(y, axis, true, op);
+    require_defined(g, op);
+    if (!(y.shape() == g.shape()))
+        throw std::invalid_argument(
+            fmt::format("{}: the gradient's shape {} differs from the output's shape {}", op, g.shape(), y.shape()));
+    Tensor out(y.shape());
+    const double* py = y.data();
+    const double* pg = g.data();
+    double* po = out.data();
+    for_each_axis_row(v, [&](std::size_t first, auto stride) {
+        double c = 0;
+        for (std::size_t k = 0; k < v.n; ++k) c += weigh(py[first + k * stride], pg[first + k * stride]);
+        for (std::size_t k = 0; k < v.n; ++k) {
+            const std::size_t j = first + k * stride;
+            po[j] = apply(py[j], pg[j], c);
+        }
+    });
+    return out;
+}
+
+// Applies row(x, y, n, stride) to every row along the axis: it reads the input row at x and writes
+// the output row at y (n entries, `stride` apart).
+template <class Row>
+Tensor map_axis_rows(const Tensor& a, int axis, std::string_view op, Row&& row) {
+    const AxisView v = axis_view(a, axis, true, op);
+    Tensor out(a.shape());
+    const double* pa = a.data();
+    double* po = out.data();
+    for_each_axis_row(v, [&](std::size_t first, auto stride) { row(pa + first, po + first, v.n, stride); });
+    return out;
+}
+}  // namespace
+
+Tensor softmax(const Tensor& a, int axis) {
+    return map_axis_rows(a, axis, "softmax", [](const double* x, double* s, std::size_t n, auto stride) {
+        const double shift = row_shift(x, n, stride);
+        double total = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const double e = std::exp(x[k * stride] - shift);
+            s[k * stride] = e;
+            total += e;
+        }
+        for (std::size_t k = 0; k < n; ++k) s[k * stride] /= total;
+    });
+}
+
+Tensor log_softmax(const Tensor& a, int axis) {
+    return map_axis_rows(a, axis, "log_softmax", [](const double* x, double* y, std::size_t n, auto stride) {
+        const double shift = row_shift(x, n, stride);
+        double total = 0;
+        for (std::size_t k = 0; k < n; ++k) total += std::exp(x[k * stride] - shift);
+        const double lse = shift + std::log(total);
+        for (std::size_t k = 0; k < n; ++k) y[k * stride] = x[k * stride] - lse;
+    });
+}
+
+Tensor softmax_backward(const Tensor& s, const Tensor& g, int axis) {
+    return row_vjp(s, g, axis, "softmax_backward", [](double sk, double gk) { return gk * sk; },
+                   [](double sj, double gj, double dot) { return sj * (gj - dot); });
+}
+
+Tensor log_softmax_backward(const Tensor& y, const Tensor& g, int axis) {
+    return row_vjp(y, g, axis, "log_softmax_backward", [](double, double gk) { return gk; },
+                   [](double yj, double gj, double total) { return gj - std::exp(yj) * total; });
 }
 
 Tensor cumsum(const Tensor& a, int axis) {
