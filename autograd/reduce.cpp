@@ -9,6 +9,7 @@
 #include "tensor/elementwise.hpp"
 #include "tensor/reduce.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tensor/softmax.hpp"
 #include "tensor/stable.hpp"
 
 namespace tapeflow {
@@ -156,24 +157,37 @@ Var logsumexp(const Var& a, int axis, bool keepdim, CallSite site) {
                   [axis](auto& ctx) { logsumexp_backward(ctx, axis, false); }, site);
 }
 
-// s = softmax(a):  da = s ⊙ (g − Σ_j g_j s_j), the softmax Jacobian diag(s) − s sᵀ applied to g.
-Var softmax(const Var& a, int axis, CallSite site) {
-    const Tensor lse = tapeflow::logsumexp(a.value(), axis, true);
-    Tensor value = map_binary(a.value(), lse, [](double x, double l) { return std::exp(x - l); }, "softmax");
-    return record("softmax", std::move(value), {a}, [axis](auto& ctx) {
-        const auto s = ctx.value();
-        const auto dot = sum(mul(ctx.grad(), s), axis, true);
+// s = softmax(a):  da = s ⊙ (g − Σ_j g_j s_j), the softmax Jacobian diag(s) − s sᵀ applied to g. The
+// first-order rule is one fused pass per row (tensor/softmax.hpp); the recorded one (create_graph) is the
+// same formula over Var ops, so the backward can be differentiated again.
+namespace {
+struct SoftmaxBackward {
+    int axis;
+    void operator()(Backward& ctx) const { ctx.accumulate(0, softmax_backward(ctx.value(), ctx.grad(), axis)); }
+    void operator()(VarBackward& ctx) const {
+        const Var s = ctx.value();
+        const Var dot = sum(mul(ctx.grad(), s), axis, true);
         ctx.accumulate(0, mul(s, sub(ctx.grad(), dot)));
-    }, site);
+    }
+};
+
+// y = a − logsumexp(a):  da = g − e^y · Σ_j g_j, fused on the first-order path as above.
+struct LogSoftmaxBackward {
+    int axis;
+    void operator()(Backward& ctx) const { ctx.accumulate(0, log_softmax_backward(ctx.value(), ctx.grad(), axis)); }
+    void operator()(VarBackward& ctx) const {
+        const Var total = sum(ctx.grad(), axis, true);
+        ctx.accumulate(0, sub(ctx.grad(), mul(exp(ctx.value()), total)));
+    }
+};
+}  // namespace
+
+Var softmax(const Var& a, int axis, CallSite site) {
+    return record("softmax", tapeflow::softmax(a.value(), axis), {a}, SoftmaxBackward{axis}, site);
 }
 
-// y = a − logsumexp(a):  da = g − e^y · Σ_j g_j.
 Var log_softmax(const Var& a, int axis, CallSite site) {
-    Tensor value = tapeflow::sub(a.value(), tapeflow::logsumexp(a.value(), axis, true));
-    return record("log_softmax", std::move(value), {a}, [axis](auto& ctx) {
-        const auto total = sum(ctx.grad(), axis, true);
-        ctx.accumulate(0, sub(ctx.grad(), mul(exp(ctx.value()), total)));
-    }, site);
+    return record("log_softmax", tapeflow::log_softmax(a.value(), axis), {a}, LogSoftmaxBackward{axis}, site);
 }
 
 // out_k = Σ_{j ≤ k} a_j:  da_j = Σ_{k ≥ j} g_k.

@@ -184,16 +184,20 @@ void Tape::backward(const Var& root) {
 namespace {
 // Marks the gradient a rule receives read-only while the rule runs (it may also be the gradient of
 // the nodes it was passed on to, see Tape::accumulate), and restores the previous state afterwards.
+// The gradient is defined (the sweep skips nodes without one), so its header is reached once.
 class ReadOnlyWhileRuleRuns {
 public:
-    explicit ReadOnlyWhileRuleRuns(Tensor& grad) : grad_(grad), before_(grad.read_only()) { grad_.set_read_only(true); }
-    ~ReadOnlyWhileRuleRuns() { grad_.set_read_only(before_); }
+    explicit ReadOnlyWhileRuleRuns(const Tensor& grad)
+        : header_(storage_header(const_cast<double*>(grad.data()))), before_(header_.read_only) {
+        header_.read_only = 1;
+    }
+    ~ReadOnlyWhileRuleRuns() { header_.read_only = before_; }
     ReadOnlyWhileRuleRuns(const ReadOnlyWhileRuleRuns&) = delete;
     ReadOnlyWhileRuleRuns& operator=(const ReadOnlyWhileRuleRuns&) = delete;
 
 private:
-    Tensor& grad_;
-    bool before_;
+    StorageHeader& header_;
+    std::uint32_t before_;
 };
 
 std::string describe_site(const CallSite& site) {
@@ -202,20 +206,30 @@ std::string describe_site(const CallSite& site) {
 }
 }  // namespace
 
-void Tape::check_versions(std::uint32_t index) const {
+namespace {
+// The report of check_versions, out of line: the sweep's fast path is only the comparisons.
+[[noreturn, gnu::cold, gnu::noinline]] void throw_modified(const Node& n, std::uint32_t index, const std::string& what,
+                                                           std::uint64_t then, std::uint64_t now) {
+    throw std::logic_error(fmt::format(
+        "backward: {} of '{}' (node #{}{}) was modified in place after it was recorded: its version was {} "
+        "when recorded and is {} now, so the gradient would use the modified values; clone() a tensor "
+        "before modifying it, or modify it after backward",
+        what, n.op, index, describe_site(n.site), then, now));
+}
+}  // namespace
+
+// Every node on the path is checked, each input once per node that reads it (a storage's version is
+// one load from its header, so this is a few instructions per input; only a mismatch builds a message).
+inline void Tape::check_versions(std::uint32_t index) const {
     const Node& n = nodes_[index];
-    const auto modified = [&](const std::string& what, std::uint64_t then, std::uint64_t now) {
-        return std::logic_error(fmt::format(
-            "backward: {} of '{}' (node #{}{}) was modified in place after it was recorded: its version was {} "
-            "when recorded and is {} now, so the gradient would use the modified values; clone() a tensor "
-            "before modifying it, or modify it after backward",
-            what, n.op, index, describe_site(n.site), then, now));
-    };
-    if (n.value.version() != n.version) throw modified("the output", n.version, n.value.version());
+    if (n.value.version() != n.version) [[unlikely]]
+        throw_modified(n, index, "the output", n.version, n.value.version());
+    const std::uint32_t* in = inputs_.data() + n.first_input;
+    const std::uint64_t* then = input_versions_.data() + n.first_input;
     for (std::uint32_t k = 0; k < n.n_inputs; ++k) {
-        const std::uint32_t in = inputs_[n.first_input + k];
-        const std::uint64_t then = input_versions_[n.first_input + k], now = nodes_[in].value.version();
-        if (now != then) throw modified(fmt::format("input {} (node #{} '{}')", k, in, nodes_[in].op), then, now);
+        const std::uint64_t now = nodes_[in[k]].value.version();
+        if (now != then[k]) [[unlikely]]
+            throw_modified(n, index, fmt::format("input {} (node #{} '{}')", k, in[k], nodes_[in[k]].op), then[k], now);
     }
 }
 

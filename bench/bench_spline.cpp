@@ -5,6 +5,7 @@
 //
 //   spline   N = 512 samples × M = 2 coordinates, K = 8 bins on [−4, 4] (the shape of tutorial 11's
 //            spline coupling flow: one raw row of 3K − 1 per entry), half the points in the tails
+//   softmax  the knots' softmax (and log_softmax) alone on [N, M, K], with a weighted sum as the loss
 //
 // Usage: bench_spline [--no-header]
 #include <cstddef>
@@ -63,6 +64,21 @@ int main(int argc, char** argv) {
         if (name == "affine") affine_cpu = t.cpu;
         bench::print_row("spline", fmt::format("{}, forward + backward, CPU per entry", which), per_entry, 1, "ns",
                          name == "affine" ? details : fmt::format("{}; {:.1f}× the affine map", details, t.cpu / affine_cpu));
+    }
+    // The knots' softmax alone (two per entry: widths and heights), over the same raw rows of K.
+    Parameter logits(randn(Shape{n, m, bins}, rng));
+    for (const char* which : {"softmax", "log_softmax"}) {
+        const std::string name = which;
+        const Tensor weights = randn(Shape{n, m, bins}, rng);
+        const bench::Timing t = bench::median_seconds_per_call([&] {
+            logits.zero_grad();
+            const Var y = name == "softmax" ? softmax(logits.var(), 2) : log_softmax(logits.var(), 2);
+            tape.backward(sum(y * Var(weights)));
+            tape.clear();
+        });
+        bench::print_row("spline", fmt::format("{} along K, forward + backward, CPU per element", which),
+                         t.cpu * 1e9 / (entries * bins), 1, "ns",
+                         fmt::format("[N, M, K] = [{}, {}, {}], weighted sum as the loss", n, m, bins));
     }
     return 0;
 }

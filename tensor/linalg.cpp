@@ -80,7 +80,7 @@ LUFactorization lu_factor(const Tensor& a) {
             if (std::abs(lu[r * n + col]) > std::abs(lu[pivot * n + col])) pivot = r;
         f.pivots[col] = pivot;
         if (pivot != col) {
-            for (std::size_t c = 0; c < n; ++c) std::swap(lu[col * n + c], lu[pivot * n + c]);
+            for (std::size_t c = 0; c < n; ++c) std::swap(lu.data()[col * n + c], lu.data()[pivot * n + c]);
             f.permutation_sign = -f.permutation_sign;
         }
         const double diag = lu[col * n + col];
@@ -134,7 +134,7 @@ Tensor solve(const Tensor& a, const Tensor& b) {
     // Apply P, then forward substitution with unit L, then back substitution with U.
     for (std::size_t i = 0; i < n; ++i)
         if (f.pivots[i] != i)
-            for (std::size_t c = 0; c < k; ++c) std::swap(x[i * k + c], x[f.pivots[i] * k + c]);
+            for (std::size_t c = 0; c < k; ++c) std::swap(x.data()[i * k + c], x.data()[f.pivots[i] * k + c]);
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < i; ++j)
             for (std::size_t c = 0; c < k; ++c) x[i * k + c] -= f.lu[i * n + j] * x[j * k + c];

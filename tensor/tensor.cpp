@@ -109,10 +109,9 @@ std::size_t flat_index(const Shape& shape, std::initializer_list<std::size_t> in
 }
 }  // namespace
 
-double& Tensor::at(std::initializer_list<std::size_t> index) {
+Tensor::Element Tensor::at(std::initializer_list<std::size_t> index) {
     require_defined(*this, "at");
-    write_access();
-    return storage_[flat_index(shape_, index)];
+    return {*this, storage_.get() + flat_index(shape_, index)};
 }
 
 double Tensor::at(std::initializer_list<std::size_t> index) const {

@@ -51,9 +51,11 @@ public:
     // Size along one axis; negative axes count from the end.
     std::size_t size(int axis) const;
 
-    // The mutable accessors (data, span, at, operator[]) count as writes: each bumps the storage's
-    // version (see version()) and throws std::logic_error on a read-only storage. Read through a
-    // const Tensor& to leave the version alone.
+    // Reads never count as writes; writes bump the storage's version (see version()) and throw
+    // std::logic_error on a read-only storage. Element access through a non-const handle (operator[],
+    // at) gives an Element: reading it is a read, assigning to it (=, +=, …) is the write. A mutable
+    // pointer or span (data(), span() on a non-const handle) is handed out for writing and counts as a
+    // write when it is handed out; read raw memory through a const handle (std::as_const(t).data()).
     double* data() {
         write_access();
         return storage_.get();
@@ -65,16 +67,37 @@ public:
 
     // The single element of a one-element tensor (any rank).
     double item() const;
+    // One element seen through a non-const handle: converting it to double reads (the version stays),
+    // assigning to it writes (the version is bumped, a read-only storage refuses). A short-lived
+    // proxy, as std::vector<bool>::reference: bind elements you keep to a double, not to auto.
+    class Element {
+    public:
+        Element(const Element&) = default;
+        operator double() const { return *at_; }
+        Element& operator=(double v) {
+            owner_.count_write(storage_header(owner_.storage_.get()));
+            *at_ = v;
+            return *this;
+        }
+        Element& operator=(const Element& other) { return *this = static_cast<double>(other); }
+        Element& operator+=(double v) { return *this = *at_ + v; }
+        Element& operator-=(double v) { return *this = *at_ - v; }
+        Element& operator*=(double v) { return *this = *at_ * v; }
+        Element& operator/=(double v) { return *this = *at_ / v; }
+
+    private:
+        friend class Tensor;
+        Element(Tensor& owner, double* at) : owner_(owner), at_(at) {}
+        Tensor& owner_;
+        double* at_;
+    };
+
     // Bounds-checked element access by multi-index.
-    double& at(std::initializer_list<std::size_t> index);
+    Element at(std::initializer_list<std::size_t> index);
     double at(std::initializer_list<std::size_t> index) const;
-    // Flat (row-major) element access, unchecked: for kernels and loops over numel().
-    double& operator[](std::size_t i) {
-        // Defined, as for every unchecked access (and no null branch: GCC 12's -Warray-bounds would
-        // flag the element access on that path).
-        count_write(storage_header(storage_.get()));
-        return storage_[i];
-    }
+    // Flat (row-major) element access, unchecked: for kernels and loops over numel(). Defined, as for
+    // every unchecked access.
+    Element operator[](std::size_t i) { return {*this, storage_.get() + i}; }
     double operator[](std::size_t i) const { return storage_[i]; }
 
     Tensor clone() const;
@@ -126,3 +149,12 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-9, double atol 
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace tapeflow
+
+// An element prints as its value.
+template <>
+struct fmt::formatter<tapeflow::Tensor::Element> : fmt::formatter<double> {
+    template <class Context>
+    auto format(const tapeflow::Tensor::Element& e, Context& ctx) const {
+        return fmt::formatter<double>::format(static_cast<double>(e), ctx);
+    }
+};

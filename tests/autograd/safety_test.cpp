@@ -4,6 +4,7 @@
 // thread.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -108,6 +109,34 @@ TEST_CASE("reading through a const handle and modifying after backward are fine"
     CHECK(allclose(x.grad(), tapeflow::exp(Tensor{0.5, 1.5})));
     t += Tensor{1.0, 1.0};  // after backward: nothing left to check
     CHECK(allclose(x.grad(), tapeflow::exp(Tensor{0.5, 1.5})));
+}
+
+TEST_CASE("reading a recorded tensor through a non-const handle is no write; assigning to it still is") {
+    Tape tape;
+    TapeScope scope(tape);
+    Tensor t{0.5, 1.5};
+    const Var x = tape.variable(t);
+    const Var e = exp(x);
+    const Var loss = sum(e * x);
+    Tensor out = e.value();  // non-const handles on a recorded input and a recorded output
+    const double seen = t[0] + t.at({1}) + out[1];
+    CHECK(seen == doctest::Approx(2.0 + std::exp(1.5)));
+    tape.backward(loss);  // d/dx Σ x e^x = (1 + x) e^x
+    CHECK(allclose(x.grad(), Tensor{1.5 * std::exp(0.5), 2.5 * std::exp(1.5)}));
+    // A rule may read its upstream gradient through a non-const copy of the handle, too.
+    const Var y = record("reads_its_gradient", x.value().clone(), {x}, [](Backward& ctx) {
+        Tensor g = ctx.grad();
+        Tensor scaled(g.shape());
+        for (std::size_t i = 0; i < g.numel(); ++i) scaled[i] = 3.0 * g[i];
+        ctx.accumulate(0, scaled);
+    });
+    const Var loss2 = sum(y);
+    tape.backward(loss2);
+    CHECK(allclose(x.grad(), Tensor{3.0, 3.0}));
+    // An assignment through the same accessors is a write, and backward reports it.
+    const Var loss3 = sum(exp(x));
+    t[1] = t[1];  // even a write of the same value: the storage cannot tell
+    CHECK(contains(logic_error_of([&] { tape.backward(loss3); }), "input 0 (node #0 'variable') of 'exp'"));
 }
 
 TEST_CASE("a rule cannot write into its upstream gradient, which another node shares") {

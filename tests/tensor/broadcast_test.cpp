@@ -82,13 +82,17 @@ TEST_CASE("map_ternary's row-wise loop gives exactly the per-element reference")
         }
 }
 
-TEST_CASE("sum_to's row-wise loop gives exactly the per-element reference") {
+TEST_CASE("sum_to's block and row-wise loops give exactly the per-element reference") {
     Rng rng(13);
     const Pair cases[] = {
         // {from, to}
         {{5, 7}, {7}},       {{5, 7}, {5, 1}},    {{5, 7}, {1, 7}},       {{5, 7}, {}},        {{5, 7}, {1}},
         {{2, 3, 4}, {3, 1}}, {{2, 3, 4}, {1, 1, 4}}, {{2, 3, 4}, {2, 1, 1}}, {{256, 784}, {784}}, {{0, 3}, {3}},
         {{4, 0}, {4, 1}},    {{5, 7}, {5, 7}},
+        // the contiguous block paths (summed leading/trailing axes around a kept block) and the walk
+        // they fall back to (kept, summed, kept)
+        {{256, 2}, {256, 1}}, {{2, 3, 4}, {1, 3, 1}}, {{3, 1, 4, 5}, {1, 1, 4, 1}}, {{2, 3, 4}, {2, 3, 1}},
+        {{4, 2, 3}, {4, 1, 3}}, {{2, 3, 4, 5}, {2, 1, 4, 1}}, {{1, 6}, {6}},
     };
     for (const Pair& p : cases) {
         INFO("sum_to " << p.a.str() << " → " << p.b.str());

@@ -14,6 +14,7 @@
 #include "tensor/elementwise.hpp"
 #include "tensor/random.hpp"
 #include "tensor/shape_ops.hpp"
+#include "tensor/softmax.hpp"
 #include "tests/helpers.hpp"
 
 using tapeflow::Shape;
@@ -311,4 +312,58 @@ TEST_CASE("cumsum runs along the axis; norm is √Σa² without overflow or unde
     CHECK(norm(Tensor{3e-300, 4e-300}, 0).item() == doctest::Approx(5e-300).epsilon(1e-15));
     CHECK(std::isinf(norm(Tensor{1.0, INFINITY}, 0).item()));
     CHECK_THROWS_WITH_AS(norm(m, -3), doctest::Contains("axis"), std::invalid_argument);
+}
+
+// The fused kernels against the formulas composed from separate passes (softmax = e^{a − lse}).
+TEST_CASE("softmax and log_softmax kernels: every axis against exp(a − logsumexp), and their backward formulas") {
+    tapeflow::Rng rng(21);
+    const Tensor a = tapeflow::randn(Shape{3, 4, 5}, rng) * 3.0;
+    const Tensor g = tapeflow::randn(Shape{3, 4, 5}, rng);
+    for (int axis : {0, 1, 2, -1}) {
+        CAPTURE(axis);
+        const Tensor lse = logsumexp(a, axis, true);
+        const Tensor s = tapeflow::softmax(a, axis);
+        const Tensor y = tapeflow::log_softmax(a, axis);
+        CHECK(max_abs_diff(s, exp(a - lse)) <= 1e-15);
+        CHECK(max_abs_diff(y, a - lse) <= 1e-14);
+        // s ⊙ (g − Σ g s) and g − e^y Σ g, composed.
+        const Tensor ds = s * (g - sum(g * s, axis, true));
+        const Tensor dy = g - exp(y) * sum(g, axis, true);
+        CHECK(max_abs_diff(tapeflow::softmax_backward(s, g, axis), ds) <= 1e-15);
+        CHECK(max_abs_diff(tapeflow::log_softmax_backward(y, g, axis), dy) <= 1e-15);
+    }
+    // By hand: softmax(0, log 3) = (1/4, 3/4); its VJP with g = (1, 0) is s ⊙ (g − 1/4) = (3/16, −3/16).
+    const Tensor q = tapeflow::softmax(Tensor{0.0, std::log(3.0)}, 0);
+    CHECK(q[0] == doctest::Approx(0.25).epsilon(1e-15));
+    CHECK(q[1] == doctest::Approx(0.75).epsilon(1e-15));
+    const Tensor dq = tapeflow::softmax_backward(q, Tensor{1.0, 0.0}, 0);
+    CHECK(dq[0] == doctest::Approx(3.0 / 16).epsilon(1e-15));
+    CHECK(dq[1] == doctest::Approx(-3.0 / 16).epsilon(1e-15));
+}
+
+TEST_CASE("softmax and log_softmax kernels: no overflow, the ±inf rows, bad input") {
+    const Tensor big = tapeflow::softmax(Tensor{{1000.0, 1000.0 + std::log(3.0)}}, 1);
+    CHECK(big[0] == doctest::Approx(0.25).epsilon(1e-12));
+    CHECK(big[1] == doctest::Approx(0.75).epsilon(1e-12));
+    CHECK(tapeflow::log_softmax(Tensor{0.0, -2000.0}, 0)[1] == doctest::Approx(-2000.0).epsilon(1e-15));
+    // An −inf entry gets no mass; an all −inf row has none to share (NaN); a +inf entry takes it all
+    // as inf/inf (NaN) and leaves 0 to the rest — each as the composed exp(a − logsumexp(a)).
+    const double inf = std::numeric_limits<double>::infinity();
+    const Tensor rows{{0.0, -inf}, {-inf, -inf}, {inf, 1.0}};
+    const Tensor s = tapeflow::softmax(rows, 1);
+    CHECK(s[0] == 1.0);
+    CHECK(s[1] == 0.0);
+    CHECK(std::isnan(s[2]));
+    CHECK(std::isnan(s[3]));
+    CHECK(std::isnan(s[4]));
+    CHECK(s[5] == 0.0);
+    const Tensor y = tapeflow::log_softmax(rows, 1);
+    CHECK(y[0] == 0.0);
+    CHECK(y[1] == -inf);
+    CHECK(std::isnan(y[2]));
+    CHECK_THROWS_WITH_AS(tapeflow::softmax(Tensor{1.0, 2.0}, 1), doctest::Contains("axis"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tapeflow::softmax_backward(Tensor{0.5, 0.5}, Tensor{1.0, 2.0, 3.0}, 0),
+                         "softmax_backward: the gradient's shape [3] differs from the output's shape [2]",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tapeflow::log_softmax(Tensor{}, 0), doctest::Contains("undefined"), std::invalid_argument);
 }

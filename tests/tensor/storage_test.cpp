@@ -1,16 +1,18 @@
-// Storage: the version counter every write access bumps (shared by all views of a storage), the
-// read-only flag, and a recycled block starting afresh.
+// Storage: the version counter every write bumps and no read does (shared by all views of a storage),
+// the read-only flag, and a recycled block starting afresh.
 #include "tensor/storage.hpp"
 
 #include <doctest/doctest.h>
 
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "tensor/tensor.hpp"
 
 using namespace tapeflow;
 
-TEST_CASE("every mutable access bumps the storage's version; const reads do not") {
+TEST_CASE("every write bumps the storage's version; const reads do not") {
     Tensor t = Tensor::zeros(Shape{2, 2});
     const Tensor& read = t;
     const std::uint64_t start = t.version();
@@ -38,6 +40,26 @@ TEST_CASE("every mutable access bumps the storage's version; const reads do not"
     CHECK(Tensor().version() == 0);
 }
 
+TEST_CASE("reading an element through a non-const handle is a read; assigning to it is a write") {
+    Tensor t{{1.0, 2.0}, {3.0, 4.0}};
+    const std::uint64_t start = t.version();
+    const double first = t[0];
+    const double corner = t.at({1, 1});
+    CHECK(first + corner == 5.0);
+    CHECK(t[1] * 2.0 == 4.0);
+    CHECK(fmt::format("{}", t[2]) == "3");
+    CHECK(t.version() == start);
+    t[1] += 0.5;  // a compound assignment reads and then writes: one write
+    CHECK(t.version() == start + 1);
+    t.at({1, 0}) = t[0];  // element to element: the write is counted on the target
+    CHECK(t.version() == start + 2);
+    t[3] *= 2.0;
+    t[3] -= 1.0;
+    t[3] /= 7.0;
+    CHECK(t.version() == start + 5);
+    CHECK(equal(t, Tensor{{1.0, 2.5}, {1.0, 1.0}}));
+}
+
 TEST_CASE("a view shares its storage's version; a clone has its own") {
     Tensor t = Tensor::zeros(Shape{4});
     Tensor view = t.reshape(Shape{2, 2});
@@ -57,7 +79,10 @@ TEST_CASE("a read-only storage refuses writes through every handle and every acc
     const std::uint64_t version = t.version();
     CHECK_THROWS_AS(other_handle[0] = 5.0, std::logic_error);
     CHECK_THROWS_AS(other_handle.data(), std::logic_error);
-    CHECK_THROWS_AS(other_handle.at({1}), std::logic_error);
+    CHECK_THROWS_AS(other_handle.at({1}) = 5.0, std::logic_error);
+    CHECK_THROWS_AS(other_handle[1] += 1.0, std::logic_error);
+    CHECK(other_handle[1] == 2.0);  // reading through a non-const handle is fine
+    CHECK(other_handle.at({0}) == 1.0);
     CHECK_THROWS_AS(other_handle.fill(0.0), std::logic_error);
     CHECK_THROWS_AS(other_handle *= 2.0, std::logic_error);
     CHECK_THROWS_AS(other_handle += t, std::logic_error);
