@@ -21,12 +21,12 @@
 
 namespace tapeflow::tutorial {
 
-Cli& declare_fit_options(Cli& cli) {
+Cli& declare_fit_options(Cli& cli, std::size_t default_warmup) {
     return cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
         .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate (at the start, with the cosine schedule)")
         .choice("--lr-schedule", "cosine", {"cosine", "constant"}, "cosine: the rate falls from --lr to 0 over the run")
-        .integer("--warmup", {"5000", "100"}, {0, 10'000'000},
+        .integer("--warmup", {std::to_string(default_warmup), "100"}, {0, 10'000'000},
                  "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
         .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")

@@ -35,8 +35,8 @@ struct FitSettings {
 
 // The options every fit takes (--steps, --batch, --lr, --lr-schedule, --warmup, --targets, --ks, --eval-samples,
 // --confine, --seeds), with the defaults of the reference run (or a small run under --quick), and the
-// settings they give.
-Cli& declare_fit_options(Cli& cli);
+// settings they give. The warm-up's default is the family's: the one its full runs were measured with.
+Cli& declare_fit_options(Cli& cli, std::size_t default_warmup);
 FitSettings read_fit_settings(const Options& opt);
 // True when none of those options was given and --quick is off: the run whose message is checked.
 bool default_fit_run(const Options& opt);
