@@ -24,6 +24,18 @@
 // throws; write into a clone()), and an input or output modified in place after it was recorded is
 // reported before the rule would run (the storage versions of tensor/storage.hpp).
 //
+// Forward mode (jvp, jacobian by forward mode, hvp forward-over-reverse: autograd/forward.hpp) needs a
+// tangent rule as well: the directional derivative of the op, ẏ = Σ_k (∂y/∂x_k)·ẋ_k, given as a fifth
+// argument that takes Forward& and returns the output's tangent:
+//
+//     return record("log_cosh", value, {x}, backward,
+//                   [](const Forward& t) { return t.tangent(0) * tapeflow::tanh(t.input(0)); });
+//
+// It runs while the op is recorded, only when some input carries a tangent (never on the first-order
+// path). An op recorded without one works in reverse mode to any order its backward allows; when a
+// tangent reaches it, recording throws std::logic_error naming the op and saying that its tangent rule
+// is missing. jvpcheck (autograd/gradcheck.hpp) checks a tangent rule against central differences.
+//
 // An op with several outputs is recorded once, with its outputs joined along an axis, and split into
 // views by `split` / `narrow` (autograd/shape_ops.hpp): each piece's gradient flows back into its slice
 // of the joined node (tests/autograd/op_test.cpp records sin and cos in one node this way).
