@@ -156,3 +156,23 @@ TEST_CASE("What may cross a forward level: each misuse is refused with a clear e
         CHECK(max_abs_diff(grad(sum(g), {x})[0].value(), Tensor{2.0, 2.0}) == 0.0);  // the right way round
     }
 }
+
+TEST_CASE("Tangents of relu, abs and clamp on both sides of their kinks, against central differences") {
+    const VarFunction kinked = [](const std::vector<Var>& v) {
+        return concat({relu(v[0]), abs(v[0]), clamp(v[0] + 0.9, -0.9, 0.9)}, 0);
+    };
+    for (const double side : {-1.0, 1.0}) {
+        INFO("side " << side);
+        const Tensor x = Tensor{1e-3 * side, 2e-3 * side};  // just left or just right of 0 (and of 0.9)
+        const GradcheckResult r = jvpcheck(kinked, {x}, {Tensor{1.0, -0.5}});
+        INFO(r.report);
+        CHECK(r.ok);
+        // The one-sided values the backward uses too: relu′ = [x > 0], abs′ = sign x, clamp′ = [inside].
+        Tape tape;
+        TapeScope scope(tape);
+        const Var xv = tape.variable(x.clone());
+        const Tensor jv = jvp([&](const Var& z) { return kinked({z}); }, xv, Tensor{1.0, -0.5}).product.value();
+        const double relu_slope = side > 0 ? 1.0 : 0.0, clamp_slope = side > 0 ? 0.0 : 1.0;
+        CHECK(max_abs_diff(jv, Tensor{relu_slope, -0.5 * relu_slope, side, -0.5 * side, clamp_slope, -0.5 * clamp_slope}) == 0.0);
+    }
+}
