@@ -146,10 +146,10 @@ void section_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
     print_indented(plot::ascii_table({"shape", "forward mode", "CPU ms", "reverse mode", "CPU ms", "reverse / forward", "max |J − FD|"}, rows));
     fmt::print(
         "\nThe mode with fewer passes should be the cheaper one: forward for the tall map, reverse for the\n"
-        "wide one (the ratio is timing, printed and not checked). One forward pass (f with its tangents)\n"
-        "and one reverse pass (f, then the sweep) cost about the same here, so the ratio is close to the\n"
-        "ratio of pass counts. A gradient (m = 1) is one reverse pass whatever n is: why training uses\n"
-        "reverse mode.\n\n");
+        "wide one (the ratio is timing, printed and not checked). A forward pass runs f again with its\n"
+        "tangents (values and tangents: about twice f's work), a reverse pass sweeps the one recording of\n"
+        "f, so per pass forward mode costs somewhat more; the pass count still decides. A gradient (m = 1)\n"
+        "is one reverse pass whatever n is: why training uses reverse mode.\n\n");
 }
 
 // ---- 2. Hessians ---------------------------------------------------------------------------------
