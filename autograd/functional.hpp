@@ -87,8 +87,9 @@ Tensor jacobian(const UnaryVarFunction& f, const Tensor& x, JacobianMode mode);
 // reverse_over_reverse: the vjp, seeded with v, of the recorded gradient — one recorded sweep and one
 // more. forward_over_reverse: the tangent of the recorded gradient along v — f and its recorded sweep
 // run once with x's tangent set to v, no second sweep (with create_graph, the double-vjp jvp instead).
-// bench_tape measures both (n = 128, CPU): 26.9 µs vs 27.2–27.6 µs, so reverse-over-reverse stays the
-// default; before forward mode, forward-over-reverse took 46–53 µs (1.6×).
+// bench_tape measures both (n = 128, CPU, four runs): reverse-over-reverse 26.9–29.3 µs,
+// forward-over-reverse 26.4–29.6 µs (0.92–1.02×; 46–53 µs, 1.6×, when jvp was two reverse sweeps). A
+// tie: reverse-over-reverse stays the default, as it also records a differentiable product directly.
 enum class HvpMode { reverse_over_reverse, forward_over_reverse };
 Var hvp(const UnaryVarFunction& f, const Var& x, const Tensor& v, HvpMode mode = HvpMode::reverse_over_reverse,
         GradOptions options = {});
