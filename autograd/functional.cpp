@@ -1,5 +1,7 @@
 #include "autograd/functional.hpp"
 
+#include "autograd/forward.hpp"
+
 #include <algorithm>
 #include <span>
 #include <stdexcept>
@@ -39,6 +41,14 @@ std::vector<Var> grad(const Var& output, const std::vector<Var>& inputs, const V
         throw std::invalid_argument(fmt::format("grad: grad_output shape {} differs from the output's shape {}",
                                                 grad_output.shape(), output.shape()));
     Tape& tape = *output.tape();
+    // An input recorded after the output (a Var of a later level: a gradient taken from it, say) cannot
+    // be something the output was computed from; it is a mix-up of levels, not a zero gradient.
+    for (std::size_t k = 0; k < inputs.size(); ++k)
+        if (inputs[k].requires_grad() && inputs[k].tape_id() == tape.id() && inputs[k].index() > output.index())
+            throw std::logic_error(fmt::format(
+                "grad: input {} ('{}', node #{}) was recorded after the output ('{}', node #{}), so the output "
+                "cannot depend on it; pass the Vars the output was computed from (autograd/functional.hpp, Levels)",
+                k, tape.node(inputs[k].index()).op, inputs[k].index(), tape.node(output.index()).op, output.index()));
     if (options.create_graph) return tape.differentiate(output, grad_output, inputs);
     for (const Var& in : inputs)
         if (in.requires_grad()) tape.check(in, "grad");
@@ -99,10 +109,20 @@ ValueAndProduct vjp(const UnaryVarFunction& f, const Var& x, const Tensor& u, Gr
 ValueAndProduct jvp(const UnaryVarFunction& f, const Var& x, const Tensor& v, GradOptions options) {
     if (!x.requires_grad()) throw std::invalid_argument("jvp: x must be recorded on a tape (tape.variable)");
     require_shape(v, x.shape(), "jvp", "v");
+    if (options.create_graph) {
+        // A differentiable J·v: the vjp, with respect to its seed, of a recorded vjp (docs/theory.md §11).
+        const Var y = f(x);
+        const Transposed t = transposed(y, x);
+        if (!t.vjp.requires_grad()) return {y, Var(Tensor::zeros(y.shape()))};
+        return {y, grad(t.vjp, {t.seed}, v, options)[0]};
+    }
+    // True forward mode: one pass of f with x's tangent set to v; each op's tangent rule runs as it is
+    // recorded. Recording is on even under NoGrad: the tangents live beside the recorded values.
+    EnableGrad on;
+    ForwardLevel level(*x.tape());
+    level.seed(x, v);
     const Var y = f(x);
-    const Transposed t = transposed(y, x);
-    if (!t.vjp.requires_grad()) return {y, Var(Tensor::zeros(y.shape()))};
-    return {y, grad(t.vjp, {t.seed}, v, options)[0]};
+    return {y, Var(level.tangent(y))};
 }
 
 Tensor jacobian(const UnaryVarFunction& f, const Tensor& x, JacobianMode mode) {
@@ -116,11 +136,18 @@ Tensor jacobian(const UnaryVarFunction& f, const Tensor& x, JacobianMode mode) {
     if (y.requires_grad()) {
         const bool forward = mode == JacobianMode::forward || (mode == JacobianMode::automatic && n < m);
         if (forward) {
-            const Transposed t = transposed(y, xv);
+            // One forward pass per column: J·e_j by the tangents (the tape is cleared between passes).
             Tensor e = Tensor::zeros(x.shape());
-            for (std::size_t j = 0; j < n && t.vjp.requires_grad(); ++j) {
+            for (std::size_t j = 0; j < n; ++j) {
+                tape.clear();
+                const Var xj = tape.variable(x.clone());
                 e[j] = 1;
-                const Tensor column = grad(t.vjp, {t.seed}, e)[0].value();
+                Tensor column;
+                {
+                    ForwardLevel level(tape);
+                    level.seed(xj, e);
+                    column = level.tangent(f(xj));
+                }
                 e[j] = 0;
                 for (std::size_t i = 0; i < m; ++i) J[i * n + j] = column[i];
             }
@@ -140,6 +167,8 @@ Tensor jacobian(const UnaryVarFunction& f, const Tensor& x, JacobianMode mode) {
 Var hvp(const UnaryVarFunction& f, const Var& x, const Tensor& v, HvpMode mode, GradOptions options) {
     if (!x.requires_grad()) throw std::invalid_argument("hvp: x must be recorded on a tape (tape.variable)");
     require_shape(v, x.shape(), "hvp", "v");
+    // Forward-over-reverse: the tangent of the recorded gradient along v — one forward pass of f and one
+    // recorded reverse sweep, both carrying tangents (with create_graph, jvp's double-vjp instead).
     if (mode == HvpMode::forward_over_reverse)
         return jvp([&f](const Var& z) { return recorded_gradient(f(z), z, "hvp"); }, x, v, options).product;
     const Var g = recorded_gradient(f(x), x, "hvp");

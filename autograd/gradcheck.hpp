@@ -59,8 +59,9 @@ namespace tapeflow {
 // differentiable backward (the error is in the report).
 GradcheckResult gradgradcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 
-// The JVP check: J·v from jvp (autograd/functional.hpp) against the central difference
-// (f(x + eps·v) − f(x − eps·v)) / 2eps along the tangents v (one per input, of its shape).
+// The JVP check: J·v by true forward mode (every op's tangent rule, autograd/forward.hpp) against the
+// central difference (f(x + eps·v) − f(x − eps·v)) / 2eps along the tangents v (one per input, of its
+// shape). An op on the path without a tangent rule fails the check with its name in the report.
 GradcheckResult jvpcheck(const VarFunction& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& tangents,
                          const GradcheckOptions& options = {});
 

@@ -3,6 +3,7 @@
 #include "autograd/op.hpp"
 #include "autograd/reduce.hpp"
 #include "autograd/shape_ops.hpp"
+#include "tensor/elementwise.hpp"
 #include "tensor/linalg.hpp"
 #include "tensor/shape_ops.hpp"
 #include "tensor/reduce.hpp"
@@ -36,7 +37,12 @@ Var matmul(const Var& a, const Var& b, CallSite site) {
                 ctx.accumulate(1, fold_batch(matmul_tn(ctx.input(0), ctx.grad()), B));
             }
         }
-    }, site);
+    },
+                  [](const Forward& t) {
+                      if (!t.has_tangent(1)) return tapeflow::matmul(t.tangent(0), t.input(1));
+                      if (!t.has_tangent(0)) return tapeflow::matmul(t.input(0), t.tangent(1));
+                      return tapeflow::matmul(t.tangent(0), t.input(1)) + tapeflow::matmul(t.input(0), t.tangent(1));
+                  }, site);
 }
 
 // C = Aᵀ·B:  dA = B·dCᵀ,  dB = A·dC.
@@ -44,7 +50,12 @@ Var matmul_tn(const Var& a, const Var& b, CallSite site) {
     return record("matmul_tn", tapeflow::matmul_tn(a.value(), b.value()), {a, b}, [](auto& ctx) {
         if (ctx.needs_grad(0)) ctx.accumulate(0, fold_batch(matmul_nt(ctx.input(1), ctx.grad()), ctx.input_value(0)));
         if (ctx.needs_grad(1)) ctx.accumulate(1, fold_batch(matmul(ctx.input(0), ctx.grad()), ctx.input_value(1)));
-    }, site);
+    },
+                  [](const Forward& t) {
+                      if (!t.has_tangent(1)) return tapeflow::matmul_tn(t.tangent(0), t.input(1));
+                      if (!t.has_tangent(0)) return tapeflow::matmul_tn(t.input(0), t.tangent(1));
+                      return tapeflow::matmul_tn(t.tangent(0), t.input(1)) + tapeflow::matmul_tn(t.input(0), t.tangent(1));
+                  }, site);
 }
 
 // C = A·Bᵀ:  dA = dC·B,  dB = dCᵀ·A.
@@ -52,7 +63,12 @@ Var matmul_nt(const Var& a, const Var& b, CallSite site) {
     return record("matmul_nt", tapeflow::matmul_nt(a.value(), b.value()), {a, b}, [](auto& ctx) {
         if (ctx.needs_grad(0)) ctx.accumulate(0, fold_batch(matmul(ctx.grad(), ctx.input(1)), ctx.input_value(0)));
         if (ctx.needs_grad(1)) ctx.accumulate(1, fold_batch(matmul_tn(ctx.grad(), ctx.input(0)), ctx.input_value(1)));
-    }, site);
+    },
+                  [](const Forward& t) {
+                      if (!t.has_tangent(1)) return tapeflow::matmul_nt(t.tangent(0), t.input(1));
+                      if (!t.has_tangent(0)) return tapeflow::matmul_nt(t.input(0), t.tangent(1));
+                      return tapeflow::matmul_nt(t.tangent(0), t.input(1)) + tapeflow::matmul_nt(t.input(0), t.tangent(1));
+                  }, site);
 }
 
 }  // namespace tapeflow

@@ -24,6 +24,18 @@
 // throws; write into a clone()), and an input or output modified in place after it was recorded is
 // reported before the rule would run (the storage versions of tensor/storage.hpp).
 //
+// Forward mode (jvp, jacobian by forward mode, hvp forward-over-reverse: autograd/forward.hpp) needs a
+// tangent rule as well: the directional derivative of the op, ẏ = Σ_k (∂y/∂x_k)·ẋ_k, given as a fifth
+// argument that takes Forward& and returns the output's tangent:
+//
+//     return record("log_cosh", value, {x}, backward,
+//                   [](const Forward& t) { return t.tangent(0) * tapeflow::tanh(t.input(0)); });
+//
+// It runs while the op is recorded, only when some input carries a tangent (never on the first-order
+// path). An op recorded without one works in reverse mode to any order its backward allows; when a
+// tangent reaches it, recording throws std::logic_error naming the op and saying that its tangent rule
+// is missing. jvpcheck (autograd/gradcheck.hpp) checks a tangent rule against central differences.
+//
 // An op with several outputs is recorded once, with its outputs joined along an axis, and split into
 // views by `split` / `narrow` (autograd/shape_ops.hpp): each piece's gradient flows back into its slice
 // of the joined node (tests/autograd/op_test.cpp records sin and cos in one node this way).
@@ -99,6 +111,30 @@ private:
     std::vector<Var>& grads_;  // d root / d node, one slot per node up to the root
 };
 
+// What a tangent rule sees (forward mode, autograd/forward.hpp), called once while the op is
+// recorded, when some input carries a tangent: the op's output (`value()`), each input's value
+// (`input(k)`), whether input k carries a tangent (`has_tangent(k)`, to skip work) and the tangent
+// itself (`tangent(k)`: d input_k along the seed direction, zeros of the input's shape when it carries
+// none). The rule returns the output's tangent, of the output's shape (a broadcastable one is
+// broadcast). Its names match Backward's, so a rule is written over the same ops.
+class Forward {
+public:
+    const Tensor& value() const;
+    std::size_t n_inputs() const;
+    const Tensor& input(std::size_t k) const;
+    bool has_tangent(std::size_t k) const;
+    Tensor tangent(std::size_t k) const;
+    const char* op() const;
+
+private:
+    friend class Tape;
+    Forward(const Tape& tape, std::uint32_t node) : tape_(tape), node_(node) {}
+    std::uint32_t index(std::size_t k) const;
+
+    const Tape& tape_;
+    std::uint32_t node_;
+};
+
 // The plain value of either kind: a generic rule reads values for its masks with it.
 inline const Tensor& value_of(const Tensor& t) { return t; }
 inline const Tensor& value_of(const Var& v) { return v.value(); }
@@ -138,9 +174,17 @@ constexpr RuleOps rule_ops() {
     }
 }
 
+// A tangent rule for the one call of record that received it (it runs before record returns, so it is
+// never stored); invoke is null for an op recorded without one.
+struct TangentRule {
+    void* rule = nullptr;
+    Tensor (*invoke)(void* rule, Forward& forward) = nullptr;
+};
+
 class Recorder {
 public:
-    static Var record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site);
+    static Var record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site,
+                      TangentRule tangent = {});
 };
 }  // namespace detail
 
@@ -163,6 +207,26 @@ Var record(const char* op, Tensor value, detail::Inputs inputs, Rule&& rule, Cal
     static constexpr detail::RuleOps ops = detail::rule_ops<R>();
     R local(std::forward<Rule>(rule));
     return detail::Recorder::record(op, std::move(value), inputs, &local, ops, site);
+}
+
+// As above with a tangent rule beside the backward rule: any callable taking Forward& and returning the
+// output's tangent (see Forward). An op recorded with one takes part in forward mode (jvp, jacobian by
+// forward mode, hvp forward-over-reverse, autograd/forward.hpp); one recorded without is refused there,
+// with an error naming the op, as soon as a tangent reaches it. The tangent rule runs while the op is
+// recorded and is not stored, so it may capture the op's arguments by reference.
+template <class Rule, class Tangent>
+    requires std::is_invocable_r_v<Tensor, std::decay_t<Tangent>&, Forward&>
+Var record(const char* op, Tensor value, detail::Inputs inputs, Rule&& rule, Tangent&& tangent,
+           CallSite site = CallSite::current()) {
+    using R = std::decay_t<Rule>;
+    using T = std::decay_t<Tangent>;
+    static_assert(std::is_invocable_v<R&, Backward&>, "a backward rule is called as rule(Backward&)");
+    static_assert(alignof(R) <= alignof(std::max_align_t), "a rule's captures must not be over-aligned");
+    static constexpr detail::RuleOps ops = detail::rule_ops<R>();
+    R local(std::forward<Rule>(rule));
+    T local_tangent(std::forward<Tangent>(tangent));
+    const detail::TangentRule t{&local_tangent, [](void* r, Forward& f) -> Tensor { return (*static_cast<T*>(r))(f); }};
+    return detail::Recorder::record(op, std::move(value), inputs, &local, ops, site, t);
 }
 
 // Elementwise maps for computing values and gradients: f applied to each element (a), or to the

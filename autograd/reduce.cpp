@@ -72,6 +72,29 @@ void logsumexp_backward(Ctx& ctx, int axis, bool full) {
     ctx.accumulate(0, mul(g, weights));
 }
 
+// The tangent rules of the reductions (forward mode, autograd/forward.hpp). A reduced value along
+// `axis` (or all axes) is returned in the output's own shape, whatever keepdim was.
+Tensor reduced_like(const Tensor& t, const Tensor& out, int axis, bool full) {
+    return (full ? tapeflow::sum(t) : tapeflow::sum(t, axis, true)).reshape(out.shape());
+}
+// ṁ = Σ share·ẋ over the entries equal to the extreme (the transpose of extreme_backward's split).
+Tensor extreme_tangent(const Forward& t, int axis, bool full) {
+    const Tensor& x = t.input(0);
+    const Tensor out = t.value().reshape(keepdim_shape(x.shape(), axis, full));
+    const Tensor hit = map_binary(x, out, [](double v, double m) { return v == m ? 1.0 : 0.0; }, "max");
+    const Tensor count = full ? tapeflow::sum(hit).reshape(out.shape()) : tapeflow::sum(hit, axis, true);
+    return reduced_like(hit / count * t.tangent(0), t.value(), axis, full);
+}
+// d lse = Σ_i softmax_i·ẋ_i; an all −inf slice has weight 0, as in the backward.
+Tensor logsumexp_tangent(const Forward& t, int axis, bool full) {
+    const Tensor& x = t.input(0);
+    const Tensor lse = t.value().reshape(keepdim_shape(x.shape(), axis, full));
+    const Tensor weights = map_binary(x, lse, [](double v, double l) {
+        return std::isinf(l) && l < 0 ? 0.0 : std::exp(v - l);
+    }, "logsumexp");
+    return reduced_like(weights * t.tangent(0), t.value(), axis, full);
+}
+
 // out[…, k, …] = Σ_{j ≥ k} g[…, j, …]: the transpose of cumsum, a running sum from the far end.
 Tensor reverse_cumsum(const Tensor& g, int axis) {
     const std::size_t ax = normalize_axis(axis, g.rank(), "cumsum");
@@ -92,7 +115,8 @@ Tensor reverse_cumsum(const Tensor& g, int axis) {
 // The recorded twin: its own transpose is cumsum, so the pair differentiates to any order.
 Var reverse_cumsum(const Var& g, int axis) {
     return record("reverse_cumsum", reverse_cumsum(g.value(), axis), {g},
-                  [axis](auto& ctx) { ctx.accumulate(0, cumsum(ctx.grad(), axis)); });
+                  [axis](auto& ctx) { ctx.accumulate(0, cumsum(ctx.grad(), axis)); },
+                  [axis](const Forward& t) { return reverse_cumsum(t.tangent(0), axis); });
 }
 }  // namespace
 
@@ -100,21 +124,24 @@ Var reverse_cumsum(const Var& g, int axis) {
 Var sum(const Var& a, CallSite site) {
     return record("sum", tapeflow::sum(a.value()), {a}, [](auto& ctx) {
         ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
-    }, site);
+    },
+                  [](const Forward& t) { return tapeflow::sum(t.tangent(0)); }, site);
 }
 
 Var sum(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("sum_axis", tapeflow::sum(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
         const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false), in));
-    }, site);
+    },
+                  [axis, keepdim](const Forward& t) { return tapeflow::sum(t.tangent(0), axis, keepdim); }, site);
 }
 
 // Summing a broadcast back to `shape` (the reduction accumulate applies); its transpose is broadcast_to.
 Var sum_to(const Var& a, const Shape& shape, CallSite site) {
     return record("sum_to", tapeflow::sum_to(a.value(), shape), {a}, [](auto& ctx) {
         ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
-    }, site);
+    },
+                  [](const Forward& t) { return tapeflow::sum_to(t.tangent(0), t.value().shape()); }, site);
 }
 
 // d mean(x) = 1/n for every element.
@@ -122,7 +149,8 @@ Var mean(const Var& a, CallSite site) {
     return record("mean", tapeflow::mean(a.value()), {a}, [](auto& ctx) {
         const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
         ctx.accumulate(0, broadcast_to(ctx.grad() / static_cast<double>(in.numel()), in));
-    }, site);
+    },
+                  [](const Forward& t) { return tapeflow::mean(t.tangent(0)); }, site);
 }
 
 Var mean(const Var& a, int axis, bool keepdim, CallSite site) {
@@ -130,31 +158,38 @@ Var mean(const Var& a, int axis, bool keepdim, CallSite site) {
         const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
         const double count = static_cast<double>(in[normalize_axis(axis, in.rank(), "mean")]);
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false) / count, in));
-    }, site);
+    },
+                  [axis, keepdim](const Forward& t) { return tapeflow::mean(t.tangent(0), axis, keepdim); }, site);
 }
 
 Var max(const Var& a, CallSite site) {
-    return record("max", tapeflow::max(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); }, site);
+    return record("max", tapeflow::max(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); },
+                  [](const Forward& t) { return extreme_tangent(t, 0, true); }, site);
 }
 Var max(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("max_axis", tapeflow::max(a.value(), axis, keepdim), {a},
-                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); },
+                  [axis](const Forward& t) { return extreme_tangent(t, axis, false); }, site);
 }
 Var min(const Var& a, CallSite site) {
-    return record("min", tapeflow::min(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); }, site);
+    return record("min", tapeflow::min(a.value()), {a}, [](auto& ctx) { extreme_backward(ctx, 0, true); },
+                  [](const Forward& t) { return extreme_tangent(t, 0, true); }, site);
 }
 Var min(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("min_axis", tapeflow::min(a.value(), axis, keepdim), {a},
-                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { extreme_backward(ctx, axis, false); },
+                  [axis](const Forward& t) { return extreme_tangent(t, axis, false); }, site);
 }
 
 Var logsumexp(const Var& a, CallSite site) {
     return record("logsumexp", tapeflow::logsumexp(a.value()), {a},
-                  [](auto& ctx) { logsumexp_backward(ctx, 0, true); }, site);
+                  [](auto& ctx) { logsumexp_backward(ctx, 0, true); },
+                  [](const Forward& t) { return logsumexp_tangent(t, 0, true); }, site);
 }
 Var logsumexp(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("logsumexp_axis", tapeflow::logsumexp(a.value(), axis, keepdim), {a},
-                  [axis](auto& ctx) { logsumexp_backward(ctx, axis, false); }, site);
+                  [axis](auto& ctx) { logsumexp_backward(ctx, axis, false); },
+                  [axis](const Forward& t) { return logsumexp_tangent(t, axis, false); }, site);
 }
 
 // s = softmax(a):  da = s ⊙ (g − Σ_j g_j s_j), the softmax Jacobian diag(s) − s sᵀ applied to g. The
@@ -183,18 +218,28 @@ struct LogSoftmaxBackward {
 }  // namespace
 
 Var softmax(const Var& a, int axis, CallSite site) {
-    return record("softmax", tapeflow::softmax(a.value(), axis), {a}, SoftmaxBackward{axis}, site);
+    return record("softmax", tapeflow::softmax(a.value(), axis), {a}, SoftmaxBackward{axis},
+                  [axis](const Forward& t) {
+                      // ṡ = s ⊙ (ȧ − Σ_j s_j ȧ_j)
+                      const Tensor& s = t.value();
+                      return s * (t.tangent(0) - tapeflow::sum(s * t.tangent(0), axis, true));
+                  }, site);
 }
 
 Var log_softmax(const Var& a, int axis, CallSite site) {
-    return record("log_softmax", tapeflow::log_softmax(a.value(), axis), {a}, LogSoftmaxBackward{axis}, site);
+    return record("log_softmax", tapeflow::log_softmax(a.value(), axis), {a}, LogSoftmaxBackward{axis},
+                  [axis](const Forward& t) {
+                      // ẏ = ȧ − Σ_j e^{y_j} ȧ_j
+                      return t.tangent(0) - tapeflow::sum(tapeflow::exp(t.value()) * t.tangent(0), axis, true);
+                  }, site);
 }
 
 // out_k = Σ_{j ≤ k} a_j:  da_j = Σ_{k ≥ j} g_k.
 Var cumsum(const Var& a, int axis, CallSite site) {
     return record("cumsum", tapeflow::cumsum(a.value(), axis), {a}, [axis](auto& ctx) {
         ctx.accumulate(0, reverse_cumsum(ctx.grad(), axis));
-    }, site);
+    },
+                  [axis](const Forward& t) { return tapeflow::cumsum(t.tangent(0), axis); }, site);
 }
 
 // r = ‖a‖:  da = g · a / r, and 0 where r = 0 (there the denominator is replaced by 1 before dividing,
@@ -212,7 +257,13 @@ Var norm(const Var& a, int axis, bool keepdim, CallSite site) {
         const auto safe_r = where(pos, r, ctx.constant(Tensor::ones(pos.shape())));
         const auto share = div(ctx.input(0), safe_r);
         ctx.accumulate(0, mul(g, where(broadcast_to(pos, in), share, ctx.constant(Tensor::zeros(in)))));
-    }, site);
+    },
+                  [axis](const Forward& t) {
+                      // ṙ = Σ a·ȧ / r, and 0 where r = 0 (the backward's convention)
+                      const Tensor r = t.value().reshape(keepdim_shape(t.input(0).shape(), axis, false));
+                      const Tensor share = map_binary(t.input(0), r, [](double a, double n) { return n > 0 ? a / n : 0.0; }, "norm");
+                      return reduced_like(share * t.tangent(0), t.value(), axis, false);
+                  }, site);
 }
 
 // out = log(eᵃ + eᵇ):  da = g·eᵃ/(eᵃ + eᵇ) = g·σ(a − b),  db = g·σ(b − a). Equal arguments share the
@@ -228,7 +279,15 @@ Var log_add_exp(const Var& a, const Var& b, CallSite site) {
         }
         ctx.accumulate(0, mul(ctx.grad(), sigmoid(diff)));
         ctx.accumulate(1, mul(ctx.grad(), sigmoid(neg(diff))));
-    }, site);
+    },
+                  [](const Forward& t) {
+                      // σ(a − b)·ȧ + σ(b − a)·ḃ, with a − b taken as 0 where it is NaN (both −inf)
+                      const Tensor d = map_binary(t.input(0), t.input(1), [](double a, double b) {
+                          const double v = a - b;
+                          return std::isnan(v) ? 0.0 : v;
+                      }, "log_add_exp");
+                      return tapeflow::sigmoid(d) * t.tangent(0) + tapeflow::sigmoid(tapeflow::neg(d)) * t.tangent(1);
+                  }, site);
 }
 
 }  // namespace tapeflow

@@ -56,7 +56,8 @@ Tensor embed(const Tensor& grad, const Shape& in, int axis, std::size_t start) {
 Var embed(const Var& grad, const Shape& in, int axis, std::size_t start) {
     const std::size_t len = grad.shape()[normalize_axis(axis, in.rank(), "narrow")];
     return record("embed", embed(grad.value(), in, axis, start), {grad},
-                  [axis, start, len](auto& ctx) { ctx.accumulate(0, narrow(ctx.grad(), axis, start, len)); });
+                  [axis, start, len](auto& ctx) { ctx.accumulate(0, narrow(ctx.grad(), axis, start, len)); },
+                  [&in, axis, start](const Forward& t) { return embed(t.tangent(0), in, axis, start); });
 }
 
 // Σ of the rows of `grad` into the rows of a zero tensor of shape `in` they were selected from.
@@ -75,7 +76,8 @@ Tensor index_add(const Tensor& grad, const Shape& in, int axis, const Tensor& id
 }
 Var index_add(const Var& grad, const Shape& in, int axis, const Tensor& idx) {
     return record("index_add", index_add(grad.value(), in, axis, idx), {grad},
-                  [axis, idx](auto& ctx) { ctx.accumulate(0, index_select(ctx.grad(), axis, unpack_indices(idx))); });
+                  [axis, idx](auto& ctx) { ctx.accumulate(0, index_select(ctx.grad(), axis, unpack_indices(idx))); },
+                  [&in, axis, &idx](const Forward& t) { return index_add(t.tangent(0), in, axis, idx); });
 }
 
 // Each entry of `grad` added to the entry of a zero tensor of shape `in` it was taken from.
@@ -94,7 +96,8 @@ Tensor scatter_along_axis(const Tensor& grad, const Shape& in, const Tensor& idx
 }
 Var scatter_along_axis(const Var& grad, const Shape& in, const Tensor& idx, int axis) {
     return record("scatter_along_axis", scatter_along_axis(grad.value(), in, idx, axis), {grad},
-                  [axis, idx](auto& ctx) { ctx.accumulate(0, take_along_axis(ctx.grad(), idx, axis)); });
+                  [axis, idx](auto& ctx) { ctx.accumulate(0, take_along_axis(ctx.grad(), idx, axis)); },
+                  [&in, &idx, axis](const Forward& t) { return scatter_along_axis(t.tangent(0), in, idx, axis); });
 }
 
 }  // namespace
@@ -102,7 +105,8 @@ Var scatter_along_axis(const Var& grad, const Shape& in, const Tensor& idx, int 
 // Reshapes move no element: the gradient is reshaped back.
 Var reshape(const Var& a, const Shape& shape, CallSite site) {
     return record("reshape", a.value().reshape(shape), {a},
-                  [](auto& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_value(0).shape())); }, site);
+                  [](auto& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_value(0).shape())); },
+                  [&shape](const Forward& t) { return tapeflow::reshape(t.tangent(0), shape); }, site);
 }
 Var flatten(const Var& a, CallSite site) { return reshape(a, Shape{a.numel()}, site); }
 Var unsqueeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow::unsqueeze(a.value(), axis).shape(), site); }
@@ -111,7 +115,8 @@ Var squeeze(const Var& a, int axis, CallSite site) { return reshape(a, tapeflow:
 // The gradient of a transpose is the transposed gradient.
 Var transpose(const Var& a, CallSite site) {
     return record("transpose", tapeflow::transpose(a.value()), {a},
-                  [](auto& ctx) { ctx.accumulate(0, transpose(ctx.grad())); }, site);
+                  [](auto& ctx) { ctx.accumulate(0, transpose(ctx.grad())); },
+                  [](const Forward& t) { return tapeflow::transpose(t.tangent(0)); }, site);
 }
 
 // The gradient of a permutation of axes is permuted back by the inverse permutation.
@@ -121,14 +126,16 @@ Var permute(const Var& a, const std::vector<std::size_t>& axes, CallSite site) {
         std::vector<std::size_t> inverse(axes.size());
         for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
         ctx.accumulate(0, permute(ctx.grad(), inverse));
-    }, site);
+    },
+                  [&axes](const Forward& t) { return tapeflow::permute(t.tangent(0), axes); }, site);
 }
 
 // The gradient of a slice is the upstream gradient placed back into a zero tensor of the input's shape.
 Var narrow(const Var& a, int axis, std::size_t start, std::size_t length, CallSite site) {
     return record("narrow", tapeflow::narrow(a.value(), axis, start, length), {a}, [axis, start](auto& ctx) {
         ctx.accumulate(0, embed(ctx.grad(), ctx.input_value(0).shape(), axis, start));
-    }, site);
+    },
+                  [axis, start, length](const Forward& t) { return tapeflow::narrow(t.tangent(0), axis, start, length); }, site);
 }
 
 // Concatenation, one node for all k parts: each part's gradient is its slice of the upstream gradient
@@ -146,7 +153,12 @@ Var concat(const std::vector<Var>& parts, int axis, CallSite site) {
             if (ctx.needs_grad(k)) ctx.accumulate(k, narrow(ctx.grad(), axis, start, length));
             start += length;
         }
-    }, site);
+    },
+                  [axis](const Forward& t) {
+                      std::vector<Tensor> tangents;
+                      for (std::size_t k = 0; k < t.n_inputs(); ++k) tangents.push_back(t.tangent(k));
+                      return tapeflow::concat(tangents, axis);
+                  }, site);
 }
 
 std::vector<Var> split(const Var& a, int axis, const std::vector<std::size_t>& sizes, CallSite site) {
@@ -171,7 +183,8 @@ Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices
     return record("index_select", tapeflow::index_select(a.value(), axis, indices), {a},
                   [axis, saved = pack_indices(indices)](auto& ctx) {
                       ctx.accumulate(0, index_add(ctx.grad(), ctx.input_value(0).shape(), axis, saved));
-                  }, site);
+                  },
+                  [axis, &indices](const Forward& t) { return tapeflow::index_select(t.tangent(0), axis, indices); }, site);
 }
 
 // Each picked entry sends its gradient back where it came from; an entry picked twice gets both.
@@ -179,13 +192,15 @@ Var take_along_axis(const Var& a, const Tensor& indices, int axis, CallSite site
     return record("take_along_axis", tapeflow::take_along_axis(a.value(), indices, axis), {a},
                   [axis, idx = indices](auto& ctx) {
                       ctx.accumulate(0, scatter_along_axis(ctx.grad(), ctx.input_value(0).shape(), idx, axis));
-                  }, site);
+                  },
+                  [axis, &indices](const Forward& t) { return tapeflow::take_along_axis(t.tangent(0), indices, axis); }, site);
 }
 
 // Broadcasting copies elements: their gradients are summed back (accumulate's sum_to does it).
 Var broadcast_to(const Var& a, const Shape& shape, CallSite site) {
     return record("broadcast_to", tapeflow::broadcast_to(a.value(), shape), {a},
-                  [](auto& ctx) { ctx.accumulate(0, ctx.grad()); }, site);
+                  [](auto& ctx) { ctx.accumulate(0, ctx.grad()); },
+                  [&shape](const Forward& t) { return tapeflow::broadcast_to(t.tangent(0), shape); }, site);
 }
 
 }  // namespace tapeflow

@@ -235,6 +235,12 @@ inline void Tape::check_versions(std::uint32_t index) const {
 
 void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters) {
     check(root, "backward");
+    if (forward_open_ && has_tangent(root.index()))
+        throw std::logic_error(fmt::format(
+            "backward: the root ('{}', node #{}) carries a tangent of the open forward level (jvp); the "
+            "first-order sweep computes Tensors and would drop it; inside jvp take gradients with "
+            "grad(…, {{.create_graph = true}}), whose recorded ops carry the tangent (docs/theory.md §11)",
+            nodes_[root.index()].op, root.index()));
     require_defined(seed, "backward");
     if (!(seed.shape() == root.shape()))
         throw std::invalid_argument(
@@ -340,6 +346,7 @@ void Tape::clear() {
     nodes_.clear();  // keeps capacity: the next step records into the same slots
     inputs_.clear();
     input_versions_.clear();
+    tangents_.clear();
     arena_block_ = 0;
     arena_used_ = 0;
     ++generation_;
@@ -445,7 +452,8 @@ void VarBackward::accumulate(std::size_t k, Var gradient) {
 
 namespace detail {
 
-Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site) {
+Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, const RuleOps& ops, CallSite site,
+                     TangentRule tangent) {
     Tape* tape = nullptr;
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         const Var& in = inputs[k];
@@ -457,6 +465,20 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
             throw std::logic_error(fmt::format("{}: inputs were recorded on different tapes", op));
         }
     }
+    // Forward mode: decided before anything is pushed, so a refused op leaves the tape as it was.
+    const bool tangent_live = tape && tape->forward_open_ && tape->tangent_reaches(inputs);
+    if (tangent_live && !grad_mode)
+        throw std::logic_error(fmt::format(
+            "{}: an input carries a tangent of the open forward level (jvp), but NoGrad is active, so the op "
+            "would not be recorded and the tangent would be dropped (J·v silently wrong); leave NoGrad off "
+            "inside the function given to jvp, or compute the value from .value() as a constant",
+            op));
+    if (tangent_live && !tangent.invoke)
+        throw std::logic_error(fmt::format(
+            "{}: forward mode (jvp, jacobian by forward mode, hvp forward-over-reverse) reached this op, but it "
+            "was recorded without a tangent rule; supply one: record(\"{}\", value, inputs, backward, tangent) "
+            "with tangent(Forward&) returning the output's tangent (autograd/op.hpp)",
+            op, op));
     if (!tape || !grad_mode) {
         if (anomaly_detection_enabled()) check_forward(op, value, inputs, nullptr, std::nullopt, site);
         return Var(std::move(value));
@@ -489,6 +511,7 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
     n.site = site;
     n.version = n.value.version();
     Var out(std::move(value), tape, static_cast<std::uint32_t>(tape->nodes_.size() - 1), tape->generation_);
+    if (tangent_live) tape->propagate_tangent(out.index(), tangent);
     if (anomaly_detection_enabled()) check_forward(op, out.value(), inputs, tape, out.index(), site);
     return out;
 }

@@ -40,6 +40,8 @@ using CallSite = std::source_location;
 
 class Backward;
 class VarBackward;
+class Forward;
+class ForwardLevel;
 
 // One recorded operation. Its inputs are tape indices kept in the tape's side array (Tape::inputs), and
 // its backward rule — any callable, with whatever state it captured — lives in the tape's arena, so
@@ -64,6 +66,8 @@ struct Node {
 
 namespace detail {
 class Recorder;
+class Inputs;
+struct TangentRule;
 }  // namespace detail
 
 class Tape {
@@ -119,10 +123,17 @@ public:
     // Throws unless v was recorded on this tape in its current generation.
     void check(const Var& v, std::string_view op) const;
 
+    // Forward mode (autograd/forward.hpp): true while a ForwardLevel is open on this tape, and whether
+    // node `index` carries a tangent of it.
+    bool forward_open() const { return forward_open_; }
+    bool has_tangent(std::uint32_t index) const { return index < tangents_.size() && tangents_[index].defined(); }
+
 private:
     friend class Backward;
     friend class VarBackward;
     friend class detail::Recorder;
+    friend class Forward;
+    friend class ForwardLevel;
     std::uint32_t push_leaf(const char* op, Tensor value, bool requires_grad, Parameter* p);
     void accumulate(std::uint32_t input, Tensor gradient);
     // Node i as a Var of the current generation (the recorded backward reads values through it).
@@ -132,6 +143,10 @@ private:
     void destroy_states();
     // Throws unless node n's output and inputs still have the versions they had when n was recorded.
     void check_versions(std::uint32_t n) const;
+    // Forward mode at record time (autograd/forward.cpp): whether a tangent reaches an op with these
+    // inputs, and the tangent of the just-recorded node `index` by its op's tangent rule.
+    bool tangent_reaches(const detail::Inputs& inputs) const;
+    void propagate_tangent(std::uint32_t index, const detail::TangentRule& rule);
 
     std::vector<Node> nodes_;
     std::vector<std::uint32_t> inputs_;
@@ -141,6 +156,11 @@ private:
     std::size_t arena_block_ = 0, arena_used_ = 0;
     std::uint64_t generation_ = 0;
     std::uint64_t id_;
+    // Forward mode: the tangent of each node (undefined: none, i.e. zero), filled only while a
+    // ForwardLevel is open. Recording reads forward_open_ once and touches nothing else otherwise, so
+    // the first-order path pays one predictable branch per op.
+    bool forward_open_ = false;
+    std::vector<Tensor> tangents_;
 };
 
 namespace detail {

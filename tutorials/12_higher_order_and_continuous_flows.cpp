@@ -90,8 +90,10 @@ void section_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
     fmt::print(
         "For f: Rⁿ → Rᵐ, forward mode pushes a tangent v through f and returns J·v, one column of J per\n"
         "pass (v = e_j: n passes); reverse mode pulls a cotangent u back and returns Jᵀu, one row per pass\n"
-        "(u = e_i: m passes) (docs/theory.md §11). jacobian(f, x, JacobianMode::forward|reverse) both ways on\n"
-        "f(x) = tanh(x W₁) W₂, a tall map (few inputs, many outputs) and a wide one, CPU time of one run:\n\n");
+        "(u = e_i: m passes) (docs/theory.md §11). A forward pass here is f itself with each op's tangent\n"
+        "rule run as the op is recorded, ẏ = Σ_k (∂y/∂x_k)·ẋ_k: no sweep of the tape at all.\n"
+        "jacobian(f, x, JacobianMode::forward|reverse) both ways on f(x) = tanh(x W₁) W₂, a tall map (few\n"
+        "inputs, many outputs) and a wide one, CPU time of one run:\n\n");
     std::vector<std::vector<std::string>> rows;
     const std::size_t big = quick ? 48 : 256, small = 4, hidden = 32, repeats = quick ? 2 : 5;
     for (const bool tall : {true, false}) {
@@ -112,6 +114,24 @@ void section_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
             reverse_s += (cpu_seconds() - start) / static_cast<double>(repeats);
         }
         const Tensor fd = central_difference_jacobian(f, x);
+        if (tall) {
+            // One pass: jvp records f's ops once and nothing else (a reverse sweep, or the double-vjp
+            // construction, would record the backward's ops on top).
+            Tape tape;
+            TapeScope scope(tape);
+            const Var leaf = tape.variable(x);
+            (void)f(leaf);
+            const std::size_t f_nodes = tape.size() - 1;
+            Tensor v = Tensor::zeros(Shape{n});
+            v[0] = 1.0;
+            const Tensor column = jvp(f, leaf, v).product.value();
+            verifier.check("jvp is one forward pass: nodes it records vs nodes of f alone", tape.size() - 1 == 2 * f_nodes,
+                           fmt::format("{} vs {}", tape.size() - 1 - f_nodes, f_nodes));
+            double worst = 0;
+            for (std::size_t i = 0; i < m; ++i) worst = std::max(worst, std::abs(column[i] - fd[i * n]));
+            verifier.check_close("tall: jvp along e₀ vs column 0 of the central differences", {"max |J·e₀ − FD|", worst},
+                                 {"zero", 0.0}, 0, 1e-7);
+        }
         const std::string shape = fmt::format("{} ({} → {})", tall ? "tall" : "wide", n, m);
         rows.push_back({shape, fmt::format("{} JVPs", n), fmt::format("{:.3f}", 1e3 * forward_s), fmt::format("{} VJPs", m),
                         fmt::format("{:.3f}", 1e3 * reverse_s), fmt::format("{:.2f}", reverse_s / forward_s),
@@ -124,9 +144,10 @@ void section_modes(Verifier& verifier, std::uint64_t seed, bool quick) {
     print_indented(plot::ascii_table({"shape", "forward mode", "CPU ms", "reverse mode", "CPU ms", "reverse / forward", "max |J − FD|"}, rows));
     fmt::print(
         "\nThe mode with fewer passes should be the cheaper one: forward for the tall map, reverse for the\n"
-        "wide one (the ratio is timing, printed and not checked). Here a JVP is two reverse sweeps (the\n"
-        "double-vjp construction), so a forward pass costs about two reverse ones. A gradient (m = 1) is\n"
-        "one reverse pass whatever n is: why training uses reverse mode.\n\n");
+        "wide one (the ratio is timing, printed and not checked). A forward pass runs f again with its\n"
+        "tangents (values and tangents: about twice f's work), a reverse pass sweeps the one recording of\n"
+        "f, so per pass forward mode costs somewhat more; the pass count still decides. A gradient (m = 1)\n"
+        "is one reverse pass whatever n is: why training uses reverse mode.\n\n");
 }
 
 // ---- 2. Hessians ---------------------------------------------------------------------------------
@@ -156,8 +177,8 @@ Tensor hessian_by_reverse_over_reverse(const VarMap& f, const Tensor& x) {
     return h;
 }
 
-// The Hessian of f at x [n] by forward-over-reverse: column j = the jvp of the recorded ∇f along e_j
-// (hvp with HvpMode::forward_over_reverse).
+// The Hessian of f at x [n] by forward-over-reverse: column j = the tangent of the recorded ∇f along
+// e_j (hvp with HvpMode::forward_over_reverse: the tangents flow through the recorded backward).
 Tensor hessian_by_forward_over_reverse(const VarMap& f, const Tensor& x) {
     const std::size_t n = x.numel();
     Tensor h(Shape{n, n});

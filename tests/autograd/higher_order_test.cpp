@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/anomaly.hpp"
+#include "autograd/conv.hpp"
 #include "autograd/elementwise.hpp"
 #include "autograd/functional.hpp"
 #include "autograd/gradcheck.hpp"
@@ -41,6 +42,9 @@ std::vector<OpCase> op_table() {
     const Tensor m = randn(Shape{3, 2}, rng);
     const Tensor batch = randn(Shape{2, 2, 3}, rng);
     const Tensor idx = Tensor{{2.0, 0.0}, {1.0, 1.0}};
+    const Tensor image = randn(Shape{1, 2, 3, 3}, rng);
+    const Tensor kernel = randn(Shape{2, 2, 3, 3}, rng);
+    const Tensor bias = randn(Shape{2}, rng);
     return {
         {"add (broadcast)", [](const Vars& v) { return square(v[0] + v[1]); }, {a, row}},
         {"sub (broadcast)", [](const Vars& v) { return square(v[0] - v[1]); }, {a, row}},
@@ -96,6 +100,12 @@ std::vector<OpCase> op_table() {
         {"index_select", [](const Vars& v) { return square(index_select(v[0], 1, {2, 0, 2})); }, {a}},
         {"take_along_axis", [idx](const Vars& v) { return square(take_along_axis(v[0], idx, 1)); }, {a}},
         {"broadcast_to", [](const Vars& v) { return square(broadcast_to(v[0], Shape{2, 3})); }, {row}},
+        // The convolution in each argument (its backward products are recorded ops, autograd/conv.cpp);
+        // squared so that the second derivative in every argument is nonzero.
+        {"conv2d input/weight/bias", [](const Vars& v) { return square(conv2d(v[0], v[1], v[2])); }, {image, kernel, bias}},
+        {"conv2d input·weight", [](const Vars& v) { return conv2d(v[0], v[1]) * conv2d(v[0], v[1]); }, {image, kernel}},
+        {"pad2d", [](const Vars& v) { return square(pad2d(v[0], 1, 0, 2, 1)); }, {image}},
+        {"sum_per_channel", [](const Vars& v) { return square(sum_per_channel(v[0] * v[0])); }, {image}},
     };
 }
 
@@ -129,13 +139,22 @@ TEST_CASE("gradgradcheck and jvpcheck catch a wrong second derivative and a wron
     const Tensor x = Tensor{0.3, 1.1};
     CHECK(gradcheck(wrong_second, {x}).ok);  // first order is right
     CHECK_FALSE(gradgradcheck(wrong_second, {x}).ok);
-    // A wrong first derivative (2·cos) fails the JVP check.
-    const VarFunction wrong_first = [](const Vars& v) {
-        return record("sin_twice", tapeflow::sin(v[0].value()), {v[0]},
-                      [](auto& ctx) { ctx.accumulate(0, mul(ctx.grad(), cos(ctx.input(0)) * 2.0)); });
+    // A wrong tangent rule (ẏ = 2 cos x · ẋ) beside a right backward: jvpcheck, which runs the tangent
+    // rules (true forward mode), fails, while gradcheck, which runs only the backward, passes.
+    const auto sin_with_tangent = [](double factor) {
+        return VarFunction([factor](const Vars& v) {
+            return record("sin_tangent", tapeflow::sin(v[0].value()), {v[0]},
+                          [](auto& ctx) { ctx.accumulate(0, mul(ctx.grad(), cos(ctx.input(0)))); },
+                          [factor](const Forward& t) { return t.tangent(0) * tapeflow::cos(t.input(0)) * factor; });
+        });
     };
-    CHECK_FALSE(jvpcheck(wrong_first, {x}, {Tensor{1.0, -0.5}}).ok);
-    CHECK_THROWS_WITH_AS(jvpcheck(wrong_first, {x}, {}), doctest::Contains("0 tangents for 1 inputs"),
+    CHECK(gradcheck(sin_with_tangent(2.0), {x}).ok);
+    const GradcheckResult wrong = jvpcheck(sin_with_tangent(2.0), {x}, {Tensor{1.0, -0.5}});
+    INFO(wrong.report);
+    CHECK_FALSE(wrong.ok);
+    CHECK(wrong.report.find("jvpcheck FAILED: worst at output element") != std::string::npos);
+    CHECK(jvpcheck(sin_with_tangent(1.0), {x}, {Tensor{1.0, -0.5}}).ok);
+    CHECK_THROWS_WITH_AS(jvpcheck(sin_with_tangent(1.0), {x}, {}), doctest::Contains("0 tangents for 1 inputs"),
                          std::invalid_argument);
 }
 
@@ -150,9 +169,11 @@ TEST_CASE("Custom ops: a Tensor-only rule is refused for second order, a generic
     const GradcheckResult r = gradgradcheck(tensor_only, {x});
     CHECK_FALSE(r.ok);
     CHECK(r.report.find("op cube_tensor_rule has no differentiable backward") != std::string::npos);
-    // The JVP needs the recorded backward too: refused with the same message.
-    CHECK_THROWS_WITH_AS(jvpcheck(tensor_only, {x}, {Tensor{1.0, 1.0}}),
-                         doctest::Contains("op cube_tensor_rule has no differentiable backward"), std::logic_error);
+    // Forward mode needs a tangent rule, which this op lacks: refused, naming the op and what is missing.
+    const GradcheckResult f = jvpcheck(tensor_only, {x}, {Tensor{1.0, 1.0}});
+    CHECK_FALSE(f.ok);
+    CHECK(f.report.find("cube_tensor_rule: forward mode") != std::string::npos);
+    CHECK(f.report.find("recorded without a tangent rule") != std::string::npos);
 
     // A struct with both overloads: a fast Tensor rule and a differentiable one.
     struct CubeRule {
@@ -165,7 +186,24 @@ TEST_CASE("Custom ops: a Tensor-only rule is refused for second order, a generic
         return record("cube_two_rules", tapeflow::pow(v[0].value(), 3.0), {v[0]}, CubeRule{});
     };
     CHECK(gradgradcheck(both, {x}).ok);
-    CHECK(jvpcheck(both, {x}, {Tensor{1.0, -2.0}}).ok);
+    // Without a tangent rule it is refused by forward mode …
+    CHECK_FALSE(jvpcheck(both, {x}, {Tensor{1.0, -2.0}}).ok);
+    // … and with one (ẏ = 3x²·ẋ) it passes, also inside hvp by forward-over-reverse: the op's tangent
+    // rule runs in the forward pass, and the tangent then flows through its recorded backward (mul,
+    // square, mul_scalar), so the product is ∇²(Σx³)·v = 6x ⊙ v.
+    const VarFunction with_tangent = [](const Vars& v) {
+        return record("cube_with_tangent", tapeflow::pow(v[0].value(), 3.0), {v[0]}, CubeRule{},
+                      [](const Forward& t) { return t.tangent(0) * tapeflow::square(t.input(0)) * 3.0; });
+    };
+    CHECK(jvpcheck(with_tangent, {x}, {Tensor{1.0, -2.0}}).ok);
+    Tape tape;
+    TapeScope scope(tape);
+    const Var xv = tape.variable(x.clone());
+    const Tensor hv =
+        hvp([&](const Var& z) { return sum(with_tangent({z})); }, xv, Tensor{1.0, -2.0}, HvpMode::forward_over_reverse)
+            .value();
+    CHECK(hv[0] == doctest::Approx(6 * 0.4 * 1.0).epsilon(1e-14));   // (x³)'' = 6x
+    CHECK(hv[1] == doctest::Approx(6 * -0.8 * -2.0).epsilon(1e-14));
 }
 
 TEST_CASE("vjp, jvp, jacobian in each mode, hvp both ways and hessian agree with each other") {

@@ -251,11 +251,14 @@ TEST_CASE("spline: the fused node (hand-derived backward) equals the composed ta
         Tensor values[2];
         for (int which = 0; which < 2; ++which) {
             Parameter pu(u), praw(raw);
-            const SplineValue s = rational_quadratic_spline(pu.var(), praw.var(), which == 0 ? fused : composed, inverse);
+            // One leaf each (every var() call records a new one), so that grad below differentiates with
+            // respect to the leaves the loss was computed from.
+            const Var vu = pu.var(), vraw = praw.var();
+            const SplineValue s = rational_quadratic_spline(vu, vraw, which == 0 ? fused : composed, inverse);
             values[which] = concat({s.value, s.log_derivative}, 1).value();
             // A loss that weighs every output differently, so every gradient entry is exercised.
             const Var loss = sum(s.value * Var(Tensor::linspace(0.5, 2, 18).reshape(Shape{6, 3}))) + sum(square(s.log_derivative));
-            got[which] = grad(loss, {pu.var(), praw.var()});
+            got[which] = grad(loss, {vu, vraw});
         }
         for (std::size_t i = 0; i < values[0].numel(); ++i) CHECK(std::abs(values[0][i] - values[1][i]) <= 1e-13);
         for (std::size_t g = 0; g < 2; ++g)
