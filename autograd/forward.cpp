@@ -63,14 +63,6 @@ void Tape::propagate_tangent(std::uint32_t index, const detail::TangentRule& rul
     tangents_[index] = std::move(t);
 }
 
-std::uint32_t Forward::index(std::size_t k) const {
-    const Node& n = tape_.nodes_[node_];
-    if (k >= n.n_inputs)
-        throw std::out_of_range(
-            fmt::format("{}: tangent rule asked for input {} of an op with {} inputs", n.op, k, n.n_inputs));
-    return tape_.inputs_[n.first_input + k];
-}
-
 const Tensor& Forward::value() const { return tape_.nodes_[node_].value; }
 std::size_t Forward::n_inputs() const { return tape_.nodes_[node_].n_inputs; }
 const Tensor& Forward::input(std::size_t k) const { return tape_.nodes_[index(k)].value; }

@@ -407,22 +407,26 @@ Tensor Var::grad() const {
 
 Tape* Var::tape() const { return detail::live_tape(*this, "Var::tape"); }
 
-std::uint32_t Backward::index(std::size_t k) const {
-    if (k >= node_.n_inputs)
-        throw std::out_of_range(fmt::format("{}: backward rule asked for input {} of an op with {} inputs", node_.op, k,
-                                            node_.n_inputs));
-    return tape_.inputs_[node_.first_input + k];
+namespace {
+// The tape index of input k of node n, for the rule contexts below; `rule` names the kind of rule
+// that asked ("backward", "tangent") in the error for an input the op does not have.
+std::uint32_t rule_input(const Tape& tape, const Node& n, std::size_t k, const char* rule) {
+    if (k >= n.n_inputs) [[unlikely]]
+        throw std::out_of_range(
+            fmt::format("{}: {} rule asked for input {} of an op with {} inputs", n.op, rule, k, n.n_inputs));
+    return tape.inputs(n)[k];
 }
+}  // namespace
+
+std::uint32_t Backward::index(std::size_t k) const { return rule_input(tape_, node_, k, "backward"); }
 
 void Backward::accumulate(std::size_t k, Tensor gradient) { tape_.accumulate(index(k), std::move(gradient)); }
 
 std::uint32_t VarBackward::index(std::size_t k) const {
-    const Node& n = tape_.nodes_[node_];
-    if (k >= n.n_inputs)
-        throw std::out_of_range(
-            fmt::format("{}: backward rule asked for input {} of an op with {} inputs", n.op, k, n.n_inputs));
-    return tape_.inputs_[n.first_input + k];
+    return rule_input(tape_, tape_.nodes_[node_], k, "backward");
 }
+
+std::uint32_t Forward::index(std::size_t k) const { return rule_input(tape_, tape_.nodes_[node_], k, "tangent"); }
 
 Var Tape::var_at(std::uint32_t i) { return Var(nodes_[i].value, this, i, generation_); }
 
