@@ -56,6 +56,7 @@
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
 #include "tutorials/common/image_training.hpp"
+#include "tutorials/common/perturb.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -115,12 +116,6 @@ std::unique_ptr<flows::Flow> make_model(const Settings& s, std::uint64_t seed) {
 }
 
 flows::MultiScale& multiscale_of(flows::Flow& flow) { return dynamic_cast<flows::MultiScale&>(flow.layer(0)); }
-
-// Moves every parameter off its initial value by N(0, std²) noise, so that no coupling is the identity
-// (their last convolutions start at zero) and the checks below test a flow that transforms.
-void perturb(nn::Module& module, Rng& rng, double std) {
-    for (Parameter* p : module.parameters()) p->value = p->value + randn(p->value.shape(), rng, 0, std);
-}
 
 // "■" where the mask copies (b = 1), "·" where it updates, one image row a line.
 std::string mask_picture(const Tensor& mask, std::size_t channel, std::size_t height, std::size_t width) {
@@ -295,7 +290,7 @@ int run(const tutorial::Options& opt) {
     {
         const flows::ImageShape tiny{1, 4, 4};
         flows::ImageAffineCoupling coupling(tiny, flows::ImageMask::checkerboard, 0, check_rng, {.hidden = 8});
-        perturb(coupling, check_rng, 0.3);
+        tutorial::perturb_parameters(coupling, check_rng, 0.3);
         coupling.eval();
         const Tensor x = randn(Shape{1, 16}, check_rng);
         const Tensor J = jacobian([&](const Var& v) { return coupling.inverse(v).value; }, x);
@@ -422,7 +417,7 @@ int run(const tutorial::Options& opt) {
         auto tiny = flows::make_multiscale_realnvp({.image = {1, 4, 4}, .scales = 1, .checkerboard = 2, .channel = 2,
                                                     .final_couplings = 2, .hidden = {4},
                                                     .seed = check_rng.next_u64()});
-        perturb(*tiny, check_rng, 0.3);
+        tutorial::perturb_parameters(*tiny, check_rng, 0.3);
         tiny->eval();
         flows::MultiScale& ms = multiscale_of(*tiny);
         const Tensor x = randn(Shape{1, 16}, check_rng);
@@ -470,7 +465,7 @@ int run(const tutorial::Options& opt) {
             const std::size_t c = std::size_t{1} << (2 * s), h = side >> s;
             Rng net_rng(check_rng.next_u64());
             auto net = nn::make_resnet(c, 2 * c, net_rng, {.hidden = 8});
-            perturb(*net, net_rng, 0.3);
+            tutorial::perturb_parameters(*net, net_rng, 0.3);
             net->eval();
             std::vector<double> support(dim, 0.0);
             for (int rep = 0; rep < 4; ++rep) {
