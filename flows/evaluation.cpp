@@ -133,4 +133,50 @@ double grid_mass(const Tensor& density, double box) {
     return sum(density).item() * h * h;
 }
 
+
+BoxMass shifted_grid_mass(Flow& flow, double box, std::size_t n, std::size_t shifts, Rng& rng) {
+    require_2d(flow, "shifted_grid_mass");
+    if (!(box > 0) || !std::isfinite(box))
+        throw std::invalid_argument(fmt::format("shifted_grid_mass: box must be > 0 and finite, got {}", box));
+    if (n == 0) throw std::invalid_argument("shifted_grid_mass: the grid needs at least one point per axis, got n = 0");
+    if (shifts < 2)
+        throw std::invalid_argument(fmt::format("shifted_grid_mass: an error bar needs at least 2 shifts, got {}", shifts));
+    NoGrad no_grad;
+    const Tensor centres = box_grid(box, n);
+    const double h = 2 * box / static_cast<double>(n);
+    std::vector<double> masses;
+    for (std::size_t k = 0; k < shifts; ++k) {
+        const double ux = rng.uniform(-h / 2, h / 2), uy = rng.uniform(-h / 2, h / 2);
+        Tensor points = centres.clone();
+        for (std::size_t i = 0; i < n * n; ++i) points[2 * i] += ux, points[2 * i + 1] += uy;
+        masses.push_back(sum(exp(log_prob_in_chunks(flow, points))).item() * h * h);
+    }
+    const auto count = static_cast<double>(shifts);
+    BoxMass r;
+    for (const double m : masses) r.mass += m / count;
+    double spread = 0;
+    for (const double m : masses) spread += (m - r.mass) * (m - r.mass) / (count - 1);
+    r.standard_error = std::sqrt(spread / count);
+    return r;
+}
+
+BoxMass box_fraction(Flow& flow, std::size_t n_samples, Rng& rng, double box) {
+    require_2d(flow, "box_fraction");
+    if (!(box > 0) || !std::isfinite(box))
+        throw std::invalid_argument(fmt::format("box_fraction: box must be > 0 and finite, got {}", box));
+    if (n_samples == 0) throw std::invalid_argument("box_fraction: n_samples must be at least 1");
+    NoGrad no_grad;
+    std::size_t inside = 0;
+    for (std::size_t done = 0; done < n_samples;) {
+        const std::size_t m = std::min(chunk_size, n_samples - done);
+        const Tensor x = flow.sample(m, rng);
+        for (std::size_t i = 0; i < m; ++i)
+            if (std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box) ++inside;
+        done += m;
+    }
+    const auto n = static_cast<double>(n_samples);
+    const double p = static_cast<double>(inside) / n;
+    return {p, std::sqrt(std::max(p * (1 - p), 1 / n) / n)};
+}
+
 }  // namespace tapeflow::flows

@@ -64,4 +64,23 @@ Tensor density_grid(Flow& flow, double box = 4.0, std::size_t n = 200);
 // Throws std::invalid_argument if `density` is not a square [n, n] grid or box is not > 0 (finite).
 double grid_mass(const Tensor& density, double box);
 
+// ∫ q over the box (−box, box)² with an error bar, by the midpoint rule on `shifts` randomly shifted
+// n × n grids (Cranley & Patterson 1976): every point of one grid moves by the same offset
+// u ~ U[−h/2, h/2)², h = 2·box/n, so each point is uniform in its cell and h² Σ q(x_i + u) is an
+// unbiased estimate of the mass whatever q looks like (a fixed grid's error is c·h² only once h
+// resolves q); the spread over the independent shifts gives the standard error, on shifts − 1 degrees
+// of freedom. Against box_fraction, two independent estimates of one number: a density whose log-det
+// is wrong or missing puts a different mass in the box than its sampler does.
+struct BoxMass {
+    double mass = 0;
+    double standard_error = 0;
+};
+// Throws std::invalid_argument if the flow is not 2-D, box is not > 0 (finite), n = 0 or shifts < 2.
+BoxMass shifted_grid_mass(Flow& flow, double box, std::size_t n, std::size_t shifts, Rng& rng);
+
+// The fraction of n_samples draws of q inside the box, with its binomial standard error
+// √(p(1 − p)/n), p(1 − p) floored at 1/n (no sample outside does not mean no mass outside).
+// Throws std::invalid_argument if the flow is not 2-D, box is not > 0 (finite) or n_samples = 0.
+BoxMass box_fraction(Flow& flow, std::size_t n_samples, Rng& rng, double box = 4.0);
+
 }  // namespace tapeflow::flows

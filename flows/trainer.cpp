@@ -160,6 +160,68 @@ TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOption
     });
 }
 
+BestOfResult train_reverse_kl_best_of(const FlowFactory& make, const Energy& energy, const TrainOptions& options,
+                                      const BestOfInits& best_of) {
+    constexpr const char* who = "train_reverse_kl_best_of";
+    if (!make) throw std::invalid_argument(fmt::format("{}: make is empty", who));
+    if (!energy) throw std::invalid_argument(fmt::format("{}: the energy function is empty", who));
+    if (best_of.inits == 0) throw std::invalid_argument(fmt::format("{}: inits must be at least 1", who));
+    if (best_of.inits > 1 && (best_of.trial_steps == 0 || best_of.trial_steps >= options.steps))
+        throw std::invalid_argument(fmt::format("{}: with {} inits, trial_steps must be in [1, steps = {}), got {}", who,
+                                                best_of.inits, options.steps, best_of.trial_steps));
+    if (best_of.selection_samples == 0) throw std::invalid_argument(fmt::format("{}: selection_samples must be at least 1", who));
+    if (options.first_step != 0 || options.optimizer)
+        throw std::invalid_argument(fmt::format("{}: the run starts here, so first_step and optimizer must be unset", who));
+
+    struct Candidate {
+        std::unique_ptr<Flow> flow;
+        std::unique_ptr<nn::Adam> adam;
+        Rng batches;
+    };
+    std::vector<Candidate> candidates;
+    for (std::size_t i = 0; i < best_of.inits; ++i) {
+        std::unique_ptr<Flow> flow = make(i);
+        if (!flow) throw std::invalid_argument(fmt::format("{}: make({}) returned no flow", who, i));
+        require_trainable(*flow, options, who);
+        auto adam = std::make_unique<nn::Adam>(flow->parameters(), nn::AdamOptions{.lr = options.learning_rate});
+        candidates.push_back({std::move(flow), std::move(adam), Rng(options.seed + i * 0x9E3779B97F4A7C15ULL)});
+    }
+    // Steps [first, last) of candidate c, on its own Adam and batch stream.
+    auto train = [&](Candidate& c, std::size_t first, std::size_t last, const TrainOptions& shown) {
+        TrainOptions o = shown;
+        o.first_step = first;
+        o.steps = last;
+        o.optimizer = c.adam.get();
+        return run(*c.flow, o, who, [&](std::size_t t) {
+            const double beta = options.annealing ? options.annealing->beta(t) : 1.0;
+            return reverse_kl(*c.flow, energy, options.batch, beta, c.batches);
+        });
+    };
+
+    BestOfResult out;
+    if (best_of.inits > 1) {
+        out.beta = options.annealing ? options.annealing->beta(best_of.trial_steps - 1) : 1.0;
+        Rng selection(best_of.selection_seed);
+        for (std::size_t i = 0; i < best_of.inits; ++i) {
+            TrainOptions trial = options;
+            trial.on_log = nullptr;
+            trial.progress_options.label += fmt::format(" (init {} of {})", i + 1, best_of.inits);
+            (void)train(candidates[i], 0, best_of.trial_steps, trial);
+            NoGrad no_grad;
+            out.objectives.push_back(
+                reverse_kl(*candidates[i].flow, energy, best_of.selection_samples, out.beta, selection).item());
+        }
+        // The first lowest; a NaN objective (a trial that left q degenerate) is never chosen.
+        for (std::size_t i = 1; i < best_of.inits; ++i)
+            if (out.objectives[i] < out.objectives[out.chosen] || std::isnan(out.objectives[out.chosen])) out.chosen = i;
+    }
+    Candidate& chosen = candidates[out.chosen];
+    if (best_of.on_chosen) best_of.on_chosen(out.chosen, *chosen.flow);
+    out.result = train(chosen, best_of.inits > 1 ? best_of.trial_steps : 0, options.steps, options);
+    out.flow = std::move(chosen.flow);
+    return out;
+}
+
 TrainResult train_conditional_forward_kl(ConditionalFlow& flow, const ConditionalSampler& sampler,
                                         const TrainOptions& options) {
     require_trainable(flow, options, "train_conditional_forward_kl");

@@ -97,6 +97,43 @@ TrainResult train_forward_kl(Flow& flow, const Sampler& sampler, const TrainOpti
 // train_forward_kl (annealing allowed), with an empty energy instead of an empty sampler.
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options = {});
 
+// Best of a few initializations, chosen by the objective. The reverse KL has local optima that depend
+// on where the flow starts (a band of U3 folded onto the other, a mode of U4 missed), and the usual
+// remedy is to restart from a few initializations and keep the best: here `inits` flows,
+// make(0), make(1), …, are each trained for the first `trial_steps` steps of the run in `options` (the
+// same schedule, annealing and step numbers as an uninterrupted run), each one's objective
+//     mean[log q(x) + β U(x)],  x ~ q,  β the annealing's β at the last trial step (1 without annealing),
+// is estimated on `selection_samples` fresh samples, and the lowest continues, with its own Adam moments
+// and batch stream, to options.steps. The choice uses the training objective only, never an evaluation
+// held against the target. Init i draws its batches from Rng(options.seed + i·0x9E3779B97F4A7C15), so init
+// 0 sees the batches of train_reverse_kl(make(0), energy, options), and when it is chosen its run is
+// that run step for step.
+struct BestOfInits {
+    std::size_t inits = 1;               // ≥ 1; 1: no trials, the plain run of make(0)
+    std::size_t trial_steps = 0;         // ≥ 1 and < options.steps when inits > 1
+    std::size_t selection_samples = 10000;
+    std::uint64_t selection_seed = 0;    // of the Rng that draws the selection samples
+    // Called once the choice is made, before the chosen flow's remaining steps (on_log and the progress
+    // display of `options` see only those steps; the trials show a progress line of their own).
+    std::function<void(std::size_t chosen, Flow& flow)> on_chosen;
+};
+
+using FlowFactory = std::function<std::unique_ptr<Flow>(std::size_t init)>;
+
+struct BestOfResult {
+    std::unique_ptr<Flow> flow;     // the chosen init, trained for options.steps
+    std::size_t chosen = 0;
+    std::vector<double> objectives;  // each init's estimated objective after its trial (empty with 1 init)
+    double beta = 1;                 // the β of that objective
+    TrainResult result;              // the chosen run's steps after the trial (all of them with 1 init)
+};
+
+// Throws std::invalid_argument for inits = 0, trial_steps = 0 or ≥ options.steps with inits > 1,
+// selection_samples = 0, options.first_step or options.optimizer set (the run starts here), an empty
+// make or a make that returns no flow; and as train_reverse_kl.
+BestOfResult train_reverse_kl_best_of(const FlowFactory& make, const Energy& energy, const TrainOptions& options,
+                                      const BestOfInits& best_of);
+
 // Maximum likelihood on batches that depend on the step alone: step t (0-based, as in
 // TrainOptions::first_step) minimizes forward_kl(flow, batch_at(t)). A resumed run then sees exactly
 // the batches of an uninterrupted one without any generator state in its checkpoint. Same errors as

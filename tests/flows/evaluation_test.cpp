@@ -187,3 +187,74 @@ TEST_CASE("grid_mass is Σ q·h² over a square grid and rejects anything else")
     CHECK_THROWS_WITH_AS(grid_mass(Tensor::full(Shape{4, 4}, 1.0), -1.0), doctest::Contains("box half-width"),
                          std::invalid_argument);
 }
+
+namespace {
+
+// Mass of N(loc, diag(scale²)) in (−box, box)²: a product of normal-CDF differences.
+double normal_box_mass(const Tensor& loc, const Tensor& scale, double box) {
+    double m = 1;
+    for (std::size_t d = 0; d < 2; ++d)
+        m *= 0.5 * (std::erf((box - loc[d]) / (scale[d] * std::numbers::sqrt2)) - std::erf((-box - loc[d]) / (scale[d] * std::numbers::sqrt2)));
+    return m;
+}
+std::unique_ptr<Flow> scaled_flow(const Tensor& loc, const Tensor& scale) {
+    auto flow = normal_flow();
+    flow->add(std::make_unique<Affine>(loc, log(scale)));
+    return flow;
+}
+
+}  // namespace
+
+TEST_CASE("shifted_grid_mass is unbiased with an honest error bar, even where a fixed grid cannot resolve q") {
+    // A narrow normal (σ = 0.05) on a 10 × 10 grid of cells 0.8 wide: a fixed midpoint grid sees only
+    // the density at the cell centres, the shifted grids average over each cell.
+    const Tensor loc{0.13, -0.31}, scale{0.05, 0.05};
+    auto flow = scaled_flow(loc, scale);
+    const double exact = normal_box_mass(loc, scale, 4.0);
+    CHECK(std::abs(grid_mass(density_grid(*flow, 4.0, 10), 4.0) - exact) > 0.5);  // the fixed grid is far off
+    Rng rng(3);
+    const BoxMass m = shifted_grid_mass(*flow, 4.0, 10, 400, rng);
+    CAPTURE(m.mass);
+    CAPTURE(m.standard_error);
+    CHECK(m.standard_error > 0.01);  // the error bar says the grid is coarse
+    CHECK(std::abs(m.mass - exact) <= 4 * m.standard_error);
+    // A smooth q on a fine grid: the error bar shrinks, and a box that cuts q is measured as well.
+    auto wide = scaled_flow(Tensor{1.0, 0.5}, Tensor{1.5, 0.8});
+    const double cut = normal_box_mass(Tensor{1.0, 0.5}, Tensor{1.5, 0.8}, 2.0);
+    Rng rng2(4);
+    const BoxMass w = shifted_grid_mass(*wide, 2.0, 60, 6, rng2);
+    CHECK(w.standard_error < 5e-3);  // 1.1e-3 measured: the box edge cuts q, the cells along it vary
+    CHECK(std::abs(w.mass - cut) <= 5 * w.standard_error + 1e-12);
+}
+
+TEST_CASE("box_fraction is the share of samples in the box, with its binomial error bar") {
+    const Tensor loc{0.3, 0.0}, scale{1.0, 1.0};
+    auto flow = scaled_flow(loc, scale);
+    Rng rng(5);
+    const BoxMass f = box_fraction(*flow, 20000, rng, 1.0);
+    const double exact = normal_box_mass(loc, scale, 1.0);
+    CHECK(f.standard_error == doctest::Approx(std::sqrt(f.mass * (1 - f.mass) / 20000)));
+    CHECK(std::abs(f.mass - exact) <= 4 * f.standard_error);
+    // Every sample inside: the error bar is floored at 1/n, not 0.
+    Rng rng2(6);
+    const BoxMass all = box_fraction(*flow, 1000, rng2, 50.0);
+    CHECK(all.mass == 1);
+    CHECK(all.standard_error == doctest::Approx(std::sqrt(1.0 / 1000 / 1000)));
+}
+
+TEST_CASE("shifted_grid_mass and box_fraction reject what they cannot evaluate") {
+    auto flow = normal_flow();
+    auto flow3 = normal_flow(3);
+    Rng rng(1);
+    CHECK_THROWS_AS(shifted_grid_mass(*flow3, 4.0, 10, 6, rng), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(shifted_grid_mass(*flow, 0.0, 10, 6, rng), "shifted_grid_mass: box must be > 0 and finite, got 0",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(shifted_grid_mass(*flow, 4.0, 0, 6, rng),
+                         "shifted_grid_mass: the grid needs at least one point per axis, got n = 0", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(shifted_grid_mass(*flow, 4.0, 10, 1, rng),
+                         "shifted_grid_mass: an error bar needs at least 2 shifts, got 1", std::invalid_argument);
+    CHECK_THROWS_AS(box_fraction(*flow3, 10, rng), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(box_fraction(*flow, 0, rng), "box_fraction: n_samples must be at least 1", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(box_fraction(*flow, 10, rng, -1.0), "box_fraction: box must be > 0 and finite, got -1",
+                         std::invalid_argument);
+}

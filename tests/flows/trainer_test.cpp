@@ -366,3 +366,108 @@ TEST_CASE("a run resumed at first_step with its optimizer equals the uninterrupt
     CHECK_THROWS_WITH_AS(train_forward_kl_by_step(resumed.flow, {}, {.steps = 4}), "train_forward_kl_by_step: batch_at is empty",
                          std::invalid_argument);
 }
+
+namespace {
+
+// N(0, I₂) → x = b + z: q = N(b, I), whose objective against gaussian_energy is, exactly,
+// E[log q + U] = −log 2π − 1 + ½ Σ_d (1 + (b_d − μ_d)²)/σ_d².
+std::unique_ptr<Flow> shifted_normal(const Tensor& b) {
+    auto flow = std::make_unique<Flow>(std::make_unique<StandardNormal>(2));
+    flow->add(std::make_unique<Affine>(b, Tensor{0.0, 0.0}));
+    return flow;
+}
+double shifted_normal_objective(const Tensor& b) {
+    double u = 0;
+    for (std::size_t d = 0; d < 2; ++d) u += 0.5 * (1 + (b[d] - mu[d]) * (b[d] - mu[d])) / (sigma[d] * sigma[d]);
+    return -std::log(2 * pi) - 1 + u;
+}
+const std::vector<Tensor> starts = {Tensor{4.0, 4.0}, Tensor{1.3, -2.0}, Tensor{-3.0, 0.0}};
+
+}  // namespace
+
+TEST_CASE("train_reverse_kl_best_of keeps the init with the lowest objective on fresh samples") {
+    // With a zero learning rate nothing moves, so the objectives must be those of the starting flows,
+    // recomputed here on the same selection stream, and the one nearest μ (init 1) is chosen.
+    const BestOfInits best_of{.inits = 3, .trial_steps = 5, .selection_samples = 20000, .selection_seed = 7};
+    const BestOfResult r = train_reverse_kl_best_of([](std::size_t i) { return shifted_normal(starts[i]); }, gaussian_energy,
+                                                    {.steps = 8, .batch = 16, .learning_rate = 0}, best_of);
+    REQUIRE(r.objectives.size() == 3);
+    CHECK(r.chosen == 1);
+    CHECK(r.beta == 1);
+    CHECK(r.result.losses.size() == 3);  // the steps after the trial only
+    Rng selection(7);
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto fresh = shifted_normal(starts[i]);
+        NoGrad no_grad;
+        CHECK(r.objectives[i] == reverse_kl(*fresh, gaussian_energy, 20000, 1.0, selection).item());
+        // Monte-Carlo error of 20,000 samples: log q + U has std ≈ 13 at init 0 and less at the others, s.e. ≤ 0.1.
+        CHECK(std::abs(r.objectives[i] - shifted_normal_objective(starts[i])) <= 0.5);
+    }
+    CHECK(max_abs_diff(r.flow->parameters()[0]->value, starts[1]) == 0);
+}
+
+TEST_CASE("the chosen init's run is the uninterrupted train_reverse_kl run of that init, step for step") {
+    const auto schedule = std::make_shared<nn::CosineAnnealing>(0.05, 30);
+    const TrainOptions options{.steps = 30, .batch = 32, .seed = 11, .schedule = schedule,
+                               .annealing = AnnealingSchedule{.beta_start = 0.1, .warmup_steps = 20}};
+    for (const std::size_t best : {std::size_t{0}, std::size_t{2}}) {
+        CAPTURE(best);
+        // Init `best` starts at μ, the others far from it.
+        auto make = [&](std::size_t i) { return shifted_normal(i == best ? mu : starts[i % 2 == 0 ? 2 : 0]); };
+        std::size_t told = 99;
+        std::vector<std::size_t> logged;
+        TrainOptions shown = options;
+        shown.on_log = [&](std::size_t step, double) { logged.push_back(step); };
+        const BestOfResult r = train_reverse_kl_best_of(
+            make, gaussian_energy, shown,
+            {.inits = 3, .trial_steps = 12, .selection_samples = 4000, .on_chosen = [&](std::size_t c, Flow&) { told = c; }});
+        CHECK(r.chosen == best);
+        CHECK(told == best);
+        CHECK(r.beta == doctest::Approx(0.1 + 11.0 / 20));
+        CHECK(logged.front() == 13);
+        CHECK(logged.back() == 30);
+
+        auto alone = make(best);
+        TrainOptions same = options;
+        same.seed = options.seed + best * 0x9E3779B97F4A7C15ULL;  // init i's batch stream
+        const TrainResult whole = train_reverse_kl(*alone, gaussian_energy, same);
+        REQUIRE(r.result.losses.size() == 18);
+        for (std::size_t t = 12; t < 30; ++t) CHECK(r.result.losses[t - 12] == whole.losses[t]);
+        for (std::size_t p = 0; p < 2; ++p)
+            CHECK(max_abs_diff(r.flow->parameters()[p]->value, alone->parameters()[p]->value) == 0);
+    }
+}
+
+TEST_CASE("train_reverse_kl_best_of with one init is train_reverse_kl; it validates its options") {
+    const TrainOptions options{.steps = 20, .batch = 32, .learning_rate = 0.02, .seed = 3};
+    AffineFlow plain;
+    const TrainResult whole = train_reverse_kl(plain.flow, gaussian_energy, options);
+    const BestOfResult r = train_reverse_kl_best_of(
+        [](std::size_t) { return shifted_normal(Tensor{0.0, 0.0}); }, gaussian_energy, options, {});
+    CHECK(r.objectives.empty());
+    CHECK(r.result.losses == whole.losses);
+    CHECK(max_abs_diff(r.flow->parameters()[0]->value, plain.loc()) == 0);
+
+    const auto make = [](std::size_t) { return shifted_normal(Tensor{0.0, 0.0}); };
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, gaussian_energy, options, {.inits = 0}),
+                         "train_reverse_kl_best_of: inits must be at least 1", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, gaussian_energy, options, {.inits = 2, .trial_steps = 20}),
+                         "train_reverse_kl_best_of: with 2 inits, trial_steps must be in [1, steps = 20), got 20",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, gaussian_energy, options, {.inits = 2, .trial_steps = 0}),
+                         "train_reverse_kl_best_of: with 2 inits, trial_steps must be in [1, steps = 20), got 0",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, gaussian_energy, options, {.selection_samples = 0}),
+                         "train_reverse_kl_best_of: selection_samples must be at least 1", std::invalid_argument);
+    TrainOptions resumed = options;
+    resumed.first_step = 4;
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, gaussian_energy, resumed, {}),
+                         "train_reverse_kl_best_of: the run starts here, so first_step and optimizer must be unset",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of({}, gaussian_energy, options, {}), "train_reverse_kl_best_of: make is empty",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of(make, {}, options, {}),
+                         "train_reverse_kl_best_of: the energy function is empty", std::invalid_argument);
+    CHECK_THROWS_WITH_AS(train_reverse_kl_best_of([](std::size_t) { return std::unique_ptr<Flow>(); }, gaussian_energy, options, {}),
+                         "train_reverse_kl_best_of: make(0) returned no flow", std::invalid_argument);
+}

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -21,13 +22,18 @@
 
 namespace tapeflow::tutorial {
 
-Cli& declare_fit_options(Cli& cli, std::size_t default_warmup) {
+Cli& declare_fit_options(Cli& cli, std::size_t default_warmup, std::size_t default_inits) {
+    const std::string inits = std::to_string(default_inits), quick_inits = default_inits > 1 ? "2" : "1";
     return cli.integer("--steps", {"40000", "500"}, {1, 10'000'000}, "training steps per fit")
         .integer("--batch", "256", {1, 100'000}, "samples per training step")
         .real("--lr", "3e-3", {0, 1, true}, "Adam's learning rate (at the start, with the cosine schedule)")
         .choice("--lr-schedule", "cosine", {"cosine", "constant"}, "cosine: the rate falls from --lr to 0 over the run")
         .integer("--warmup", {std::to_string(default_warmup), "100"}, {0, 10'000'000},
                  "annealing β_t = min(1, 0.01 + t/N): a warm-up of N steps (0: β = 1 throughout)")
+        .integer("--inits", {inits, quick_inits}, {1, 100},
+                 "initializations tried per fit; the one with the lowest objective after its trial continues")
+        .integer("--trial-steps", {std::to_string(default_warmup), "100"}, {1, 10'000'000},
+                 "steps each initialization is trained before the choice (by default the warm-up)")
         .choice_list("--targets", {"u1,u2,u3,u4", "u1"}, flows::target_names(), "comma-separated energies")
         .integer_list("--ks", {"2,8,32", "2,8"}, {1, 1000}, "comma-separated numbers of layers")
         .integer("--eval-samples", {"100000", "10000"}, {100, 100'000'000}, "samples for the final KL")
@@ -47,12 +53,29 @@ FitSettings read_fit_settings(const Options& opt) {
         s.annealing = flows::AnnealingSchedule{.beta_start = 0.01,
                                                .warmup_steps = static_cast<std::size_t>(opt.integer("--warmup"))};
     s.confine = opt.boolean("--confine");
+    s.inits = static_cast<std::size_t>(opt.integer("--inits"));
+    s.trial_steps = static_cast<std::size_t>(opt.integer("--trial-steps"));
+    if (s.inits > 1 && s.trial_steps >= s.steps)
+        throw std::invalid_argument(fmt::format("--trial-steps ({}) must be below --steps ({}) when --inits is above 1",
+                                                s.trial_steps, s.steps));
     s.seed = opt.seed;
     return s;
 }
 
+std::size_t trained_steps(const FitSettings& s) { return s.steps + (s.inits - 1) * s.trial_steps; }
+
+std::string restart_text(const FitSettings& s) {
+    if (s.inits == 1) return "One initialization per fit (--inits 1).";
+    return fmt::format(
+        "Best of {} initializations: each is trained for the first {} steps of that run, its objective\n"
+        "mean[log q + β U] (β of step {}) is estimated on 10,000 fresh samples, and the lowest continues\n"
+        "(flows::train_reverse_kl_best_of; chosen by the training objective, never by the KL below).",
+        s.inits, s.trial_steps, s.trial_steps);
+}
+
 bool default_fit_run(const Options& opt) {
-    for (const char* name : {"--steps", "--batch", "--lr", "--lr-schedule", "--warmup", "--eval-samples", "--confine"})
+    for (const char* name :
+         {"--steps", "--batch", "--lr", "--lr-schedule", "--warmup", "--inits", "--trial-steps", "--eval-samples", "--confine"})
         if (opt.given(name)) return false;
     return !opt.quick;
 }
@@ -83,26 +106,21 @@ flows::Energy training_energy(const flows::Target& target, bool confine) {
 Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Target& target, std::size_t k,
             const FitSettings& s) {
     const std::uint64_t seed = fit_seed(s.seed, target, k);
+    // Init 0 is drawn from the fit's seed itself; the others from seeds far from it and from seed + 1…5.
+    const auto make_init = [&](std::size_t i) {
+        Rng init_rng(seed + i * 0xD1B54A32D192ED03ULL);
+        return make(k, init_rng);
+    };
     Fit fit;
     fit.family = family;
     fit.target = &target;
     fit.k = k;
-    {
-        Rng init_rng(seed);
-        fit.flow = make(k, init_rng);
-    }
-    flows::Flow& flow = *fit.flow;
     const flows::Energy energy = training_energy(target, s.confine);
     const double log_z = flows::log_partition_box(target.energy, fit_box);
-    {
-        Rng eval_rng(seed + 2);
-        fit.before = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, fit_box);
-        NoGrad no_grad;
-        fit.initial_std = std::sqrt(mean(square(flow.sample(10000, eval_rng))).item());
-    }
+    flows::Flow* current = nullptr;  // the chosen init, once chosen
     Rng monitor_rng(seed + 3);
     double monitor_wall = 0, monitor_cpu = 0;
-    auto monitor = [&](std::size_t step) {
+    auto monitor = [&](flows::Flow& flow, std::size_t step) {
         const double c0 = cpu_seconds();
         const auto w0 = std::chrono::steady_clock::now();
         fit.curve_step.push_back(static_cast<double>(step));
@@ -110,23 +128,56 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
         monitor_cpu += cpu_seconds() - c0;
         monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     };
-    monitor(0);
+    // The chosen init as it started (made again from its seed): its loss before training and step 0 of the curve.
+    auto evaluate_start = [&](std::size_t chosen) {
+        const double c0 = cpu_seconds();
+        const auto w0 = std::chrono::steady_clock::now();
+        const std::unique_ptr<flows::Flow> start = make_init(chosen);
+        Rng eval_rng(seed + 2);
+        fit.before = flows::evaluate_reverse_kl(*start, energy, s.eval_samples, eval_rng, fit_box);
+        {
+            NoGrad no_grad;
+            fit.initial_std = std::sqrt(mean(square(start->sample(10000, eval_rng))).item());
+        }
+        monitor_cpu += cpu_seconds() - c0;
+        monitor_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+        monitor(*start, 0);
+    };
     flows::TrainOptions options{
         .steps = s.steps,
         .batch = s.batch,
         .learning_rate = s.lr,
         .seed = seed + 1,
         .log_every = std::max<std::size_t>(1, s.steps / 50),
-        .on_log = [&](std::size_t step, double) { monitor(step); },
+        .on_log = [&](std::size_t step, double) { monitor(*current, step); },
         .progress = true,
         .progress_options = {.label = fmt::format("    {} {} K = {}", family, target.name, k), .plain_lines = 4},
         .annealing = s.annealing,
     };
     if (s.cosine) options.schedule = std::make_shared<nn::CosineAnnealing>(s.lr, s.steps);
+    const flows::BestOfInits best_of{
+        .inits = s.inits,
+        .trial_steps = s.inits > 1 ? s.trial_steps : 0,
+        .selection_samples = 10000,
+        .selection_seed = seed + 6,
+        .on_chosen =
+            [&](std::size_t chosen, flows::Flow& flow) {
+                current = &flow;
+                evaluate_start(chosen);
+            },
+    };
     const double cpu_start = cpu_seconds();
-    const flows::TrainResult result = flows::train_reverse_kl(flow, energy, options);
+    const auto wall_start = std::chrono::steady_clock::now();
+    flows::BestOfResult result = flows::train_reverse_kl_best_of(make_init, energy, options, best_of);
     fit.cpu = cpu_seconds() - cpu_start - monitor_cpu;
-    fit.wall = result.seconds - monitor_wall;
+    fit.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count() - monitor_wall;
+    fit.flow = std::move(result.flow);
+    fit.chosen_init = result.chosen;
+    fit.init_objectives = result.objectives;
+    if (!result.objectives.empty())
+        fmt::print("      objectives after the trials (β = {:.3f}): {:.4f}; init {} continued\n", result.beta,
+                   fmt::join(result.objectives, ", "), result.chosen + 1);
+    flows::Flow& flow = *fit.flow;
     Rng eval_rng(seed + 4);
     fit.after = flows::evaluate_reverse_kl(flow, energy, s.eval_samples, eval_rng, fit_box);
     Rng box_rng(seed + 5);
@@ -137,12 +188,14 @@ Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Targe
 std::string fit_table(const std::vector<Fit>& fits) {
     std::vector<std::vector<std::string>> rows;
     for (const Fit& f : fits)
-        rows.push_back({f.target->name, fmt::format("{}", f.k), fmt::format("{:.3f}", f.initial_std),
+        rows.push_back({f.target->name, fmt::format("{}", f.k),
+                        fmt::format("{} of {}", f.chosen_init + 1, std::max<std::size_t>(1, f.init_objectives.size())),
+                        fmt::format("{:.3f}", f.initial_std),
                         fmt::format("{:.4f}", f.before.loss), fmt::format("{:.4f}", f.after.loss),
                         fmt::format("{:.4f}", f.after.kl_box), fmt::format("{:.4f}", f.box_after.mass),
                         fmt::format("{:.4f}", f.box_after.kl), fmt::format("{:.4f}", f.box_after.standard_error),
                         fmt::format("{:.2f}", f.wall), fmt::format("{:.2f}", f.cpu)});
-    return plot::ascii_table({"target", "K", "q₀ std", "loss before", "loss after", "KL_box", "q(box)",
+    return plot::ascii_table({"target", "K", "init", "q₀ std", "loss before", "loss after", "KL_box", "q(box)",
                               "KL(q_box‖p_box)", "± s.e.", "wall s", "CPU s"},
                              rows);
 }
@@ -154,6 +207,15 @@ void check_fit(Verifier& verifier, const Fit& f) {
                    fmt::format("{:.4f} (s.e. {:.4f})", f.box_after.kl, f.box_after.standard_error));
     verifier.check(what + ": training lowered the loss", f.after.loss < f.before.loss,
                    fmt::format("{:.4f} → {:.4f}", f.before.loss, f.after.loss));
+}
+
+void check_box_mass(Verifier& verifier, const Fit& f, std::size_t cells, std::uint64_t seed) {
+    Rng grid_rng(seed), sample_rng(seed + 1);
+    const flows::BoxMass grid = flows::shifted_grid_mass(*f.flow, fit_box, cells, 6, grid_rng);
+    const flows::BoxMass samples = flows::box_fraction(*f.flow, 20000, sample_rng, fit_box);
+    verifier.check_close(fmt::format("{} {} K = {}: ∫_box q, shifted grids vs samples", f.family, f.target->name, f.k),
+                         {"grids", grid.mass}, {"samples inside", samples.mass}, 0,
+                         5 * std::hypot(grid.standard_error, samples.standard_error));
 }
 
 void check_more_layers_fit_better(Verifier& verifier, const std::vector<Fit>& fits, std::optional<double> largest_k_bound,

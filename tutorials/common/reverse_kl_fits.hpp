@@ -30,14 +30,21 @@ struct FitSettings {
     bool cosine = true;  // Adam's rate falls from lr to 0 along a cosine over the run (nn::CosineAnnealing)
     std::optional<flows::AnnealingSchedule> annealing;  // none: β = 1 throughout
     bool confine = true;                                // the wall outside the box for U2–U4
+    std::size_t inits = 1, trial_steps = 0;  // best of `inits` initializations after `trial_steps` (flows::BestOfInits)
     std::uint64_t seed = 0;
 };
 
-// The options every fit takes (--steps, --batch, --lr, --lr-schedule, --warmup, --targets, --ks, --eval-samples,
-// --confine, --seeds), with the defaults of the reference run (or a small run under --quick), and the
-// settings they give. The warm-up's default is the family's: the one its full runs were measured with.
-Cli& declare_fit_options(Cli& cli, std::size_t default_warmup);
+// The options every fit takes (--steps, --batch, --lr, --lr-schedule, --warmup, --inits, --trial-steps, --targets,
+// --ks, --eval-samples, --confine, --seeds), with the defaults of the reference run (or a small run under --quick), and the
+// settings they give. The warm-up's and the number of inits' defaults are the family's: those its full
+// runs were measured with. Each init's trial lasts the warm-up by default, so that the objectives
+// compared are those at β = 1, the reverse KL itself.
+Cli& declare_fit_options(Cli& cli, std::size_t default_warmup, std::size_t default_inits);
 FitSettings read_fit_settings(const Options& opt);
+// The steps trained per fit in all: the chosen init's s.steps plus the other inits' trials.
+std::size_t trained_steps(const FitSettings& s);
+// One sentence on the restart rule of these settings, for the pages' "Flow: …" paragraph.
+std::string restart_text(const FitSettings& s);
 // True when none of those options was given and --quick is off: the run whose message is checked.
 bool default_fit_run(const Options& opt);
 
@@ -55,11 +62,14 @@ struct Fit {
     const flows::Target* target = nullptr;
     std::size_t k = 0;
     std::unique_ptr<flows::Flow> flow;
-    flows::ReverseKLEvaluation before, after;  // at β = 1, on eval_samples fresh samples
+    std::size_t chosen_init = 0;               // which of FitSettings::inits initializations was kept
+    std::vector<double> init_objectives;       // each one's objective after the trial (flows::BestOfResult)
+    flows::ReverseKLEvaluation before, after;  // at β = 1, on eval_samples fresh samples; before: the chosen init's
     flows::BoxKLEvaluation box_after;          // KL(q_box ‖ p_box), never negative
     double initial_std = 0;                    // RMS of the untrained flow's sample coordinates (N(0, I) has 1)
     double wall = 0, cpu = 0;                  // seconds in the training loop, without the monitoring
-    std::vector<double> curve_step, curve_kl;  // KL(q_box ‖ p_box) on 2048 samples, 51 times along the run
+    // KL(q_box ‖ p_box) on 2048 samples of the chosen init, at step 0 and 50 times along the run (after the trial)
+    std::vector<double> curve_step, curve_kl;
 };
 
 // A fixed seed per (target, K), so that a fit does not change when other targets or Ks are added,
@@ -70,7 +80,8 @@ std::uint64_t fit_seed(std::uint64_t seed, const flows::Target& target, std::siz
 // targets that are not normalizable on the plane.
 flows::Energy training_energy(const flows::Target& target, bool confine);
 
-// Trains one flow by flows::train_reverse_kl and evaluates it before and after.
+// Trains one flow by flows::train_reverse_kl_best_of (init i drawn from init_seed(fit_seed, i)) and
+// evaluates the chosen init before and after.
 Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Target& target, std::size_t k,
             const FitSettings& s);
 
@@ -80,6 +91,12 @@ std::string fit_table(const std::vector<Fit>& fits);
 // The checks every fit must pass: a KL divergence is never negative (within 3 s.e.), and training
 // lowered the loss.
 void check_fit(Verifier& verifier, const Fit& f);
+
+// The trained density holds the mass its sampler puts in the box: ∫_box q by the midpoint rule on 6
+// randomly shifted cells × cells grids (flows::shifted_grid_mass) against the fraction of 20,000
+// samples inside (flows::box_fraction), within 5 combined s.e. (the grid's s.e. rests on 5 degrees of
+// freedom: P(|t₅| > 5) ≈ 0.004). A log-det of the wrong sign or a missing term is off by far more.
+void check_box_mass(Verifier& verifier, const Fit& f, std::size_t cells, std::uint64_t seed);
 
 // The paper's message, per target: KL(q_box ‖ p_box) falls with every step up in K (by more than
 // the two estimates' combined 3 s.e.), and, when `largest_k_bound` is given, the largest K reaches it.
