@@ -35,6 +35,27 @@ Tensor log_prob_in_chunks(Flow& flow, const Tensor& x) {
     return parts.size() == 1 ? parts[0] : concat(parts, 0);
 }
 
+// The mean of `terms` and the variance of that mean, s²/n with s² on n − 1 degrees of freedom (0 for
+// a single term); two passes, so no cancellation.
+struct MeanAndVariance {
+    double mean = 0, variance_of_mean = 0;
+};
+MeanAndVariance mean_and_variance(std::span<const double> terms) {
+    const auto n = static_cast<double>(terms.size());
+    double sum = 0;
+    for (double t : terms) sum += t;
+    MeanAndVariance r{.mean = sum / n};
+    if (terms.size() < 2) return r;
+    double squares = 0;
+    for (double t : terms) squares += (t - r.mean) * (t - r.mean);
+    r.variance_of_mean = squares / (n - 1) / n;
+    return r;
+}
+
+bool inside_box(const Tensor& x, std::size_t i, double box) {
+    return std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box;
+}
+
 }  // namespace
 
 ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::size_t n_samples, Rng& rng,
@@ -44,8 +65,7 @@ ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::s
     if (!energy) throw std::invalid_argument("evaluate_reverse_kl: the energy function is empty");
     ReverseKLEvaluation result;
     NoGrad no_grad;
-    // The terms log q(x_n) + U(x_n), kept for a two-pass mean and variance (no cancellation).
-    std::vector<double> terms;
+    std::vector<double> terms;  // log q(x_n) + U(x_n)
     terms.reserve(n_samples);
     while (terms.size() < n_samples) {
         const std::size_t m = std::min(chunk_size, n_samples - terms.size());
@@ -58,13 +78,9 @@ ReverseKLEvaluation evaluate_reverse_kl(Flow& flow, const Energy& energy, std::s
         const std::span<const double> values = chunk.span();
         terms.insert(terms.end(), values.begin(), values.end());
     }
-    const auto n = static_cast<double>(n_samples);
-    double sum = 0;
-    for (double t : terms) sum += t;
-    result.loss = sum / n;
-    double squares = 0;
-    for (double t : terms) squares += (t - result.loss) * (t - result.loss);
-    result.standard_error = n_samples > 1 ? std::sqrt(squares / (n - 1) / n) : 0.0;
+    const MeanAndVariance m = mean_and_variance(terms);
+    result.loss = m.mean;
+    result.standard_error = std::sqrt(m.variance_of_mean);
     result.log_z_box = log_partition_box(energy, box);
     result.kl_box = result.loss + result.log_z_box;
     return result;
@@ -90,21 +106,17 @@ BoxKLEvaluation evaluate_box_kl(Flow& flow, const Energy& energy, double log_z_b
                 "evaluate_box_kl: the energy must return one value per sample, shape [{}], got {}", m, u.shape()));
         const Tensor x = s.value.value(), log_q = s.log_prob.value();
         for (std::size_t i = 0; i < m; ++i)
-            if (std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box) terms.push_back(log_q[i] + u[i]);
+            if (inside_box(x, i, box)) terms.push_back(log_q[i] + u[i]);
         done += m;
     }
     BoxKLEvaluation r;
     const auto n = static_cast<double>(n_samples), inside = static_cast<double>(terms.size());
     r.mass = inside / n;
     if (terms.size() < 2) return r;
-    double sum = 0;
-    for (double t : terms) sum += t;
-    const double mean = sum / inside;
-    double squares = 0;
-    for (double t : terms) squares += (t - mean) * (t - mean);
-    r.kl = mean - std::log(r.mass) + log_z_box;
+    const MeanAndVariance m = mean_and_variance(terms);
+    r.kl = m.mean - std::log(r.mass) + log_z_box;
     // Var(log m̂) ≈ (1 − m)/(m n) by the delta method on the binomial fraction.
-    r.standard_error = std::sqrt(squares / (inside - 1) / inside + (1 - r.mass) / (r.mass * n));
+    r.standard_error = std::sqrt(m.variance_of_mean + (1 - r.mass) / (r.mass * n));
     return r;
 }
 
@@ -133,7 +145,6 @@ double grid_mass(const Tensor& density, double box) {
     return sum(density).item() * h * h;
 }
 
-
 BoxMass shifted_grid_mass(Flow& flow, double box, std::size_t n, std::size_t shifts, Rng& rng) {
     require_2d(flow, "shifted_grid_mass");
     if (!(box > 0) || !std::isfinite(box))
@@ -151,13 +162,8 @@ BoxMass shifted_grid_mass(Flow& flow, double box, std::size_t n, std::size_t shi
         for (std::size_t i = 0; i < n * n; ++i) points[2 * i] += ux, points[2 * i + 1] += uy;
         masses.push_back(sum(exp(log_prob_in_chunks(flow, points))).item() * h * h);
     }
-    const auto count = static_cast<double>(shifts);
-    BoxMass r;
-    for (const double m : masses) r.mass += m / count;
-    double spread = 0;
-    for (const double m : masses) spread += (m - r.mass) * (m - r.mass) / (count - 1);
-    r.standard_error = std::sqrt(spread / count);
-    return r;
+    const MeanAndVariance m = mean_and_variance(masses);
+    return {m.mean, std::sqrt(m.variance_of_mean)};
 }
 
 BoxMass box_fraction(Flow& flow, std::size_t n_samples, Rng& rng, double box) {
@@ -171,7 +177,7 @@ BoxMass box_fraction(Flow& flow, std::size_t n_samples, Rng& rng, double box) {
         const std::size_t m = std::min(chunk_size, n_samples - done);
         const Tensor x = flow.sample(m, rng);
         for (std::size_t i = 0; i < m; ++i)
-            if (std::abs(x[2 * i]) < box && std::abs(x[2 * i + 1]) < box) ++inside;
+            if (inside_box(x, i, box)) ++inside;
         done += m;
     }
     const auto n = static_cast<double>(n_samples);

@@ -150,14 +150,27 @@ TrainResult train_forward_kl_by_step(Flow& flow, const BatchAt& batch_at, const 
     return run(flow, options, "train_forward_kl_by_step", [&](std::size_t t) { return forward_kl(flow, Var(batch_at(t))); });
 }
 
+namespace {
+
+double annealed_beta(const TrainOptions& options, std::size_t t) {
+    return options.annealing ? options.annealing->beta(t) : 1.0;
+}
+
+// Steps [options.first_step, options.steps) of the reverse KL, batches drawn from `batches`.
+TrainResult run_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options, Rng& batches,
+                           const char* who) {
+    return run(flow, options, who, [&](std::size_t t) {
+        return reverse_kl(flow, energy, options.batch, annealed_beta(options, t), batches);
+    });
+}
+
+}  // namespace
+
 TrainResult train_reverse_kl(Flow& flow, const Energy& energy, const TrainOptions& options) {
     require_trainable(flow, options, "train_reverse_kl");
     if (!energy) throw std::invalid_argument("train_reverse_kl: the energy function is empty");
     Rng rng(options.seed);
-    return run(flow, options, "train_reverse_kl", [&](std::size_t t) {
-        const double beta = options.annealing ? options.annealing->beta(t) : 1.0;
-        return reverse_kl(flow, energy, options.batch, beta, rng);
-    });
+    return run_reverse_kl(flow, energy, options, rng, "train_reverse_kl");
 }
 
 BestOfResult train_reverse_kl_best_of(const FlowFactory& make, const Energy& energy, const TrainOptions& options,
@@ -192,15 +205,12 @@ BestOfResult train_reverse_kl_best_of(const FlowFactory& make, const Energy& ene
         o.first_step = first;
         o.steps = last;
         o.optimizer = c.adam.get();
-        return run(*c.flow, o, who, [&](std::size_t t) {
-            const double beta = options.annealing ? options.annealing->beta(t) : 1.0;
-            return reverse_kl(*c.flow, energy, options.batch, beta, c.batches);
-        });
+        return run_reverse_kl(*c.flow, energy, o, c.batches, who);
     };
 
     BestOfResult out;
     if (best_of.inits > 1) {
-        out.beta = options.annealing ? options.annealing->beta(best_of.trial_steps - 1) : 1.0;
+        out.beta = annealed_beta(options, best_of.trial_steps - 1);
         Rng selection(best_of.selection_seed);
         for (std::size_t i = 0; i < best_of.inits; ++i) {
             TrainOptions trial = options;

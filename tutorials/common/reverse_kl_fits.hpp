@@ -80,7 +80,8 @@ std::uint64_t fit_seed(std::uint64_t seed, const flows::Target& target, std::siz
 // targets that are not normalizable on the plane.
 flows::Energy training_energy(const flows::Target& target, bool confine);
 
-// Trains one flow by flows::train_reverse_kl_best_of (init i drawn from init_seed(fit_seed, i)) and
+// Trains one flow by flows::train_reverse_kl_best_of (init i drawn from its own seed, init 0
+// from fit_seed itself) and
 // evaluates the chosen init before and after.
 Fit run_fit(const std::string& family, const FlowMaker& make, const flows::Target& target, std::size_t k,
             const FitSettings& s);
