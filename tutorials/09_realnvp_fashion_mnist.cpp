@@ -63,6 +63,7 @@
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
+#include "tutorials/common/training_state.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace {
@@ -70,10 +71,12 @@ namespace {
 using namespace tapeflow;
 using tapeflow::tutorial::Verifier;
 using namespace tapeflow::tutorial::images;
+using tapeflow::tutorial::max_parameter_diff;
+using tapeflow::tutorial::training_state;
 
 constexpr std::size_t side = 28;
 constexpr std::size_t dim = side * side;  // D = 784
-constexpr double alpha = 0.05;            // the logit's margin (RealNVP Sec. 4.1, docs/theory.md §6)
+constexpr double alpha = logit_alpha;      // the logit's margin (RealNVP Sec. 4.1, docs/theory.md §6)
 // The two-pixel Gaussian on the logit side whose P(v) is exact (section 2's Jensen check).
 constexpr std::array<double, 2> jensen_mu{0.5, -1.0}, jensen_sigma{0.8, 1.5};
 constexpr std::size_t resume_check_steps = 3;
@@ -82,36 +85,21 @@ const double ln2 = std::numbers::ln2;
 // leaves 6 px on three sides and 24 px above for a title): no seams between the pixel squares.
 constexpr double image_panel_width = 3 * side + 12, image_panel_height = 3 * side + 30;
 
-struct Settings {
-    std::uint64_t steps = 0;
-    std::size_t batch = 0, hidden = 0, couplings = 0, warmup = 0, checkpoint_every = 0, test_images = 0,
-                train_images = 0;
-    double lr = 0;
+// The training options (tutorials/common/image_training) and the model's.
+struct Settings : TrainingSettings {
+    std::size_t hidden = 0, couplings = 0;
     flows::Normalization norm = flows::Normalization::actnorm;
-    bool resume = false;
-    int threads = 1;
-    std::string data_dir;
 };
 
-Settings parse_settings(const tutorial::Options& opt) {
+Settings mlp_realnvp_settings(const tutorial::Options& opt) {
     Settings s;
-    s.steps = static_cast<std::uint64_t>(opt.integer("--steps"));
-    s.batch = static_cast<std::size_t>(opt.integer("--batch"));
+    static_cast<TrainingSettings&>(s) = parse_training_options(opt);
     s.hidden = static_cast<std::size_t>(opt.integer("--hidden"));
     s.couplings = static_cast<std::size_t>(opt.integer("--couplings"));
-    s.warmup = static_cast<std::size_t>(opt.integer("--warmup"));
-    s.checkpoint_every = static_cast<std::size_t>(opt.integer("--checkpoint-every"));
-    s.test_images = static_cast<std::size_t>(opt.integer("--test-images"));
-    s.train_images = static_cast<std::size_t>(opt.integer("--train-images"));
-    s.threads = static_cast<int>(opt.integer("--threads"));
-    s.lr = opt.real("--lr");
     const std::string norm = opt.text("--norm");
     if (norm == "none") s.norm = flows::Normalization::none;
     else if (norm == "actnorm") s.norm = flows::Normalization::actnorm;
     else if (norm == "batchnorm") s.norm = flows::Normalization::batchnorm;
-    s.resume = opt.boolean("--resume");
-    s.data_dir = opt.text("--data");
-    if (s.data_dir == "auto") s.data_dir = flows::fashion_mnist_dir();
     return s;
 }
 
@@ -149,37 +137,17 @@ std::string ascii_image(std::span<const double> gray) {
 
 // ---- the model -------------------------------------------------------------------------------------
 
-flows::RealNVPOptions model_options(const Settings& s, std::uint64_t seed) {
-    return {.dim = dim,
-            .couplings = s.couplings,
-            .hidden = {s.hidden, s.hidden},
-            .mask = flows::CouplingMask::checkerboard,
-            .height = side,
-            .width = side,
-            .norm = s.norm,
-            .seed = seed};
-}
-
-// RealNVP on the logit side, then the logit preprocessing as the last layer (latent → data), so that
-// Flow::log_prob(x) is the density of the dequantized image x, Σ log|dy/dx| included.
-std::unique_ptr<flows::Flow> make_model(const Settings& s, std::uint64_t seed) {
-    auto flow = flows::make_realnvp(model_options(s, seed));
-    flow->add(std::make_unique<flows::LogitPreprocessing>(alpha));
-    return flow;
-}
-
 // Bits per dimension of each image from the flow's log p(x) [N] (docs/theory.md §6).
 Tensor bits_per_image(const Tensor& log_px) { return flows::bits_per_dim(log_px, Tensor::zeros(log_px.shape()), dim); }
 
-// The options a resumed run must share with the run that saved the checkpoint, or "continues bit for
-// bit" would quietly stop being true (a different batch, learning rate or schedule, other data or
-// another model). --checkpoint-every, --test-images, --threads and --out may change.
-nn::CheckpointConfig run_config(const Settings& s, const tutorial::Options& opt) {
-    return {{"--seed", fmt::format("{}", opt.seed)},        {"--batch", fmt::format("{}", s.batch)},
-            {"--lr", fmt::format("{}", s.lr)},              {"--warmup", fmt::format("{}", s.warmup)},
-            {"--train-images", fmt::format("{}", s.train_images)}, {"--steps", fmt::format("{}", s.steps)},
-            {"--hidden", fmt::format("{}", s.hidden)},      {"--couplings", fmt::format("{}", s.couplings)},
-            {"--norm", std::string(flows::to_string(s.norm))}};
+// The options a resumed run must share with the run that saved the checkpoint: the training's and
+// the model's.
+nn::CheckpointConfig mlp_realnvp_config(const Settings& s, const tutorial::Options& opt) {
+    nn::CheckpointConfig config = training_config(s, opt);
+    config["--hidden"] = fmt::format("{}", s.hidden);
+    config["--couplings"] = fmt::format("{}", s.couplings);
+    config["--norm"] = std::string(flows::to_string(s.norm));
+    return config;
 }
 
 // Gives every layer of a fresh flow random parameters, so that no coupling is the identity: each
@@ -203,7 +171,7 @@ void scramble(flows::Flow& flow, Rng& rng) {
 double standard_normal_cdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
 
 int run(const tutorial::Options& opt) {
-    const Settings s = parse_settings(opt);
+    const Settings s = mlp_realnvp_settings(opt);
     const int threads = set_num_threads(s.threads);
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
@@ -216,7 +184,7 @@ int run(const tutorial::Options& opt) {
         throw std::runtime_error(fmt::format(
             "--resume: no checkpoint at {}; run once without --resume (same --out) to create it", ckpt_path));
     // Also before any work: a resume with other settings would not continue the saved run.
-    if (s.resume) nn::require_checkpoint_config(ckpt_path, run_config(s, opt));
+    if (s.resume) nn::require_checkpoint_config(ckpt_path, mlp_realnvp_config(s, opt));
 
     Verifier verifier;
     Tape& tape = Tape::current();
@@ -466,7 +434,7 @@ int run(const tutorial::Options& opt) {
 
     // ------------------------------------------------------------------------------------------
     verifier.section("The model");
-    std::unique_ptr<flows::Flow> flow_ptr = make_model(s, init_seed);
+    std::unique_ptr<flows::Flow> flow_ptr = make_mlp_realnvp(s.couplings, s.hidden, s.norm, init_seed);
     flows::Flow& flow = *flow_ptr;
     fmt::print(
         "make_realnvp({{.dim = 784, .couplings = {}, .hidden = {{{}, {}}}, .mask = checkerboard, .height = 28,\n"
@@ -624,7 +592,7 @@ int run(const tutorial::Options& opt) {
         "architecture gets random last layers (and ActNorm parameters): every coupling transforms.\n"
         "x → z = flow.inverse(x) → flow.forward(z):\n\n");
     {
-        std::unique_ptr<flows::Flow> scrambled = make_model(s, init_seed + 1);
+        std::unique_ptr<flows::Flow> scrambled = make_mlp_realnvp(s.couplings, s.hidden, s.norm, init_seed + 1);
         scramble(*scrambled, check_rng);
         scrambled->eval();
         NoGrad no_grad;
@@ -675,11 +643,11 @@ int run(const tutorial::Options& opt) {
     const nn::LinearWarmup schedule(nn::CosineAnnealing(s.lr, s.steps, 0.0), s.warmup, 1.0 / static_cast<double>(s.warmup));
     std::vector<double> history;  // bits/dim of every training batch since step 1
     std::uint64_t start_step = 0;
-    const nn::CheckpointConfig config = run_config(s, opt);
+    const nn::CheckpointConfig config = mlp_realnvp_config(s, opt);
     if (s.resume) {
         std::uint64_t stored_step = 0;
         Tensor stored_history;
-        nn::load_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
+        nn::load_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, &stored_history, &config));
         optimizer.set_step_count(stored_step);
         start_step = stored_step;
         history = stored_history.to_vector();
@@ -743,15 +711,15 @@ int run(const tutorial::Options& opt) {
             if (step % s.checkpoint_every == 0 || step == s.steps) {
                 std::uint64_t stored_step = step;
                 Tensor stored_history(Shape{history.size()}, history);
-                nn::save_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, stored_history, config));
+                nn::save_checkpoint(ckpt_path, flow, training_state(optimizer, stored_step, &stored_history, &config));
                 last_saved_step = step;
                 if (checkpoints_saved++ == 0 && step + resume_check_steps <= s.steps) {
                     first_info = nn::read_checkpoint_info(ckpt_path);
-                    twin = make_model(s, init_seed + 2);
+                    twin = make_mlp_realnvp(s.couplings, s.hidden, s.norm, init_seed + 2);
                     twin_optimizer = std::make_unique<nn::Adam>(twin->parameters(), nn::AdamOptions{.lr = s.lr});
                     std::uint64_t loaded_step = 0;
                     Tensor loaded_history;
-                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin_optimizer, loaded_step, loaded_history, config));
+                    nn::load_checkpoint(ckpt_path, *twin, training_state(*twin_optimizer, loaded_step, &loaded_history, &config));
                     twin_optimizer->set_step_count(loaded_step);
                     twin_from = loaded_step;
                     for (std::uint64_t t = loaded_step + 1; t <= loaded_step + resume_check_steps; ++t)
@@ -1024,19 +992,15 @@ int main(int argc, char** argv) {
         "09_realnvp_fashion_mnist",
         "RealNVP on Fashion-MNIST: dequantization, the logit transform, bits per dimension, checkerboard couplings, "
         "training with checkpoints and --resume, test bits/dim, samples and reconstructions");
-    cli.integer("--steps", {"15000", "40"}, {1, 10'000'000}, "training steps (the default takes about 10 minutes on 2 cores)")
-        .integer("--batch", {"64", "32"}, {2, 4096}, "images per training batch")
-        .integer("--hidden", {"256", "48"}, {1, 8192}, "width H of the conditioners 784 → H → H → 1568")
+    tapeflow::tutorial::images::declare_training_options(
+        cli, {.steps = {"15000", "40"},
+              .batch = {"64", "32"},
+              .warmup = {"100", "10"},
+              .checkpoint_every = {"1000", "20"},
+              .test_images = {"10000", "500"},
+              .steps_help = "training steps (the default takes about 10 minutes on 2 cores)"});
+    cli.integer("--hidden", {"256", "48"}, {1, 8192}, "width H of the conditioners 784 → H → H → 1568")
         .integer("--couplings", "6", {1, 64}, "affine coupling layers")
-        .choice("--norm", "actnorm", {"none", "actnorm", "batchnorm"}, "layer between couplings")
-        .real("--lr", "0.001", {0, 1e12, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
-        .integer("--warmup", {"100", "10"}, {1, 10'000'000}, "steps of linear learning-rate warm-up")
-        .integer("--checkpoint-every", {"1000", "20"}, {1, 10'000'000}, "save <out>/checkpoint.ckpt every N steps")
-        .flag("--resume", "continue training from <out>/checkpoint.ckpt")
-        .integer("--test-images", {"10000", "500"}, {10, 10'000}, "test images to score")
-        .integer("--train-images", "60000", {1000, 60'000}, "training images to load")
-        .integer("--threads", "2", {1, 256}, "threads for the matrix products")
-        .text("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
-                                "/usr/share/datasets/fashion-mnist");
+        .choice("--norm", "actnorm", {"none", "actnorm", "batchnorm"}, "layer between couplings");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

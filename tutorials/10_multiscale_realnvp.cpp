@@ -59,56 +59,44 @@
 #include "tutorials/common/perturb.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
+#include "tutorials/common/training_state.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace {
 
 using namespace tapeflow;
 using namespace tapeflow::tutorial::images;
+using tapeflow::tutorial::max_parameter_diff;
+using tapeflow::tutorial::training_state;
 using tapeflow::tutorial::print_indented;
 using tapeflow::tutorial::Verifier;
 
 constexpr std::size_t side = 28;
 constexpr std::size_t dim = side * side;
-constexpr double alpha = 0.05;  // the logit's margin, as in tutorial 09 (docs/theory.md §6)
+constexpr double alpha = logit_alpha;  // the logit's margin, as in tutorial 09 (docs/theory.md §6)
 constexpr std::size_t resume_check_steps = 2;
 const double ln2 = std::numbers::ln2;
 
-struct Settings {
-    std::uint64_t steps = 0;
-    std::size_t batch = 0, hidden = 0, hidden_last = 0, warmup = 0, checkpoint_every = 0, test_images = 0,
-                train_images = 0, mlp_steps = 0, mlp_hidden = 0, gaussian_images = 0;
-    double lr = 0;
-    bool resume = false;
-    int threads = 1;
-    std::string data_dir;
+// The training options (tutorials/common/image_training), the model's and the comparison's.
+struct Settings : TrainingSettings {
+    std::size_t hidden = 0, hidden_last = 0, mlp_steps = 0, mlp_hidden = 0, gaussian_images = 0;
 };
 
-Settings parse_settings(const tutorial::Options& opt) {
+Settings multiscale_settings(const tutorial::Options& opt) {
     const auto count = [&](const char* name) { return static_cast<std::size_t>(opt.integer(name)); };
     Settings s;
-    s.steps = count("--steps");
-    s.batch = count("--batch");
+    static_cast<TrainingSettings&>(s) = parse_training_options(opt);
     s.hidden = count("--hidden");
     s.hidden_last = count("--hidden-last");
-    s.warmup = count("--warmup");
-    s.checkpoint_every = count("--checkpoint-every");
-    s.test_images = count("--test-images");
-    s.train_images = count("--train-images");
     s.mlp_steps = count("--mlp-steps");
     s.mlp_hidden = count("--mlp-hidden");
     s.gaussian_images = count("--gaussian-images");
-    s.lr = opt.real("--lr");
-    s.threads = static_cast<int>(opt.integer("--threads"));
-    s.resume = opt.boolean("--resume");
-    s.data_dir = opt.text("--data");
-    if (s.data_dir == "auto") s.data_dir = flows::fashion_mnist_dir();
     return s;
 }
 
 // The paper's Sec. 4.1 shape for 28 × 28 (two squeezes: 28 → 14 → 7), its logit preprocessing as the
 // last layer (latent → data) so that log_prob is the density of the dequantized image.
-std::unique_ptr<flows::Flow> make_model(const Settings& s, std::uint64_t seed) {
+std::unique_ptr<flows::Flow> make_multiscale_flow(const Settings& s, std::uint64_t seed) {
     auto flow = flows::make_multiscale_realnvp(
         {.image = {1, side, side}, .scales = 2, .hidden = {s.hidden, s.hidden_last}, .seed = seed});
     flow->add(std::make_unique<flows::LogitPreprocessing>(alpha));
@@ -218,14 +206,13 @@ Tensor bits_of(const Tensor& log_px) { return flows::bits_per_dim(log_px, Tensor
 
 double mean_of(const Tensor& t) { return mean(t).item(); }
 
-// The options a resumed run must share with the run that saved the checkpoint ("continues bit for
-// bit" needs the same batches, schedule and model). --checkpoint-every, the evaluation sizes, the
-// comparison models, --threads and --out may change.
-nn::CheckpointConfig run_config(const Settings& s, const tutorial::Options& opt) {
-    const auto text = [](auto v) { return fmt::format("{}", v); };
-    return {{"--seed", text(opt.seed)},         {"--batch", text(s.batch)},   {"--lr", text(s.lr)},
-            {"--warmup", text(s.warmup)},       {"--steps", text(s.steps)},   {"--hidden", text(s.hidden)},
-            {"--hidden-last", text(s.hidden_last)}, {"--train-images", text(s.train_images)}};
+// The options a resumed run must share with the run that saved the checkpoint: the training's and
+// the model's (the evaluation sizes and the comparison models may change).
+nn::CheckpointConfig multiscale_config(const Settings& s, const tutorial::Options& opt) {
+    nn::CheckpointConfig config = training_config(s, opt);
+    config["--hidden"] = fmt::format("{}", s.hidden);
+    config["--hidden-last"] = fmt::format("{}", s.hidden_last);
+    return config;
 }
 
 // The training loop's state: the flow, its Adam and the recorded history, with the checkpoint writing
@@ -240,12 +227,12 @@ struct Run {
 
     void save(const std::string& path, std::uint64_t step, const nn::CheckpointConfig& config) {
         Tensor stored(Shape{history.size()}, history);
-        nn::save_checkpoint(path, *flow, training_state(*adam, step, stored, config));
+        nn::save_checkpoint(path, *flow, training_state(*adam, step, &stored, &config));
     }
     std::uint64_t load(const std::string& path, const nn::CheckpointConfig& config) {
         std::uint64_t step = 0;
         Tensor stored;
-        nn::load_checkpoint(path, *flow, training_state(*adam, step, stored, config));
+        nn::load_checkpoint(path, *flow, training_state(*adam, step, &stored, &config));
         adam->set_step_count(step);
         history = stored.to_vector();
         return step;
@@ -253,7 +240,7 @@ struct Run {
 };
 
 int run(const tutorial::Options& opt) {
-    const Settings s = parse_settings(opt);
+    const Settings s = multiscale_settings(opt);
     const int threads = set_num_threads(s.threads);
     const std::filesystem::path out_dir(opt.out_dir);
     std::filesystem::create_directories(out_dir);
@@ -264,7 +251,7 @@ int run(const tutorial::Options& opt) {
     if (s.resume && !std::filesystem::exists(ckpt_path))
         throw std::runtime_error(fmt::format(
             "--resume: no checkpoint at {}; run once without --resume (same --out) to create it", ckpt_path));
-    if (s.resume) nn::require_checkpoint_config(ckpt_path, run_config(s, opt));
+    if (s.resume) nn::require_checkpoint_config(ckpt_path, multiscale_config(s, opt));
 
     Verifier verifier;
     Tape::current().clear();
@@ -505,7 +492,7 @@ int run(const tutorial::Options& opt) {
     const flows::FashionMnist train = flows::load_fashion_mnist("train", s.data_dir, s.train_images);
     const flows::FashionMnist test = flows::load_fashion_mnist("test", s.data_dir, s.test_images);
     const std::size_t n_train = train.pixels.size(0), n_test = test.pixels.size(0);
-    Run main_run(make_model(s, init_seed), s.lr);
+    Run main_run(make_multiscale_flow(s, init_seed), s.lr);
     flows::Flow& flow = *main_run.flow;
     fmt::print(
         "make_multiscale_realnvp({{.image = {{1, 28, 28}}, .scales = 2, .hidden = {{{}, {}}}}}) — per scale 3\n"
@@ -514,7 +501,7 @@ int run(const tutorial::Options& opt) {
         "Latent blocks [{}], {} parameters.\n\n",
         s.hidden, s.hidden_last, alpha, fmt::join(multiscale_of(flow).latent_sizes(), ", "), flow.parameter_count());
     const nn::LinearWarmup schedule(nn::CosineAnnealing(s.lr, s.steps, 0.0), s.warmup, 1.0 / static_cast<double>(s.warmup));
-    const nn::CheckpointConfig config = run_config(s, opt);
+    const nn::CheckpointConfig config = multiscale_config(s, opt);
     std::uint64_t start_step = 0;
     if (s.resume) {
         start_step = main_run.load(ckpt_path, config);
@@ -548,7 +535,7 @@ int run(const tutorial::Options& opt) {
                 main_run.save(ckpt_path, step, config);
                 last_saved = step;
                 if (twin_losses.empty() && !twin && step + resume_check_steps <= s.steps) {
-                    twin = std::make_unique<Run>(make_model(s, init_seed + 1), s.lr);
+                    twin = std::make_unique<Run>(make_multiscale_flow(s, init_seed + 1), s.lr);
                     twin_from = twin->load(ckpt_path, config);
                     for (std::uint64_t t = twin_from + 1; t <= twin_from + resume_check_steps; ++t)
                         twin_losses.push_back(
@@ -719,10 +706,7 @@ int run(const tutorial::Options& opt) {
                    "between them, its ActNorm initialized on 1,000 images) + the same logit, trained here for {1}\n"
                    "steps of the same schedule, batch {2}:\n\n",
                    s.mlp_hidden, s.mlp_steps, s.batch);
-        auto mlp = flows::make_realnvp({.dim = dim, .couplings = 6, .hidden = {s.mlp_hidden, s.mlp_hidden},
-                                        .mask = flows::CouplingMask::checkerboard, .height = side, .width = side,
-                                        .norm = flows::Normalization::actnorm, .seed = mlp_seed});
-        mlp->add(std::make_unique<flows::LogitPreprocessing>(alpha));
+        auto mlp = make_mlp_realnvp(6, s.mlp_hidden, flows::Normalization::actnorm, mlp_seed);
         {
             NoGrad no_grad;
             mlp->log_prob(Var(training_batch(train.pixels, std::min<std::size_t>(1000, n_train), data_seed, 0)));
@@ -778,21 +762,17 @@ int main(int argc, char** argv) {
         "10_multiscale_realnvp",
         "The multi-scale convolutional RealNVP of Dinh et al. 2017 on Fashion-MNIST: masks, squeeze, factor-out, "
         "training with --resume, test bits/dim, samples, the scales' latents, a comparison table");
-    cli.integer("--steps", {"700", "6"}, {1, 10'000'000}, "training steps of the multi-scale flow (700: about 30 min of training on the 2-core machine at load 8)")
-        .integer("--batch", {"64", "8"}, {2, 4096}, "images per training batch")
-        .integer("--hidden", {"16", "4"}, {1, 1024}, "channels of the first scale's ResNet conditioners")
+    tapeflow::tutorial::images::declare_training_options(
+        cli, {.steps = {"700", "6"},
+              .batch = {"64", "8"},
+              .warmup = {"100", "2"},
+              .checkpoint_every = {"100", "3"},
+              .test_images = {"10000", "100"},
+              .steps_help = "training steps of the multi-scale flow (700: about 30 min of training on the 2-core machine at load 8)"});
+    cli.integer("--hidden", {"16", "4"}, {1, 1024}, "channels of the first scale's ResNet conditioners")
         .integer("--hidden-last", {"32", "4"}, {1, 1024}, "channels of the later scales' conditioners")
-        .real("--lr", "0.001", {0, 1e12, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
-        .integer("--warmup", {"100", "2"}, {1, 10'000'000}, "steps of linear learning-rate warm-up")
-        .integer("--checkpoint-every", {"100", "3"}, {1, 10'000'000}, "save <out>/checkpoint.ckpt every N steps")
-        .flag("--resume", "continue training from <out>/checkpoint.ckpt")
-        .integer("--test-images", {"10000", "100"}, {10, 10'000}, "test images to score")
-        .integer("--train-images", "60000", {1000, 60'000}, "training images to load")
         .integer("--mlp-steps", {"1000", "3"}, {1, 10'000'000}, "training steps of tutorial 09's MLP RealNVP")
         .integer("--mlp-hidden", {"256", "16"}, {1, 8192}, "width of the MLP RealNVP's conditioners")
-        .integer("--gaussian-images", {"20000", "3000"}, {1000, 60'000}, "training images the Gaussians are fitted to")
-        .integer("--threads", "2", {1, 256}, "threads for the matrix products")
-        .text("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
-                                "/usr/share/datasets/fashion-mnist");
+        .integer("--gaussian-images", {"20000", "3000"}, {1000, 60'000}, "training images the Gaussians are fitted to");
     return tapeflow::tutorial::run_tutorial(argc, argv, cli, run);
 }

@@ -1,5 +1,4 @@
 #include "tutorials/common/image_training.hpp"
-#include "tutorials/common/training_state.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +18,58 @@
 #include "tutorials/common/text_view.hpp"
 
 namespace tapeflow::tutorial::images {
+
+void declare_training_options(Cli& cli, const TrainingDefaults& d) {
+    cli.integer("--steps", d.steps, {1, 10'000'000}, d.steps_help)
+        .integer("--batch", d.batch, {2, 4096}, "images per training batch")
+        .real("--lr", "0.001", {0, 1e12, true}, "Adam's peak learning rate (cosine-annealed to 0 at the last step)")
+        .integer("--warmup", d.warmup, {1, 10'000'000}, "steps of linear learning-rate warm-up")
+        .integer("--checkpoint-every", d.checkpoint_every, {1, 10'000'000}, "save <out>/checkpoint.ckpt every N steps")
+        .flag("--resume", "continue training from <out>/checkpoint.ckpt")
+        .integer("--test-images", d.test_images, {10, 10'000}, "test images to score")
+        .integer("--train-images", "60000", {1000, 60'000}, "training images to load")
+        .integer("--threads", "2", {1, 256}, "threads for the matrix products")
+        .text("--data", "auto", "folder with the Fashion-MNIST .gz files; auto = $TAPEFLOW_FASHION_MNIST or "
+                                "/usr/share/datasets/fashion-mnist");
+}
+
+std::unique_ptr<flows::Flow> make_mlp_realnvp(std::size_t couplings, std::size_t hidden, flows::Normalization norm,
+                                              std::uint64_t seed) {
+    constexpr std::size_t side = 28;
+    auto flow = flows::make_realnvp({.dim = side * side,
+                                     .couplings = couplings,
+                                     .hidden = {hidden, hidden},
+                                     .mask = flows::CouplingMask::checkerboard,
+                                     .height = side,
+                                     .width = side,
+                                     .norm = norm,
+                                     .seed = seed});
+    flow->add(std::make_unique<flows::LogitPreprocessing>(logit_alpha));
+    return flow;
+}
+
+TrainingSettings parse_training_options(const Options& opt) {
+    const auto count = [&](const char* name) { return static_cast<std::size_t>(opt.integer(name)); };
+    TrainingSettings s;
+    s.steps = static_cast<std::uint64_t>(opt.integer("--steps"));
+    s.batch = count("--batch");
+    s.warmup = count("--warmup");
+    s.checkpoint_every = count("--checkpoint-every");
+    s.test_images = count("--test-images");
+    s.train_images = count("--train-images");
+    s.lr = opt.real("--lr");
+    s.resume = opt.boolean("--resume");
+    s.threads = static_cast<int>(opt.integer("--threads"));
+    s.data_dir = opt.text("--data");
+    if (s.data_dir == "auto") s.data_dir = flows::fashion_mnist_dir();
+    return s;
+}
+
+nn::CheckpointConfig training_config(const TrainingSettings& s, const Options& opt) {
+    const auto text = [](auto v) { return fmt::format("{}", v); };
+    return {{"--seed", text(opt.seed)},   {"--batch", text(s.batch)}, {"--lr", text(s.lr)},
+            {"--warmup", text(s.warmup)}, {"--steps", text(s.steps)}, {"--train-images", text(s.train_images)}};
+}
 
 Mosaic tile(const Tensor& images, std::size_t rows, std::size_t cols, std::size_t side) {
     constexpr std::size_t gap = 2;
@@ -64,11 +115,6 @@ double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedul
     return flows::bits_per_dim(-nll, 0, flow.dim());
 }
 
-nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
-                                    const nn::CheckpointConfig& config) {
-    return tutorial::training_state(optimizer, step, &history, &config);  // tutorials/common/training_state.hpp
-}
-
 bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer) {
     const auto finite = [](const Tensor& t) {
         return !t.defined() || std::all_of(t.span().begin(), t.span().end(), [](double v) { return std::isfinite(v); });
@@ -92,8 +138,6 @@ std::string diverged_message(std::uint64_t step, double bits, const std::string&
                        "--warmup.",
                        step, what, kept);
 }
-
-double max_parameter_diff(flows::Flow& a, flows::Flow& b) { return tutorial::max_parameter_diff(a, b); }
 
 Tensor evaluate_bits(flows::Flow& flow, const Tensor& pixels, Rng& rng, std::size_t batch) {
     NoGrad no_grad;

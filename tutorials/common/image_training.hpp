@@ -1,24 +1,66 @@
-// What the image tutorials (09 MLP RealNVP, 10 multi-scale RealNVP) share: mosaics of 28×28
-// images and their PNG files, the reproducible training batches and the training step, the
-// checkpoint's extra state, the divergence guard, and bits/dim over a whole image set.
+// What the image tutorials (09 MLP RealNVP, 10 multi-scale RealNVP) share: their training options,
+// mosaics of 28×28 images and their PNG files, the reproducible training batches and the training
+// step, the divergence guard, and bits/dim over a whole image set.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "flows/flow.hpp"
+#include "flows/realnvp.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/optimizer.hpp"
 #include "nn/schedule.hpp"
 #include "tensor/random.hpp"
 #include "tensor/tensor.hpp"
+#include "tutorials/common/cli.hpp"
 #include "tutorials/common/verify.hpp"
 
 namespace tapeflow::tutorial::images {
+
+// The defaults (full run, --quick) of the training options in which the two tutorials differ.
+struct TrainingDefaults {
+    Default steps, batch, warmup, checkpoint_every, test_images;
+    std::string steps_help;  // what the default run costs
+};
+
+// Declares the options both tutorials train with, with one meaning, one set of bounds and one help
+// text: --steps, --batch, --lr, --warmup, --checkpoint-every, --resume, --test-images,
+// --train-images, --threads, --data. Each tutorial adds its model's options.
+void declare_training_options(Cli& cli, const TrainingDefaults& defaults);
+
+// Their values. `data_dir` is the folder the data is read from: --data, where "auto" means
+// $TAPEFLOW_FASHION_MNIST or the system's data set folder (flows::fashion_mnist_dir()).
+struct TrainingSettings {
+    std::uint64_t steps = 0;
+    std::size_t batch = 0, warmup = 0, checkpoint_every = 0, test_images = 0, train_images = 0;
+    double lr = 0;
+    bool resume = false;
+    int threads = 1;
+    std::string data_dir;
+};
+TrainingSettings parse_training_options(const Options& opt);
+
+// The training options a resumed run must share with the run that saved the checkpoint, or "continues
+// bit for bit" would quietly stop being true: --seed, --batch, --lr, --warmup, --steps, --train-images
+// (the batches and the schedule). Each tutorial adds the options that define its model.
+// --checkpoint-every, --test-images, --threads, --data and --out may change between the runs.
+nn::CheckpointConfig training_config(const TrainingSettings& s, const Options& opt);
+
+// The logit's margin α of both tutorials (RealNVP Sec. 4.1, docs/theory.md §6).
+constexpr double logit_alpha = 0.05;
+
+// Tutorial 09's model, which tutorial 10 compares with: make_realnvp with `couplings` checkerboard
+// MLP couplings 784 → hidden → hidden → 1568 on 28×28 images, `norm` between them, then
+// LogitPreprocessing(logit_alpha) as the last layer (latent → data), so that log_prob(x) is the density
+// of the dequantized image x, Σ log|dy/dx| included.
+std::unique_ptr<flows::Flow> make_mlp_realnvp(std::size_t couplings, std::size_t hidden, flows::Normalization norm,
+                                              std::uint64_t seed);
 
 // A grayscale picture: height × width values in [0, 1], row-major, row 0 at the top.
 struct Mosaic {
@@ -42,12 +84,6 @@ Tensor training_batch(const Tensor& pixels, std::size_t batch, std::uint64_t dat
 double train_step(flows::Flow& flow, nn::Optimizer& optimizer, const nn::Schedule& schedule, const Tensor& pixels,
                   std::size_t batch, std::uint64_t data_seed, std::uint64_t step);
 
-// Everything a checkpoint holds beside the parameters and the layers' buffers (ActNorm's "initialized"
-// flags, BatchNorm's running averages, which the module saves itself): Adam's moments, the step, the
-// loss history (for the curve) and the run's configuration.
-nn::CheckpointExtras training_state(nn::Optimizer& optimizer, std::uint64_t& step, Tensor& history,
-                                    const nn::CheckpointConfig& config);
-
 // Every parameter and every tensor of Adam's state is finite (a huge step can overflow a parameter
 // while the loss that produced it was still finite).
 bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer);
@@ -55,9 +91,6 @@ bool all_finite(flows::Flow& flow, nn::Optimizer& optimizer);
 // The message of a run stopped at a non-finite step: what went wrong and which checkpoint is kept.
 std::string diverged_message(std::uint64_t step, double bits, const std::string& ckpt_path,
                              std::optional<std::uint64_t> last_saved_step);
-
-// max |a − b| over all parameters of two flows of the same architecture.
-double max_parameter_diff(flows::Flow& a, flows::Flow& b);
 
 // Per-image bits/dim of `pixels` [N, D] under the flow (in whatever mode it is in; one
 // dequantization draw per image from `rng`), under NoGrad in batches so memory stays bounded.
