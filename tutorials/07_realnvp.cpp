@@ -55,6 +55,7 @@
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/console.hpp"
 #include "tutorials/common/grid_lines.hpp"
+#include "tutorials/common/perturb.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -86,16 +87,9 @@ std::string matrix_text(const Tensor& m, const std::vector<std::string>& labels,
     return plot::ascii_table(header, rows);
 }
 
-// A fresh coupling is the identity (its conditioner's last layer is zero). To have something to
-// look at before training, give the last layer random weights and `scale` random values, as the
-// tests do.
-void perturb(flows::AffineCoupling& c, Rng& rng) {
-    auto& mlp = dynamic_cast<nn::MLP&>(c.conditioner());
-    nn::Linear& last = mlp.linear(mlp.depth() - 1);
-    last.weight().value = randn(last.weight().value.shape(), rng, 0.0, 0.5);
-    last.bias()->value = randn(last.bias()->value.shape(), rng, 0.0, 0.5);
-    c.scale().value = rand(c.scale().value.shape(), rng, 0.5, 1.5);
-}
+// A fresh coupling is the identity (its conditioner's last layer is zero). To have something to look at
+// before training, every parameter gets N(0, perturb_std²) noise (tutorials/common/perturb.hpp).
+constexpr double perturb_std = 0.3;
 
 Tensor row(const Tensor& t, std::size_t i) {
     const std::size_t d = t.shape()[1];
@@ -279,8 +273,9 @@ void section_coupling(Verifier& verifier, std::size_t hidden, Rng& rng) {
         hidden, x[0], x[1], fresh.value.value()[0], fresh.value.value()[1], fresh.log_abs_det_jacobian.item());
     verifier.check("a new coupling is the identity",
                    equal(fresh.value.value(), x) && fresh.log_abs_det_jacobian.item() == 0, "s = t = 0 exactly");
-    fmt::print("\nTo have something to look at, we give that last layer random weights. Then at the same x:\n\n");
-    perturb(coupling, rng);
+    fmt::print("\nTo have something to look at, we add N(0, {}²) noise to every parameter, the last layer's included.\n"
+               "Then at the same x:\n\n", perturb_std);
+    tutorial::perturb_parameters(coupling, rng, perturb_std);
     const auto st = coupling.scale_shift(Var(x));
     const double s2 = st.s.value()[1], t2 = st.t.value()[1];
     const flows::Transformed z = coupling.inverse(Var(x));
@@ -403,7 +398,7 @@ void section_masks(Verifier& verifier, std::uint64_t seed) {
     std::vector<std::unique_ptr<flows::AffineCoupling>> layers;
     for (const Tensor& m : {Tensor{1, 0}, Tensor{1, 0}, Tensor{0, 1}}) {
         layers.push_back(std::make_unique<flows::AffineCoupling>(m, std::vector<std::size_t>{16, 16}, rng));
-        perturb(*layers.back(), rng);
+        tutorial::perturb_parameters(*layers.back(), rng, perturb_std);
     }
     const Tensor x = randn(Shape{1000, 2}, rng);
     NoGrad no_grad;
@@ -647,7 +642,7 @@ int run(const tutorial::Options& opt) {
     section_coupling(verifier, small_hidden, rng);
     Rng rng4(opt.seed + 1);
     flows::AffineCoupling c4(Tensor{1, 0, 1, 0}, {small_hidden, small_hidden}, rng4);
-    perturb(c4, rng4);
+    tutorial::perturb_parameters(c4, rng4, perturb_std);
     section_jacobian(verifier, c4, rng4);
     section_log_det(verifier, c4, rng4);
     section_inverse(verifier, c4, rng4);
