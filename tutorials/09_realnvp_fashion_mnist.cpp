@@ -59,6 +59,7 @@
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
 #include "tutorials/common/image_training.hpp"
+#include "tutorials/common/perturb.hpp"
 #include "tutorials/common/png.hpp"
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/svg_plot.hpp"
@@ -150,23 +151,9 @@ nn::CheckpointConfig mlp_realnvp_config(const Settings& s, const tutorial::Optio
     return config;
 }
 
-// Gives every layer of a fresh flow random parameters, so that no coupling is the identity: each
-// conditioner's zero-initialized last layer gets N(0, (0.5/√H)²) weights, each ActNorm a small random
-// affine map. Used to test the round trip on a flow that actually transforms.
-void scramble(flows::Flow& flow, Rng& rng) {
-    for (std::size_t k = 0; k < flow.size(); ++k) {
-        if (auto* coupling = dynamic_cast<flows::AffineCoupling*>(&flow.layer(k))) {
-            auto& mlp = dynamic_cast<nn::MLP&>(coupling->conditioner());
-            nn::Linear& last = mlp.linear(mlp.depth() - 1);
-            const double std = 0.5 / std::sqrt(static_cast<double>(last.in_features()));
-            last.weight().value = randn(last.weight().value.shape(), rng, 0, std);
-        } else if (auto* actnorm = dynamic_cast<flows::ActNorm*>(&flow.layer(k))) {
-            actnorm->loc().value = randn(actnorm->loc().value.shape(), rng, 0, 0.1);
-            actnorm->log_scale().value = randn(actnorm->log_scale().value.shape(), rng, 0, 0.1);
-            actnorm->set_initialized();
-        }
-    }
-}
+// A fresh flow is the identity on the logit side, so the round-trip check first moves every
+// parameter by N(0, perturb_std²) (tutorials/common/perturb.hpp): every coupling and ActNorm transforms.
+constexpr double perturb_std = 0.02;
 
 double standard_normal_cdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
 
@@ -589,11 +576,12 @@ int run(const tutorial::Options& opt) {
     fmt::print(
         "\nThe whole 784-D flow, on 8 real test images. A fresh flow is the identity on the logit side\n"
         "(every conditioner's last layer is zero), so for this check a second flow of the same\n"
-        "architecture gets random last layers (and ActNorm parameters): every coupling transforms.\n"
-        "x → z = flow.inverse(x) → flow.forward(z):\n\n");
+        "architecture has N(0, {}²) noise added to every parameter: every coupling transforms.\n"
+        "x → z = flow.inverse(x) → flow.forward(z):\n\n",
+        perturb_std);
     {
         std::unique_ptr<flows::Flow> scrambled = make_mlp_realnvp(s.couplings, s.hidden, s.norm, init_seed + 1);
-        scramble(*scrambled, check_rng);
+        tutorial::perturb_parameters(*scrambled, check_rng, perturb_std);
         scrambled->eval();
         NoGrad no_grad;
         const Tensor x = flows::dequantize(narrow(test.pixels, 0, 0, 8), check_rng);
