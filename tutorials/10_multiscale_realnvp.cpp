@@ -763,12 +763,12 @@ int main(int argc, char** argv) {
         "The multi-scale convolutional RealNVP of Dinh et al. 2017 on Fashion-MNIST: masks, squeeze, factor-out, "
         "training with --resume, test bits/dim, samples, the scales' latents, a comparison table");
     tapeflow::tutorial::images::declare_training_options(
-        cli, {.steps = {"700", "6"},
+        cli, {.steps = {"3000", "6"},
               .batch = {"64", "8"},
               .warmup = {"100", "2"},
               .checkpoint_every = {"100", "3"},
               .test_images = {"10000", "100"},
-              .steps_help = "training steps of the multi-scale flow (700: about 30 min of training on the 2-core machine at load 8)"});
+              .steps_help = "training steps of the multi-scale flow (3000: about 30 min of training on 2 idle cores)"});
     cli.integer("--hidden", {"16", "4"}, {1, 1024}, "channels of the first scale's ResNet conditioners")
         .integer("--hidden-last", {"32", "4"}, {1, 1024}, "channels of the later scales' conditioners")
         .integer("--mlp-steps", {"1000", "3"}, {1, 10'000'000}, "training steps of tutorial 09's MLP RealNVP")
