@@ -93,8 +93,9 @@ Var Uniform::log_prob(const Var& x) {
         }
         value[i] = nan ? std::numeric_limits<double>::quiet_NaN() : inside ? -log_volume_ : -std::numeric_limits<double>::infinity();
     }
-    // d log p / dx = 0: the rule adds nothing, so x's gradient stays zero.
-    return record("uniform_log_prob", std::move(value), {x}, [](Backward&) {});
+    // d log p / dx = 0: the rule adds nothing, so x's gradient stays zero, and the tangent is zero.
+    return record("uniform_log_prob", std::move(value), {x}, [](Backward&) {},
+                  [](const Forward& t) { return Tensor::zeros(t.value().shape()); });
 }
 
 Var Uniform::sample(std::size_t n, Rng& rng) {

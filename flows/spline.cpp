@@ -135,7 +135,43 @@ Var spline_in_bins(const Var& u, const Var& xk, const Var& w, const Var& yk, con
         Tensor* grads[] = {&gu, &gxk, &gw, &gyk, &gh, &gdk, &gdk1};
         for (std::size_t k = 0; k < 7; ++k)
             if (ctx.needs_grad(k)) ctx.accumulate(k, std::move(*grads[k]));
-    });
+    },
+                  [n, d, inverse](const Forward& t) {
+                      // The same partial derivatives as the backward, applied to the inputs' tangents
+                      // instead of transposed onto the outputs' gradients: ṡ = (ḣ − s·ẇ)/w, and ξ̇ =
+                      // (u̇ − ẋ⁽ᵏ⁾ − ξ·ẇ)/w forward or, inverse, −Ḟ/F_ξ with Ḟ the tangent of
+                      // y⁽ᵏ⁾ + hP/D − y at fixed ξ (implicit function theorem).
+                      const std::size_t count = n * d;
+                      const Tensor &U = t.input(0), &XK = t.input(1), &W = t.input(2), &YK = t.input(3),
+                                   &H = t.input(4), &DK = t.input(5), &DK1 = t.input(6);
+                      const Tensor dU = t.tangent(0), dXK = t.tangent(1), dW = t.tangent(2), dYK = t.tangent(3),
+                                   dH = t.tangent(4), dDK = t.tangent(5), dDK1 = t.tangent(6);
+                      Tensor out(Shape{n, 2 * d});
+                      for (std::size_t i = 0; i < count; ++i) {
+                          const double w_i = W[i], h_i = H[i], s = h_i / w_i;
+                          const double ds = (dH[i] - s * dW[i]) / w_i;
+                          const double xi = inverse ? inverse_xi(U[i] - YK[i], h_i, s, DK[i], DK1[i]) : (U[i] - XK[i]) / w_i;
+                          const BinTerms b(xi, h_i, s, DK[i], DK1[i]);
+                          // Everything but ξ's share: of hP/D (at fixed ξ) and of log g'.
+                          const double value_rest = dYK[i] + b.numerator / b.denominator * dH[i] + b.value_ds * ds +
+                                                    b.value_ddk * dDK[i] + b.value_ddk1 * dDK1[i];
+                          const double log_rest = b.log_ds * ds + b.log_ddk * dDK[i] + b.log_ddk1 * dDK1[i];
+                          const std::size_t row = i / d, col = i % d;
+                          double value, log_g;
+                          if (!inverse) {
+                              const double dxi = (dU[i] - dXK[i] - xi * dW[i]) / w_i;
+                              value = value_rest + b.value_dxi * dxi;
+                              log_g = log_rest + b.log_dxi * dxi;
+                          } else {
+                              const double dxi = (dU[i] - value_rest) / b.value_dxi;
+                              value = dXK[i] + w_i * dxi + xi * dW[i];
+                              log_g = -(log_rest + b.log_dxi * dxi);
+                          }
+                          out[row * 2 * d + col] = value;
+                          out[row * 2 * d + d + col] = log_g;
+                      }
+                      return out;
+                  });
 }
 }  // namespace
 

@@ -33,7 +33,12 @@ Var elu(const Var& x, double alpha) {
         ctx.accumulate(0, map_ternary(ctx.grad(), ctx.input(0), ctx.value(),
                                               [alpha](double g, double v, double y) { return v > 0 ? g : g * (y + alpha); },
                                               "elu"));
-    });
+    },
+                  [alpha](const Forward& t) {
+                      return map_ternary(t.tangent(0), t.input(0), t.value(),
+                                         [alpha](double dx, double v, double y) { return v > 0 ? dx : dx * (y + alpha); },
+                                         "elu");
+                  });
 }
 
 // d(x·σ(x)) = (σ(x) + x·σ(x)(1 − σ(x)))·dx = σ(x)·(1 + x·(1 − σ(x)))·dx.
@@ -45,7 +50,13 @@ Var silu(const Var& x) {
             const double s = stable::sigmoid(v);
             return g * s * (1 + v * (1 - s));
         }, "silu"));
-    });
+    },
+                  [](const Forward& t) {
+                      return map_binary(t.tangent(0), t.input(0), [](double dx, double v) {
+                          const double s = stable::sigmoid(v);
+                          return dx * s * (1 + v * (1 - s));
+                      }, "silu");
+                  });
 }
 
 LeakyReLU::LeakyReLU(double negative_slope) : negative_slope_(negative_slope) {

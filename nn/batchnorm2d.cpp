@@ -201,6 +201,42 @@ void channel_moments(const Tensor& x, Tensor& mean, Tensor& var) {
     }
 }
 
+// The tangent (forward mode), the derivative of the normalization along ẋ, γ̇, β̇: with batch
+// statistics μ̇ = mean ẋ and ṙ = −r³·mean((x − μ)·ẋ), so ẋ̂ = r·(ẋ − mean ẋ − x̂·mean(x̂·ẋ)) (the
+// means per channel over N·H·W; fixed statistics: ẋ̂ = r·ẋ); ẏ = γ·ẋ̂ + γ̇·x̂ + β̇, gated by the fused
+// ReLU where y = 0 (as `gated`).
+Tensor tangent_batch_norm(const Forward& t, const ChannelStats& stats, bool batch_statistics, bool relu) {
+    const Tensor& x = t.input(0);
+    const std::size_t batch = x.shape()[0], channels = x.shape()[1], pixels = x.shape()[2] * x.shape()[3];
+    const double m = static_cast<double>(batch * pixels);
+    const Tensor dx = t.tangent(0), dgamma = t.tangent(1), dbeta = t.tangent(2);
+    const double *px = x.data(), *pdx = dx.data(), *y = t.value().data(), *gamma = t.input(1).data();
+    const double *mean = stats.mean.data(), *r = stats.inv_std.data();
+    std::vector<double> mean_dx(channels, 0.0), mean_xhat_dx(channels, 0.0);
+    if (batch_statistics)
+        for (std::size_t i = 0; i < batch; ++i)
+            for (std::size_t c = 0; c < channels; ++c) {
+                const std::size_t at = (i * channels + c) * pixels;
+                for (std::size_t p = 0; p < pixels; ++p) {
+                    mean_dx[c] += pdx[at + p] / m;
+                    mean_xhat_dx[c] += (px[at + p] - mean[c]) * r[c] * pdx[at + p] / m;
+                }
+            }
+    Tensor dy(x.shape());
+    double* out = dy.data();
+    for (std::size_t i = 0; i < batch; ++i)
+        for (std::size_t c = 0; c < channels; ++c) {
+            const std::size_t at = (i * channels + c) * pixels;
+            for (std::size_t p = 0; p < pixels; ++p) {
+                const double xhat = (px[at + p] - mean[c]) * r[c];
+                const double dxhat = r[c] * (pdx[at + p] - mean_dx[c] - xhat * mean_xhat_dx[c]);
+                const double v = gamma[c] * dxhat + dgamma[c] * xhat + dbeta[c];
+                out[at + p] = relu && !(y[at + p] > 0) ? 0.0 : v;
+            }
+        }
+    return dy;
+}
+
 }  // namespace
 
 Var BatchNorm2d::forward(const Var& x) {
@@ -248,6 +284,10 @@ Var BatchNorm2d::forward(const Var& x) {
             }
     });
     const Var gamma_var = weight_.var(), beta_var = bias_.var();
+    // Made before the call: the backward rule below takes `stats` over by move.
+    const auto tangent = [stats_for_tangent = stats, batch_statistics = training(), relu](const Forward& t) {
+        return tangent_batch_norm(t, stats_for_tangent, batch_statistics, relu);
+    };
     return record(relu ? "batch_norm_2d_relu" : "batch_norm_2d", std::move(y), {x, gamma_var, beta_var},
                   [stats = std::move(stats), batch_statistics = training(), eps = options_.eps, relu](auto& ctx) {
                       if constexpr (std::is_same_v<std::decay_t<decltype(ctx)>, Backward>) {
@@ -256,7 +296,8 @@ Var BatchNorm2d::forward(const Var& x) {
                       } else {
                           backward_batch_norm(ctx, stats, batch_statistics, eps, relu);
                       }
-                  });
+                  },
+                  std::move(tangent));
 }
 
 std::string BatchNorm2d::name() const {

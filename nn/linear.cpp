@@ -96,29 +96,49 @@ void backward_affine_relu(Backward& ctx) {
     product_grads(ctx, dp);
 }
 
+// The tangent of y = x·W (+ b), the product rule: ẏ = ẋ·W + x·Ẇ (+ ḃ, broadcast over the rows); under
+// the fused ReLU ẏ ⊙ [y > 0], the mask read off the output as in backward_affine_relu.
+Tensor affine_tangent(const Forward& t, bool relu) {
+    Tensor dy = Tensor::zeros(t.value().shape());
+    if (t.has_tangent(0)) dy += matmul(t.tangent(0), t.input(1));
+    if (t.has_tangent(1)) dy += matmul(t.input(0), t.tangent(1));
+    if (t.n_inputs() == 3 && t.has_tangent(2)) dy += t.tangent(2);
+    if (relu) {
+        const double* y = t.value().data();
+        double* pd = dy.data();
+        for (std::size_t k = 0; k < dy.numel(); ++k)
+            if (!(y[k] > 0)) pd[k] = 0.0;
+    }
+    return dy;
+}
+
+Tensor tangent_affine(const Forward& t) { return affine_tangent(t, false); }
+Tensor tangent_affine_relu(const Forward& t) { return affine_tangent(t, true); }
+
 }  // namespace
 
 Var linear(const Var& x, const Var& weight, const Var& bias) {
     if (!bias.value().defined()) return linear(x, weight);
     check_linear_shapes(x.value(), weight.value(), &bias.value());
     return record("linear", affine_value<false>(x.value(), weight.value(), &bias.value()), {x, weight, bias},
-                  backward_affine);
+                  backward_affine, tangent_affine);
 }
 
 Var linear(const Var& x, const Var& weight) {
     check_linear_shapes(x.value(), weight.value(), nullptr);
-    return record("linear", affine_value<false>(x.value(), weight.value(), nullptr), {x, weight}, backward_product);
+    return record("linear", affine_value<false>(x.value(), weight.value(), nullptr), {x, weight}, backward_product,
+                  tangent_affine);
 }
 
 Var linear_relu(const Var& x, const Var& weight, const Var& bias) {
     if (!bias.value().defined()) {
         check_linear_shapes(x.value(), weight.value(), nullptr, "linear_relu");
         return record("linear_relu", affine_value<true>(x.value(), weight.value(), nullptr), {x, weight},
-                      backward_affine_relu);
+                      backward_affine_relu, tangent_affine_relu);
     }
     check_linear_shapes(x.value(), weight.value(), &bias.value(), "linear_relu");
     return record("linear_relu", affine_value<true>(x.value(), weight.value(), &bias.value()), {x, weight, bias},
-                  backward_affine_relu);
+                  backward_affine_relu, tangent_affine_relu);
 }
 
 Linear::Linear(std::size_t in_features, std::size_t out_features, Rng& rng, LinearOptions options)

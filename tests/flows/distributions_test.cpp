@@ -151,6 +151,12 @@ TEST_CASE("Uniform: constant density inside the box, −inf outside, zero gradie
 
     CHECK(std::isnan(box.log_prob(Var(Tensor{{NAN, 1.0}})).value()[0]));
 
+    // Forward mode: the density is flat, so J·v is zero along any direction (jvp is refused for an op
+    // without a tangent rule, so this also checks that uniform_log_prob has one).
+    const ValueAndProduct jv = jvp([&](const Var& in) { return box.log_prob(in); }, tape.variable(x),
+                                   Tensor::full(x.shape(), 0.5));
+    CHECK(equal(jv.product.value(), Tensor::zeros(Shape{5})));
+
     Uniform cube(3, 0.0, 2.0);
     CHECK(cube.log_prob(Var(Tensor{{1.0, 1.0, 1.0}})).value()[0] == doctest::Approx(-3 * std::log(2.0)).epsilon(1e-15));
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/elementwise.hpp"
+#include "autograd/gradcheck.hpp"
 #include "autograd/parameter.hpp"
 #include "autograd/reduce.hpp"
 #include "tensor/parallel.hpp"
@@ -108,6 +109,25 @@ TEST_CASE("BatchNorm2d with the fused ReLU equals relu(BatchNorm2d(x)), values a
     const GradcheckResult second = gradgradcheck(f, {x}, options);
     INFO(second.report);
     CHECK(second.ok);
+}
+
+TEST_CASE("BatchNorm2d: J·v by the tangent rule matches central differences, batch and running statistics, fused ReLU") {
+    Rng rng(13);
+    for (const bool relu : {false, true}) {
+        INFO("relu: " << relu);
+        BatchNorm2d bn(3, {.relu = relu});
+        bn.named_parameters()[0].second->value = randn(Shape{3}, rng);
+        bn.named_parameters()[1].second->value = randn(Shape{3}, rng);
+        const Tensor x = randn(Shape{2, 3, 2, 3}, rng), v = randn(x.shape(), rng);
+        const auto f = [&](const std::vector<Var>& in) { return bn(in[0]); };
+        const GradcheckResult training = jvpcheck(f, {x}, {v});
+        CHECK_MESSAGE(training.ok, training.report);
+        bn.running_mean() = randn(Shape{3}, rng);
+        bn.running_var() = rand(Shape{3}, rng, 0.5, 2.0);
+        bn.eval();
+        const GradcheckResult evaluation = jvpcheck(f, {x}, {v});
+        CHECK_MESSAGE(evaluation.ok, evaluation.report);
+    }
 }
 
 TEST_CASE("BatchNorm2d gives the same bits with one thread or two (the channels split in halves)") {

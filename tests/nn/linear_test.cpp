@@ -196,3 +196,25 @@ TEST_CASE("Linear rejects an input with the wrong number of features, naming the
     CHECK_THROWS_WITH_AS(layer.forward_relu(Var(Tensor::zeros(Shape{5, 3}))),
                          doctest::Contains("Linear(2 → 64): input has 3 features"), std::invalid_argument);
 }
+
+TEST_CASE("linear and linear_relu: J·v by their tangent rules matches central differences, every operand") {
+    Rng rng(10);
+    const Tensor x = randn(Shape{4, 3}, rng), w = randn(Shape{3, 5}, rng);
+    Tensor b = randn(Shape{5}, rng);
+    for (std::size_t j = 0; j < 5; ++j) b[j] += b[j] > 0 ? 0.5 : -0.5;  // keeps the ReLU's inputs off its kink
+    const Tensor dx = randn(x.shape(), rng), dw = randn(w.shape(), rng), db = randn(b.shape(), rng);
+    using Op = Var (*)(const Var&, const Var&, const Var&);
+    for (const Op op : {Op{linear}, Op{linear_relu}}) {
+        const GradcheckResult with_bias = jvpcheck([op](const std::vector<Var>& v) { return op(v[0], v[1], v[2]); },
+                                                   {x, w, b}, {dx, dw, db});
+        CHECK_MESSAGE(with_bias.ok, with_bias.report);
+        const GradcheckResult without = jvpcheck([op](const std::vector<Var>& v) { return op(v[0], v[1], Var()); },
+                                                 {x, w}, {dx, dw});
+        CHECK_MESSAGE(without.ok, without.report);
+    }
+    // The ReLU both cut and kept entries, so its mask was exercised both ways.
+    NoGrad no_grad;
+    const Tensor y = linear_relu(Var(x), Var(w), Var(b)).value();
+    CHECK(min(y).item() == 0.0);
+    CHECK(max(y).item() > 0.0);
+}

@@ -88,6 +88,19 @@ TEST_CASE("MLP gradients match finite differences for the input and every parame
     }
 }
 
+TEST_CASE("jvp through an MLP (forward mode through Linear, the fused Linear → ReLU and every activation) matches central differences") {
+    Rng rng(8);
+    for (const Activation act : {Activation::relu, Activation::tanh, Activation::elu, Activation::silu,
+                                 Activation::softplus, Activation::leaky_relu, Activation::sigmoid}) {
+        INFO(to_string(act));
+        MLP mlp({3, 5, 4, 2}, rng, {.activation = act});
+        tapeflow::testing::randomize_parameters(mlp, rng, 0.7);  // a nonzero last layer
+        const Tensor x = randn(Shape{4, 3}, rng), v = randn(x.shape(), rng);
+        const GradcheckResult r = jvpcheck([&](const std::vector<Var>& in) { return mlp(in[0]); }, {x}, {v});
+        CHECK_MESSAGE(r.ok, r.report);
+    }
+}
+
 TEST_CASE("a ReLU MLP records each Linear → ReLU pair as one fused node, with the layers' values") {
     Rng rng(12);
     MLP mlp({3, 8, 8, 2}, rng);
