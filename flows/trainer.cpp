@@ -118,6 +118,7 @@ TrainResult run(nn::Module& flow, const TrainOptions& options, const char* who, 
         if (window_steps == options.log_every || t + 1 == options.steps) {
             const double mean_loss = window_sum / static_cast<double>(window_steps);
             result.losses.push_back(mean_loss);
+            result.logged_steps.push_back(static_cast<double>(t + 1));
             if (options.on_log) options.on_log(t + 1, mean_loss);
             window_sum = 0;
             window_steps = 0;

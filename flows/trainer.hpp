@@ -79,6 +79,7 @@ private:
 
 struct TrainResult {
     std::vector<double> losses;  // see TrainOptions::log_every
+    std::vector<double> logged_steps;  // the step each entry of `losses` ends at (log_every, 2·log_every, …, steps)
     std::vector<double> learning_rates;  // the rate of each step, as Adam used it
     double seconds = 0;                  // wall-clock time of the loop
 };

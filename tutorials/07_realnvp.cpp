@@ -459,8 +459,7 @@ Training train(flows::Flow& flow, const flows::Dataset& data, const Settings& s,
     out.cpu_seconds = cpu_seconds() - cpu_start;
     out.seconds = result.seconds;
     out.losses = result.losses;
-    for (std::size_t i = 0; i < result.losses.size(); ++i)
-        out.steps.push_back(static_cast<double>(std::min(s.steps, (i + 1) * log_every)));
+    out.steps = result.logged_steps;
     return out;
 }
 

@@ -270,10 +270,8 @@ Fit train(std::string label, std::unique_ptr<flows::Flow> flow, std::size_t step
          .progress_options = {.label = fmt::format("    {}", fit.label), .plain_lines = 4},
          // One far outlier in a batch of heavy-tailed data can produce a huge gradient.
          .clip_norm = 10.0});
-    for (std::size_t k = 0; k < r.losses.size(); ++k) {
-        fit.steps.push_back(static_cast<double>(std::min(steps, (k + 1) * log_every)));
-        fit.losses.push_back(r.losses[k]);
-    }
+    fit.steps = r.logged_steps;
+    fit.losses = r.losses;
     fit.seconds = r.seconds;
     fit.test_nll = flows::evaluate_nll(*fit.flow, test);
     {

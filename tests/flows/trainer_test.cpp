@@ -128,7 +128,7 @@ TEST_CASE("with a zero learning rate the losses are exactly the objectives on th
     }
 }
 
-TEST_CASE("log_every averages runs of steps, including a shorter last run, and calls on_log") {
+TEST_CASE("log_every averages runs of steps, including a shorter last run, records where each ends, and calls on_log") {
     AffineFlow m;
     std::vector<std::size_t> logged_steps;
     std::vector<double> logged_losses;
@@ -145,6 +145,8 @@ TEST_CASE("log_every averages runs of steps, including a shorter last run, and c
     CHECK(r.losses[2] == every.losses[6]);
     CHECK(logged_steps == std::vector<std::size_t>{3, 6, 7});
     CHECK(logged_losses == r.losses);
+    CHECK(r.logged_steps == std::vector<double>{3, 6, 7});
+    CHECK(every.logged_steps == std::vector<double>{1, 2, 3, 4, 5, 6, 7});
 }
 
 TEST_CASE("with a schedule, Adam's rate at step t is schedule.at(t): the loop equals one written by hand") {
