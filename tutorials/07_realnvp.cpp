@@ -232,7 +232,7 @@ struct Settings {
     bool defaults;  // the default configuration, where the target_nll bar applies
 };
 
-Settings read_settings(const tutorial::Options& opt) {
+Settings realnvp_settings(const tutorial::Options& opt) {
     Settings s{};
     s.steps = static_cast<std::size_t>(opt.integer("--steps"));
     s.batch = static_cast<std::size_t>(opt.integer("--batch"));
@@ -363,7 +363,7 @@ void section_log_det(Verifier& verifier, flows::AffineCoupling& c4, Rng& rng) {
     verifier.check_error("worst |Σ s − slogdet(finite-diff J)|", worst_fd, 1e-8);
 }
 
-void section_inverse(Verifier& verifier, flows::AffineCoupling& c4, Rng& rng) {
+void section_closed_form_inverse(Verifier& verifier, flows::AffineCoupling& c4, Rng& rng) {
     verifier.section("The closed-form inverse");
     fmt::print(
         "Since z_c = x_c, the latent side still holds the inputs of s and t: the inverse evaluates the same\n"
@@ -448,7 +448,7 @@ struct Training {
 
 // Maximum likelihood by the library's loop (flows::train_forward_kl): each step a fresh batch from
 // rng_seed's generator, the NLL, its gradient by the tape, one Adam step at the scheduled rate.
-Training train(flows::Flow& flow, const flows::Dataset& data, const Settings& s, std::uint64_t rng_seed) {
+Training train_realnvp(flows::Flow& flow, const flows::Dataset& data, const Settings& s, std::uint64_t rng_seed) {
     const std::size_t log_every = std::max<std::size_t>(1, s.steps / 250);
     const double cpu_start = cpu_seconds();
     const flows::TrainResult result = flows::train_forward_kl(
@@ -532,7 +532,7 @@ struct Figures {
     std::string curve, samples, density, figure1;
 };
 
-Figures draw_figures(flows::Flow& flow, const flows::Dataset& data, const Training& training, double cooldown_start,
+Figures draw_realnvp_figures(flows::Flow& flow, const flows::Dataset& data, const Training& training, double cooldown_start,
                      double test_nll, const Tensor& test, const Bounds& b, const std::filesystem::path& out, Rng& rng,
                      bool quick) {
     Figures paths{(out / "training_curve.svg").string(), (out / "samples.svg").string(), (out / "density.svg").string(),
@@ -633,7 +633,7 @@ Figures draw_figures(flows::Flow& flow, const flows::Dataset& data, const Traini
 }
 
 int run(const tutorial::Options& opt) {
-    const Settings s = read_settings(opt);
+    const Settings s = realnvp_settings(opt);
     Verifier verifier;
     const std::size_t small_hidden = 32;  // the single couplings of sections 1-5
 
@@ -644,7 +644,7 @@ int run(const tutorial::Options& opt) {
     tutorial::perturb_parameters(c4, rng4, perturb_std);
     section_jacobian(verifier, c4, rng4);
     section_log_det(verifier, c4, rng4);
-    section_inverse(verifier, c4, rng4);
+    section_closed_form_inverse(verifier, c4, rng4);
     section_masks(verifier, opt.seed + 2);
 
     // ------------------------------------------------------------------------------------------
@@ -665,7 +665,7 @@ int run(const tutorial::Options& opt) {
     const double nll_before = flows::evaluate_nll(*flow, test);
     const double nll_gaussian = gaussian_fit_nll(data.sample(10000, test_rng), test);
 
-    const Training training = train(*flow, data, s, opt.seed + 1000);
+    const Training training = train_realnvp(*flow, data, s, opt.seed + 1000);
     flow->eval();
     const double nll_after = flows::evaluate_nll(*flow, test);
     fmt::print("\nTest NLL on 10,000 fresh samples, in nats (lower is better):\n\n");
@@ -699,7 +699,7 @@ int run(const tutorial::Options& opt) {
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Figures");
-    const Figures paths = draw_figures(*flow, data, training, static_cast<double>(s.steps) * (1 - s.cooldown), nll_after, test, b, opt.out_dir, sample_rng, opt.quick);
+    const Figures paths = draw_realnvp_figures(*flow, data, training, static_cast<double>(s.steps) * (1 - s.cooldown), nll_after, test, b, opt.out_dir, sample_rng, opt.quick);
     tutorial::export_flow(opt.out_dir, "realnvp", *flow, narrow(test, 0, 0, 1000).clone());  // for examples/python
     fmt::print(
         "Figures (SVG):\n    {}\n    {}\n    {}\n    {}   (the paper's Figure 1)\n\n", paths.curve, paths.samples,

@@ -256,7 +256,7 @@ struct Fit {
     std::vector<double> test_log_prob;  // log p(x) of every test point
 };
 
-Fit train(std::string label, std::unique_ptr<flows::Flow> flow, std::size_t steps, std::uint64_t seed, const Tensor& test) {
+Fit train_model(std::string label, std::unique_ptr<flows::Flow> flow, std::size_t steps, std::uint64_t seed, const Tensor& test) {
     Fit fit{.label = std::move(label), .flow = std::move(flow)};
     const std::size_t log_every = std::max<std::size_t>(1, steps / 100);
     const flows::TrainResult r = flows::train_forward_kl(
@@ -602,11 +602,11 @@ int run(const tutorial::Options& opt) {
         "batch 256, Adam 5e-3, gradient norm clipped at 10, the same batches):\n\n",
         bend, spread, realnvp.couplings, realnvp.hidden[0], realnvp.hidden[1], steps);
     std::vector<Fit> fits;
-    fits.push_back(train("RealNVP", flows::make_realnvp(realnvp), static_cast<std::size_t>(steps), opt.seed + 1, test));
+    fits.push_back(train_model("RealNVP", flows::make_realnvp(realnvp), static_cast<std::size_t>(steps), opt.seed + 1, test));
     {
         auto flow = flows::make_realnvp(realnvp);
         flow->add(std::make_unique<SinhArcsinh>(2));
-        fits.push_back(train("RealNVP + SinhArcsinh", std::move(flow), static_cast<std::size_t>(steps), opt.seed + 1, test));
+        fits.push_back(train_model("RealNVP + SinhArcsinh", std::move(flow), static_cast<std::size_t>(steps), opt.seed + 1, test));
     }
     auto& learned = dynamic_cast<SinhArcsinh&>(fits[1].flow->layer(fits[1].flow->size() - 1));
     fmt::print("\n");

@@ -57,6 +57,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/model_comparison.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -72,7 +73,7 @@ struct Settings {
     bool quick;
 };
 
-Settings read_settings(const tutorial::Options& opt) {
+Settings spline_settings(const tutorial::Options& opt) {
     Settings s{};
     s.quick = opt.quick;
     s.steps = static_cast<std::size_t>(opt.integer("--steps"));
@@ -120,11 +121,7 @@ std::unique_ptr<flows::Flow> make_spline_flow(std::size_t couplings, std::size_t
 
 // Constant rate, then a linear fall over the last 20% of the steps (tutorial 07's schedule).
 flows::TrainOptions training(const Settings& s, std::uint64_t seed) {
-    const std::size_t cooldown = std::max<std::size_t>(1, s.steps / 5);
-    return {.steps = s.steps,
-            .batch = s.batch,
-            .seed = seed,
-            .schedule = std::make_shared<nn::LinearCooldown>(nn::ConstantSchedule(s.lr), s.steps, cooldown)};
+    return tutorial::comparison_training(s.steps, s.batch, s.lr, seed);
 }
 
 double max_abs_above_diagonal(const Tensor& J) {
@@ -266,7 +263,7 @@ std::vector<double> inverse_by_bisection(flows::Bijector& g, const std::vector<d
     return mid;
 }
 
-void section_inverse(Verifier& verifier, Rng& rng) {
+void section_spline_inverse(Verifier& verifier, Rng& rng) {
     verifier.section("The inverse: a quadratic, and which root");
     fmt::print(
         "Given y in bin k, multiplying eq. 4 out gives a quadratic a ξ² + b ξ + c = 0 (Durkan et al. appendix A,\n"
@@ -473,7 +470,7 @@ void section_passes(Verifier& verifier, const Settings& s, Rng& rng) {
 struct Fit {
     std::string data, model;
     std::size_t parameters = 0;
-    double nll_before = 0, nll = 0, seconds = 0, cpu_per_step = 0;
+    double nll_before = 0, nll = 0, seconds = 0, cpu_ms_per_step = 0;
     Tensor density;  // density_grid on the figure's box
     // ∫ q over the figure's box by the midpoint rule on randomly shifted grids (mass ± mass_error), and
     // the fraction of samples of q that land in the box.
@@ -491,13 +488,8 @@ constexpr std::size_t grid_shifts = 6;
 
 Fit fit(flows::Flow& flow, const std::string& data, const std::string& model, const Settings& s, const Tensor& test,
         std::uint64_t seed) {
-    Fit f{data, model, flow.parameter_count(), flows::evaluate_nll(flow, test)};
-    const flows::Dataset& ds = flows::dataset(data);
-    const double cpu_start = tutorial::cpu_seconds();
-    const flows::TrainResult r = flows::train_forward_kl(flow, ds.sample, training(s, seed));
-    f.cpu_per_step = (tutorial::cpu_seconds() - cpu_start) / static_cast<double>(s.steps);
-    f.seconds = r.seconds;
-    f.nll = flows::evaluate_nll(flow, test);
+    const tutorial::ComparisonFit c = tutorial::fit_for_comparison(flow, flows::dataset(data), test, training(s, seed));
+    Fit f{data, model, c.parameters, c.nll_before, c.nll, c.seconds, c.cpu_ms_per_step};
     f.density = flows::density_grid(flow, figure_box, figure_cells(s));
     Rng shift_rng(seed + 2);
     const flows::BoxMass mass = flows::shifted_grid_mass(flow, figure_box, figure_cells(s), grid_shifts, shift_rng);
@@ -539,7 +531,7 @@ std::vector<Fit> section_compare(Verifier& verifier, const Settings& s, Rng& rng
                "test NLL", "CPU ms/step", "wall s");
     for (const Fit& f : fits)
         fmt::print("    {:<11} {:<8} {:>10} {:>14.4f} {:>12.4f} {:>12.2f} {:>8.1f}\n", f.data, f.model, f.parameters,
-                   f.nll_before, f.nll, 1e3 * f.cpu_per_step, f.seconds);
+                   f.nll_before, f.nll, f.cpu_ms_per_step, f.seconds);
     fmt::print("\n");
     for (const Fit& f : fits)
         verifier.check(fmt::format("{} on {}: training lowered the test NLL", f.model, f.data), f.nll < f.nll_before,
@@ -692,13 +684,13 @@ void section_figures(Verifier& verifier, const std::vector<Fit>& fits, const Con
 }
 
 int run(const tutorial::Options& opt) {
-    const Settings s = read_settings(opt);
+    const Settings s = spline_settings(opt);
     Verifier verifier;
     Rng rng(opt.seed);
     fmt::print("Tutorial 11: rational-quadratic splines, autoregressive flows (MAF, IAF, MADE), conditional flows.\n\n");
     section_spline(verifier, rng);
     section_monotonicity(verifier, rng);
-    section_inverse(verifier, rng);
+    section_spline_inverse(verifier, rng);
     section_triangular(verifier, rng);
     section_made(verifier, rng);
     section_passes(verifier, s, rng);

@@ -45,6 +45,7 @@
 #include "tensor/shape_ops.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/model_comparison.hpp"
 #include "tutorials/common/svg_plot.hpp"
 #include "tutorials/common/text_view.hpp"
 #include "tutorials/common/verify.hpp"
@@ -600,18 +601,13 @@ struct Fit {
 
 Fit fit(const std::string& model, flows::Flow& flow, const flows::Dataset& data, const Tensor& test, const Settings& s,
         std::uint64_t seed, const Window& w, std::size_t grid) {
-    Fit f{model, flow.parameter_count()};
-    f.nll_before = flows::evaluate_nll(flow, test);
-    flows::TrainOptions options{.steps = s.steps, .batch = s.batch, .seed = seed};
-    // Constant, then falling linearly over the last fifth of the steps.
-    options.schedule = std::make_shared<nn::LinearCooldown>(nn::ConstantSchedule(s.lr), s.steps, std::max<std::size_t>(1, s.steps / 5));
-    const double start = cpu_seconds();
-    flows::train_forward_kl(flow, data.sample, options);
-    f.cpu_ms_per_step = 1e3 * (cpu_seconds() - start) / static_cast<double>(s.steps);
-    // Evaluated with the exact trace whatever the model trained with: the test NLL is then a number,
-    // not an estimate.
-    if (auto* cnf = dynamic_cast<flows::CNF*>(&flow.layer(0))) cnf->set_trace(flows::TraceEstimator::exact);
-    f.nll = flows::evaluate_nll(flow, test);
+    // Scored with the exact trace whatever the model trained with: the test NLL is then a number, not
+    // an estimate.
+    const tutorial::ComparisonFit c =
+        tutorial::fit_for_comparison(flow, data, test, tutorial::comparison_training(s.steps, s.batch, s.lr, seed), [&] {
+            if (auto* cnf = dynamic_cast<flows::CNF*>(&flow.layer(0))) cnf->set_trace(flows::TraceEstimator::exact);
+        });
+    Fit f{model, c.parameters, c.nll_before, c.nll, c.cpu_ms_per_step};
     const Tensor q = flows::density_grid(flow, w.box, grid);
     f.density.assign(q.data(), q.data() + q.numel());
     f.mass = flows::grid_mass(q, w.box);
@@ -697,7 +693,7 @@ Tensor latent_grid(double a, std::size_t lines, std::size_t points) {
     return g;
 }
 
-std::vector<std::string> draw_figures(const std::vector<DataFits>& fits, const Settings& s, std::size_t grid,
+std::vector<std::string> draw_cnf_figures(const std::vector<DataFits>& fits, const Settings& s, std::size_t grid,
                                       const std::filesystem::path& out, std::uint64_t seed) {
     const std::string densities = (out / "densities.svg").string(), trajectories = (out / "trajectories.svg").string();
     const int models = static_cast<int>(fits.front().fits.size());
@@ -806,7 +802,7 @@ int run(const tutorial::Options& opt) {
     const std::vector<DataFits> fits = section_training(verifier, s, opt.seed, grid);
 
     verifier.section("Figures");
-    const std::vector<std::string> paths = draw_figures(fits, s, grid, opt.out_dir, opt.seed);
+    const std::vector<std::string> paths = draw_cnf_figures(fits, s, grid, opt.out_dir, opt.seed);
     fmt::print("Figures (SVG):\n    {}   (the learned densities)\n    {}   (base → data, t = 0 … 1)\n\n", paths[0], paths[1]);
     for (const std::string& p : paths)
         verifier.check(fmt::format("wrote {}", std::filesystem::path(p).filename().string()), std::filesystem::exists(p));
