@@ -228,7 +228,9 @@ TEST_CASE("gemm: two threads match the reference and give bit-identical results 
     // The split is over rows or columns of C, never over K, so every c_ij is summed in the same order
     // whatever the thread count: results are reproducible across thread counts. The slabs are cut in
     // whole micro-tiles, so the split differs per kernel: each one is compared with itself on 1 thread
-    // (the reference check, the slow part, runs once with the automatic choice).
+    // (the reference check, the slow part, runs once with the automatic choice; on the 103-million
+    // multiply-add shape only for the first transpose and accumulate case, which keeps the sanitized
+    // suite fast: the other cases are held to the reference on the smaller shapes here and above).
     std::mt19937_64 rng(4);
     const struct {
         std::size_t M, N, K;
@@ -238,7 +240,8 @@ TEST_CASE("gemm: two threads match the reference and give bit-identical results 
             for (Transpose tb : both)
                 for (bool accumulate : {false, true}) {
                     const gemm_case two{ta, tb, s.M, s.N, s.K, accumulate, 3, 2};
-                    check_against_reference(two, rng);
+                    const bool first_case = ta == both[0] && tb == both[0] && !accumulate;
+                    if (s.M * s.N * s.K < 20'000'000 || first_case) check_against_reference(two, rng);
 
                     const gemm_operands ops = make_operands(two, rng);
                     gemm_case one = two;
