@@ -49,6 +49,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/fit_figures.hpp"
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/reverse_kl_fits.hpp"
 #include "tutorials/common/svg_plot.hpp"
@@ -528,63 +529,19 @@ int run(const tutorial::Options& opt) {
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Densities, true and learned");
-    const std::size_t n_grid = grid;
-    const std::size_t n_cols = 1 + ks.size();
-    plot::Figure fig(static_cast<int>(targets.size()), static_cast<int>(n_cols), 360, 300);
-    fig.title(fmt::format("Planar flows fitted by reverse KL ({} steps): true density and q for K = {}", s.steps,
-                          fmt::join(ks, ", ")));
-    plot::Figure curves(1, static_cast<int>(targets.size()), 420, 320);
-    curves.title("KL(q_box ‖ p_box) during training");
     fmt::print(
         "Each flow's density q(x) on a {0}×{0} grid of (−4, 4)², by the inverse pass at every grid point\n"
         "(density_grid), next to exp(−U)/Z_box. Each row shares one colour scale. In the terminal\n"
         "(each panel scaled on its own):\n\n",
-        n_grid);
-    const std::vector<std::string> palette = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
-    std::vector<tutorial::NamedArray> grids;  // the panels' numbers, as .npy beside the figure
-    for (std::size_t t = 0; t < targets.size(); ++t) {
-        const flows::Target& target = flows::target(targets[t]);
-        const Tensor truth = flows::energy_density_grid(target.energy, box, n_grid);
-        grids.push_back({fmt::format("{}_truth", target.name), truth});
-        const double top = max(truth).item();
-        std::vector<std::string> titles = {fmt::format("{} exp(-U)/Z", target.name)}, blocks;
-        blocks.push_back(plot::ascii_heatmap(truth.span(), static_cast<int>(n_grid), static_cast<int>(n_grid), 24, 12));
-        plot::HeatmapOptions scale{.value_min = 0.0, .value_max = top};
-        fig.axes(static_cast<int>(t), 0)
-            .heatmap(truth.span(), static_cast<int>(n_grid), static_cast<int>(n_grid), -box, box, -box, box, scale)
-            .set_title(fmt::format("{}: exp(−U)/Z", target.name))
-            .equal_aspect();
-        plot::Axes& curve = curves.axes(0, static_cast<int>(t));
-        curve.set_title(fmt::format("{} (2048 samples at β = 1)", target.name)).set_xlabel("step").set_ylabel("KL (nats)").set_log_y();
-        std::size_t column = 1;
-        for (Fit& f : fits) {
-            if (f.target != &target) continue;
-            const Tensor q = flows::density_grid(*f.flow, box, n_grid);
-            grids.push_back({fmt::format("{}_K{}", target.name, f.k), q});
-            titles.push_back(fmt::format("K = {}", f.k));
-            blocks.push_back(plot::ascii_heatmap(q.span(), static_cast<int>(n_grid), static_cast<int>(n_grid), 24, 12));
-            fig.axes(static_cast<int>(t), static_cast<int>(column))
-                .heatmap(q.span(), static_cast<int>(n_grid), static_cast<int>(n_grid), -box, box, -box, box, scale)
-                .set_title(fmt::format("K = {}: KL {:.3f}", f.k, f.box_after.kl))
-                .equal_aspect();
-            // The inverse-pass density must hold the mass that samples put in the box.
-            tutorial::check_box_mass(verifier, f, n_grid / 2, opt.seed + 6);
-            std::vector<double> positive_kl;
-            for (double v : f.curve_kl) positive_kl.push_back(v > 0 ? v : NAN);
-            curve.line(f.curve_step, positive_kl, {.colour = palette[(column - 1) % palette.size()], .label = fmt::format("K = {}", f.k)});
-            ++column;
-        }
-        curve.legend();
-        print_indented(side_by_side(titles, blocks));
-        fmt::print("\n");
-    }
-    const std::string density_path = (out_dir / "densities.svg").string();
-    const std::string curves_path = (out_dir / "training_curves.svg").string();
-    fig.save(density_path);
-    tutorial::write_npy_beside(density_path, grids);
-    curves.save(curves_path);
-    fmt::print("Figures: {} and {}\n\n", density_path, curves_path);
-    verifier.check("figures written", std::filesystem::file_size(density_path) > 0 && std::filesystem::file_size(curves_path) > 0);
+        grid);
+    std::vector<tutorial::FigureFit> drawn;
+    for (Fit& f : fits) drawn.push_back({.fit = &f, .label = fmt::format("K = {}", f.k), .array_name = fmt::format("K{}", f.k)});
+    tutorial::draw_fit_figures(
+        verifier, targets, drawn, grid,
+        {.density_title = fmt::format("Planar flows fitted by reverse KL ({} steps): true density and q for K = {}", s.steps,
+                                      fmt::join(ks, ", ")),
+         .curves_title = "KL(q_box ‖ p_box) during training"},
+        out_dir, opt.seed + 6);
 
     verifier.summary();
     return verifier.exit_code();

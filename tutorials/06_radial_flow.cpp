@@ -48,6 +48,7 @@
 #include "tensor/stable.hpp"
 #include "tutorials/common/cli.hpp"
 #include "tutorials/common/console.hpp"
+#include "tutorials/common/fit_figures.hpp"
 #include "tutorials/common/python_export.hpp"
 #include "tutorials/common/reverse_kl_fits.hpp"
 #include "tutorials/common/svg_plot.hpp"
@@ -413,79 +414,32 @@ int run(const tutorial::Options& opt) {
 
     // ------------------------------------------------------------------------------------------
     verifier.section("Densities, true and learned");
-    const std::size_t n_grid = grid;
-    const std::size_t n_cols = 1 + ks.size() + (compare_planar ? 1 : 0);
     const std::size_t k_max = *std::max_element(ks.begin(), ks.end());
-    plot::Figure fig(static_cast<int>(targets.size()), static_cast<int>(n_cols), 360, 300);
-    fig.title(fmt::format("Radial flows fitted by reverse KL ({} steps): true density and q for K = {}{}", s.steps,
-                          fmt::join(ks, ", "), compare_planar ? fmt::format("; planar K = {} last", k_max) : ""));
-    plot::Figure curves(1, static_cast<int>(targets.size()), 420, 320);
-    curves.title("KL(q_box ‖ p_box) during training: radial (solid), planar (dashed)");
     fmt::print(
         "Each radial flow's density q(x) on a {0}×{0} grid of (−4, 4)², by the closed-form inverse at\n"
         "every grid point (density_grid), next to exp(−U)/Z_box{1}.\n"
         "Each row of the figure shares one colour scale; in the terminal each panel is scaled on its own:\n\n",
-        n_grid, compare_planar ? fmt::format("\nand the planar flow with K = {}", k_max) : "");
-    const std::vector<std::string> palette = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
-    std::vector<tutorial::NamedArray> grids;  // the panels' numbers, as .npy beside the figure
-    for (std::size_t t = 0; t < targets.size(); ++t) {
-        const flows::Target& target = flows::target(targets[t]);
-        const Tensor truth = flows::energy_density_grid(target.energy, box, n_grid);
-        grids.push_back({fmt::format("{}_truth", target.name), truth});
-        const double top = max(truth).item();
-        const int n = static_cast<int>(n_grid);
-        std::vector<std::string> titles = {fmt::format("{} exp(-U)/Z", target.name)}, blocks;
-        blocks.push_back(plot::ascii_heatmap(truth.span(), n, n, 22, 11));
-        plot::HeatmapOptions scale{.value_min = 0.0, .value_max = top};
-        fig.axes(static_cast<int>(t), 0)
-            .heatmap(truth.span(), n, n, -box, box, -box, box, scale)
-            .set_title(fmt::format("{}: exp(−U)/Z", target.name))
-            .equal_aspect();
-        plot::Axes& curve = curves.axes(0, static_cast<int>(t));
-        curve.set_title(fmt::format("{} (2048 samples at β = 1)", target.name)).set_xlabel("step").set_ylabel("KL (nats)").set_log_y();
-        int column = 1;
-        auto panel = [&](Fit& f) {
-            const Tensor q = flows::density_grid(*f.flow, box, n_grid);
-            grids.push_back({fmt::format("{}_{}_K{}", target.name, f.family, f.k), q});
-            titles.push_back(fmt::format("{} K = {}", f.family, f.k));
-            blocks.push_back(plot::ascii_heatmap(q.span(), n, n, 22, 11));
-            fig.axes(static_cast<int>(t), column++)
-                .heatmap(q.span(), n, n, -box, box, -box, box, scale)
-                .set_title(fmt::format("{} K = {}: KL {:.3f}", f.family, f.k, f.box_after.kl))
-                .equal_aspect();
-            // The inverse-pass density must hold the mass that samples put in the box.
-            tutorial::check_box_mass(verifier, f, n_grid / 2, opt.seed + 6);
-        };
-        std::size_t colour = 0;
-        for (Fit& f : radial_fits) {
-            if (f.target != &target) continue;
-            panel(f);
-            std::vector<double> positive_kl;
-            for (double v : f.curve_kl) positive_kl.push_back(v > 0 ? v : NAN);
-            curve.line(f.curve_step, positive_kl, {.colour = palette[colour % palette.size()], .label = fmt::format("radial K = {}", f.k)});
-            ++colour;
-        }
-        colour = 0;
-        for (Fit& f : planar_fits) {
-            if (f.target != &target) continue;
-            if (f.k == k_max) panel(f);
-            std::vector<double> positive_kl;
-            for (double v : f.curve_kl) positive_kl.push_back(v > 0 ? v : NAN);
-            curve.line(f.curve_step, positive_kl,
-                       {.colour = palette[colour % palette.size()], .width = 1.2, .dashed = true, .label = fmt::format("planar K = {}", f.k)});
-            ++colour;
-        }
-        curve.legend();
-        print_indented(side_by_side(titles, blocks));
-        fmt::print("\n");
-    }
-    const std::string density_path = (out_dir / "densities.svg").string();
-    const std::string curves_path = (out_dir / "training_curves.svg").string();
-    fig.save(density_path);
-    tutorial::write_npy_beside(density_path, grids);
-    curves.save(curves_path);
-    fmt::print("Figures: {} and {}\n\n", density_path, curves_path);
-    verifier.check("figures written", std::filesystem::file_size(density_path) > 0 && std::filesystem::file_size(curves_path) > 0);
+        grid, compare_planar ? fmt::format("\nand the planar flow with K = {}", k_max) : "");
+    // Every radial fit is a panel and a solid curve; the planar fits are dashed curves, and the one
+    // with the largest K is the row's last panel.
+    std::vector<tutorial::FigureFit> drawn;
+    const auto entry = [](Fit& f, bool panel, bool dashed) {
+        return tutorial::FigureFit{.fit = &f,
+                                   .label = fmt::format("{} K = {}", f.family, f.k),
+                                   .array_name = fmt::format("{}_K{}", f.family, f.k),
+                                   .panel = panel,
+                                   .dashed = dashed};
+    };
+    for (Fit& f : radial_fits) drawn.push_back(entry(f, true, false));
+    for (Fit& f : planar_fits) drawn.push_back(entry(f, f.k == k_max, true));
+    tutorial::draw_fit_figures(
+        verifier, targets, drawn, grid,
+        {.density_title = fmt::format("Radial flows fitted by reverse KL ({} steps): true density and q for K = {}{}", s.steps,
+                                      fmt::join(ks, ", "), compare_planar ? fmt::format("; planar K = {} last", k_max) : ""),
+         .curves_title = "KL(q_box ‖ p_box) during training: radial (solid), planar (dashed)",
+         .ascii_width = 22,
+         .ascii_height = 11},
+        out_dir, opt.seed + 6);
 
     verifier.summary();
     return verifier.exit_code();
