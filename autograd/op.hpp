@@ -22,7 +22,7 @@
 // holds as its gradient (a gradient that only flows through is passed on without a copy).
 // The tape enforces it: `grad()` is read-only while the rule runs (a write through any handle on it
 // throws; write into a clone()), and an input or output modified in place after it was recorded is
-// reported before the rule would run (the storage versions of tensor/storage.hpp).
+// reported when the rule reads it (the storage versions of tensor/storage.hpp).
 //
 // Forward mode (jvp, jacobian by forward mode, hvp forward-over-reverse: autograd/forward.hpp) needs a
 // tangent rule as well: the directional derivative of the op, ẏ = Σ_k (∂y/∂x_k)·ẋ_k, given as a fifth
@@ -58,12 +58,12 @@ namespace tapeflow {
 class Backward {
 public:
     const Tensor& grad() const { return node_.grad; }
-    const Tensor& value() const { return node_.value; }
+    const Tensor& value() const { return tape_.recorded_output(node_); }
     std::size_t n_inputs() const { return node_.n_inputs; }
-    const Tensor& input(std::size_t k) const { return tape_.value(index(k)); }
+    const Tensor& input(std::size_t k) const { return tape_.recorded_input(node_, k); }
     // The plain values, whatever the context (the same as value() and input(k) here).
-    const Tensor& output_value() const { return node_.value; }
-    const Tensor& input_value(std::size_t k) const { return tape_.value(index(k)); }
+    const Tensor& output_value() const { return value(); }
+    const Tensor& input_value(std::size_t k) const { return input(k); }
     bool needs_grad(std::size_t k) const { return tape_.node(index(k)).requires_grad; }
     void accumulate(std::size_t k, Tensor gradient);
     // A tensor the rule computed from values only (a mask, a count): it carries no derivative.
@@ -73,7 +73,7 @@ public:
 private:
     friend class Tape;
     Backward(Tape& tape, const Node& node) : tape_(tape), node_(node) {}
-    std::uint32_t index(std::size_t k) const;
+    std::uint32_t index(std::size_t k) const { return tape_.input_index(node_, k, "backward"); }
 
     Tape& tape_;
     const Node& node_;

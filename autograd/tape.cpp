@@ -73,7 +73,7 @@ Tape::~Tape() {
 }
 
 namespace detail {
-Tape* live_tape(const Var& v, std::string_view op) {
+Tape* live_tape(const Var& v, const char* op) {
     if (!v.tape_) return nullptr;
     if (v.tape_id_ == last_lookup.id && last_lookup.destroyed == tapes_destroyed.load(std::memory_order_acquire))
         return last_lookup.tape;
@@ -142,7 +142,7 @@ Var Tape::parameter(Parameter& p) {
     return Var(p.value, this, i, generation_);
 }
 
-void Tape::check(const Var& v, std::string_view op) const {
+void Tape::check(const Var& v, const char* op) const {
     if (!v.requires_grad())
         throw std::logic_error(fmt::format("{}: the Var is a constant (not recorded on a tape)", op));
     if (v.tape_id() != id_) {
@@ -207,30 +207,32 @@ std::string describe_site(const CallSite& site) {
 }  // namespace
 
 namespace {
-// The report of check_versions, out of line: the sweep's fast path is only the comparisons.
-[[noreturn, gnu::cold, gnu::noinline]] void throw_modified(const Node& n, std::uint32_t index, const std::string& what,
-                                                           std::uint64_t then, std::uint64_t now) {
+[[noreturn]] void throw_modified(const std::string& what, std::uint64_t then, std::uint64_t now) {
     throw std::logic_error(fmt::format(
-        "backward: {} of '{}' (node #{}{}) was modified in place after it was recorded: its version was {} "
-        "when recorded and is {} now, so the gradient would use the modified values; clone() a tensor "
-        "before modifying it, or modify it after backward",
-        what, n.op, index, describe_site(n.site), then, now));
+        "backward: {} was modified in place after it was recorded: its version was {} when recorded and is "
+        "{} now, so the gradient would use the modified values; clone() a tensor before modifying it, or "
+        "modify it after backward",
+        what, then, now));
 }
 }  // namespace
 
-// Every node on the path is checked, each input once per node that reads it (a storage's version is
-// one load from its header, so this is a few instructions per input; only a mismatch builds a message).
-inline void Tape::check_versions(std::uint32_t index) const {
-    const Node& n = nodes_[index];
-    if (n.value.version() != n.version) [[unlikely]]
-        throw_modified(n, index, "the output", n.version, n.value.version());
-    const std::uint32_t* in = inputs_.data() + n.first_input;
-    const std::uint64_t* then = input_versions_.data() + n.first_input;
-    for (std::uint32_t k = 0; k < n.n_inputs; ++k) {
-        const std::uint64_t now = nodes_[in[k]].value.version();
-        if (now != then[k]) [[unlikely]]
-            throw_modified(n, index, fmt::format("input {} (node #{} '{}')", k, in[k], nodes_[in[k]].op), then[k], now);
-    }
+void Tape::report_missing_input(const Node& n, std::size_t k, const char* rule) const {
+    throw std::out_of_range(
+        fmt::format("{}: {} rule asked for input {} of an op with {} inputs", n.op, rule, k, n.n_inputs));
+}
+
+void Tape::report_modified_output(const Node& n) const {
+    const auto index = static_cast<std::size_t>(&n - nodes_.data());
+    throw_modified(fmt::format("the output of '{}' (node #{}{})", n.op, index, describe_site(n.site)), n.version,
+                   n.value.version());
+}
+
+void Tape::report_modified_input(const Node& n, std::size_t k) const {
+    const auto index = static_cast<std::size_t>(&n - nodes_.data());
+    const std::uint32_t j = inputs_[n.first_input + k];
+    throw_modified(fmt::format("input {} (node #{} '{}') of '{}' (node #{}{})", k, j, nodes_[j].op, n.op, index,
+                               describe_site(n.site)),
+                   input_versions_[n.first_input + k], nodes_[j].value.version());
 }
 
 void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_parameters) {
@@ -258,7 +260,6 @@ void Tape::backward(const Var& root, const Tensor& seed, bool accumulate_into_pa
             add_into(p.grad, n.grad);
         }
         if (n.rule) {
-            check_versions(static_cast<std::uint32_t>(i));
             Backward context(*this, n);
             ReadOnlyWhileRuleRuns guard(n.grad);
             n.rule(n.state, context);
@@ -407,41 +408,30 @@ Tensor Var::grad() const {
 
 Tape* Var::tape() const { return detail::live_tape(*this, "Var::tape"); }
 
-namespace {
-// The tape index of input k of node n, for the rule contexts below; `rule` names the kind of rule
-// that asked ("backward", "tangent") in the error for an input the op does not have.
-std::uint32_t rule_input(const Tape& tape, const Node& n, std::size_t k, const char* rule) {
-    if (k >= n.n_inputs) [[unlikely]]
-        throw std::out_of_range(
-            fmt::format("{}: {} rule asked for input {} of an op with {} inputs", n.op, rule, k, n.n_inputs));
-    return tape.inputs(n)[k];
-}
-}  // namespace
-
-std::uint32_t Backward::index(std::size_t k) const { return rule_input(tape_, node_, k, "backward"); }
-
 void Backward::accumulate(std::size_t k, Tensor gradient) { tape_.accumulate(index(k), std::move(gradient)); }
 
-std::uint32_t VarBackward::index(std::size_t k) const {
-    return rule_input(tape_, tape_.nodes_[node_], k, "backward");
-}
+std::uint32_t VarBackward::index(std::size_t k) const { return tape_.input_index(tape_.nodes_[node_], k, "backward"); }
 
-std::uint32_t Forward::index(std::size_t k) const { return rule_input(tape_, tape_.nodes_[node_], k, "tangent"); }
+std::uint32_t Forward::index(std::size_t k) const { return tape_.input_index(tape_.nodes_[node_], k, "tangent"); }
 
 Var Tape::var_at(std::uint32_t i) { return Var(nodes_[i].value, this, i, generation_); }
 
-Var VarBackward::value() const { return tape_.var_at(node_); }
+Var VarBackward::value() const {
+    tape_.recorded_output(tape_.nodes_[node_]);
+    return tape_.var_at(node_);
+}
 std::size_t VarBackward::n_inputs() const { return tape_.nodes_[node_].n_inputs; }
 const char* VarBackward::op() const { return tape_.nodes_[node_].op; }
-Tensor VarBackward::output_value() const { return tape_.nodes_[node_].value; }
-Tensor VarBackward::input_value(std::size_t k) const { return tape_.nodes_[index(k)].value; }
+Tensor VarBackward::output_value() const { return tape_.recorded_output(tape_.nodes_[node_]); }
+Tensor VarBackward::input_value(std::size_t k) const { return tape_.recorded_input(tape_.nodes_[node_], k); }
 bool VarBackward::needs_grad(std::size_t k) const { return tape_.nodes_[index(k)].requires_grad; }
 
 // A constant leaf (an operand that wanted no gradient) comes back as a constant Var.
 Var VarBackward::input(std::size_t k) const {
-    const std::uint32_t j = index(k);
-    const Node& n = tape_.nodes_[j];
-    return n.requires_grad ? tape_.var_at(j) : Var(n.value);
+    const Node& n = tape_.nodes_[node_];
+    const Tensor& value = tape_.recorded_input(n, k);  // checks k
+    const std::uint32_t j = tape_.inputs(n)[k];
+    return tape_.nodes_[j].requires_grad ? tape_.var_at(j) : Var(value);
 }
 
 void VarBackward::accumulate(std::size_t k, Var gradient) {
@@ -487,9 +477,10 @@ Var Recorder::record(const char* op, Tensor value, Inputs inputs, void* rule, co
         if (anomaly_detection_enabled()) check_forward(op, value, inputs, nullptr, std::nullopt, site);
         return Var(std::move(value));
     }
-    // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was.
+    // Every input is checked before anything is pushed, so a rejected op leaves the tape as it was. The
+    // loop above placed each on this tape; what is left to check is its generation (check() reports it).
     for (std::size_t k = 0; k < inputs.size(); ++k)
-        if (inputs[k].requires_grad()) tape->check(inputs[k], op);
+        if (inputs[k].requires_grad() && inputs[k].generation() != tape->generation_) tape->check(inputs[k], op);
     void* state = nullptr;
     if (ops.size) {
         state = tape->allocate_state(ops.size, ops.align);

@@ -6,12 +6,13 @@
 // generation counter so that a Var from an earlier step is detected instead of silently misread.
 //
 // Three mistakes are caught instead of silently giving a wrong gradient: a recorded tensor modified in
-// place before backward (each node saves its inputs' storage versions, tensor/storage.hpp, and the
-// sweep compares them before running the rule); a rule writing into the gradient it receives (that
-// buffer may be another node's gradient too, so it is read-only while the rule runs); and a Var used
-// after its Tape was destroyed or on another thread (a Var names its tape by a process-wide id that
-// never repeats, looked up among the live tapes before the tape is touched). A Tape belongs to the
-// thread that created it.
+// place before backward and then read by a rule (each node saves its inputs' storage versions,
+// tensor/storage.hpp, and a rule's read of its output or an input compares them, as PyTorch checks a
+// saved tensor when it is unpacked: a tensor no rule reads may change); a rule writing into the
+// gradient it receives (that buffer may be another node's gradient too, so it is read-only while the
+// rule runs); and a Var used after its Tape was destroyed or on another thread (a Var names its tape
+// by a process-wide id that never repeats, looked up among the live tapes before the tape is touched).
+// A Tape belongs to the thread that created it.
 #pragma once
 
 #include <cstdint>
@@ -121,7 +122,25 @@ public:
     std::span<const std::uint32_t> inputs(const Node& n) const { return {inputs_.data() + n.first_input, n.n_inputs}; }
     const Tensor& value(std::uint32_t index) const { return nodes_[index].value; }
     // Throws unless v was recorded on this tape in its current generation.
-    void check(const Var& v, std::string_view op) const;
+    void check(const Var& v, const char* op) const;
+
+    // For the rule contexts (autograd/op.hpp). The tape index of node n's input k, throwing if n has
+    // no input k (`rule` names the kind of rule that asked: "backward", "tangent").
+    std::uint32_t input_index(const Node& n, std::size_t k, const char* rule) const {
+        if (k >= n.n_inputs) [[unlikely]] report_missing_input(n, k, rule);
+        return inputs_[n.first_input + k];
+    }
+    // Node n's output and its input k as they were recorded, throwing if either was modified in place
+    // since: the check sits where a rule reads, so it costs one load and compare per read.
+    const Tensor& recorded_output(const Node& n) const {
+        if (n.value.version() != n.version) [[unlikely]] report_modified_output(n);
+        return n.value;
+    }
+    const Tensor& recorded_input(const Node& n, std::size_t k) const {
+        const Tensor& v = nodes_[input_index(n, k, "backward")].value;
+        if (v.version() != input_versions_[n.first_input + k]) [[unlikely]] report_modified_input(n, k);
+        return v;
+    }
 
     // Forward mode (autograd/forward.hpp): true while a ForwardLevel is open on this tape, and whether
     // node `index` carries a tangent of it.
@@ -141,8 +160,11 @@ private:
     // Raw storage for a rule's state, aligned; valid until clear().
     void* allocate_state(std::size_t size, std::size_t align);
     void destroy_states();
-    // Throws unless node n's output and inputs still have the versions they had when n was recorded.
-    void check_versions(std::uint32_t n) const;
+    // The errors of the three accessors above, out of line: the reads inline only the comparisons.
+    [[noreturn, gnu::cold, gnu::noinline]] void report_missing_input(const Node& n, std::size_t k,
+                                                                     const char* rule) const;
+    [[noreturn, gnu::cold, gnu::noinline]] void report_modified_output(const Node& n) const;
+    [[noreturn, gnu::cold, gnu::noinline]] void report_modified_input(const Node& n, std::size_t k) const;
     // Forward mode at record time (autograd/forward.cpp): whether a tangent reaches an op with these
     // inputs, and the tangent of the just-recorded node `index` by its op's tangent rule.
     bool tangent_reaches(const detail::Inputs& inputs) const;
@@ -167,7 +189,7 @@ namespace detail {
 // The live tape v was recorded on, found by its id among the tapes alive in the process (never by
 // following a possibly dangling pointer). Throws naming `op` if that tape was destroyed or belongs to
 // another thread; null for a constant.
-Tape* live_tape(const Var& v, std::string_view op);
+Tape* live_tape(const Var& v, const char* op);
 }  // namespace detail
 
 // Makes `tape` the current tape for the lifetime of the scope (used by gradcheck to record on a

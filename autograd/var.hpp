@@ -39,7 +39,7 @@ public:
 private:
     friend class Tape;
     friend class detail::Recorder;
-    friend Tape* detail::live_tape(const Var&, std::string_view);
+    friend Tape* detail::live_tape(const Var&, const char*);
     Var(Tensor value, Tape* tape, std::uint32_t index, std::uint64_t generation)
         : value_(std::move(value)), tape_(tape), index_(index), generation_(generation), tape_id_(tape->id()) {}
 
