@@ -45,7 +45,7 @@ Tensor bias_tangent(const Tensor& db, const Shape& out) {
 // y = W ⋆ x (+ b):  dx = dy ⋆ w̃ (the adjoint convolution),  dW = dY · X̂ᵀ,  db = Σ_{n,i,j} dy.
 template <class Ctx>
 void backward_conv2d(Ctx& ctx) {
-    const std::size_t k = ctx.input_value(1).shape()[2];
+    const std::size_t k = ctx.input_shape(1)[2];
     if (ctx.needs_grad(0)) ctx.accumulate(0, input_grad(ctx.grad(), ctx.input(1)));
     if (ctx.needs_grad(1)) ctx.accumulate(1, weight_grad(ctx.input(0), ctx.grad(), k));
     if (ctx.n_inputs() == 3 && ctx.needs_grad(2)) ctx.accumulate(2, bias_grad(ctx.grad()));
@@ -60,7 +60,7 @@ Tensor tangent_conv2d(const Forward& t) {
 // dx = B_x*(g; W):  d/dg = B(u, W) = conv2d(u, W),  d/dW = B_W*(u; g).
 Var input_grad(const Var& g, const Var& w) {
     return record("conv2d_input_grad", conv2d_input_grad(g.value(), w.value()), {g, w}, [](auto& ctx) {
-        const std::size_t k = ctx.input_value(1).shape()[2];
+        const std::size_t k = ctx.input_shape(1)[2];
         if (ctx.needs_grad(0)) ctx.accumulate(0, conv2d(ctx.grad(), ctx.input(1)));
         if (ctx.needs_grad(1)) ctx.accumulate(1, weight_grad(ctx.grad(), ctx.input(0), k));
     }, [](const Forward& t) { return bilinear_tangent(t, [](const Tensor& g, const Tensor& w) { return input_grad(g, w); }); });
@@ -79,7 +79,7 @@ Var weight_grad(const Var& x, const Var& g, std::size_t kernel) {
 // db = Σ_{n,i,j} g: its transpose broadcasts a [C] vector over the batch.
 Var bias_grad(const Var& g) {
     return record("conv2d_bias_grad", conv2d_bias_grad(g.value()), {g}, [](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         ctx.accumulate(0, broadcast_to(reshape(ctx.grad(), Shape{in[1], 1, 1}), in));
     }, [](const Forward& t) { return bias_grad(t.tangent(0)); });
 }
@@ -111,7 +111,7 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, CallSite site) {
 
 Var pad2d(const Var& x, std::size_t top, std::size_t bottom, std::size_t left, std::size_t right, CallSite site) {
     return record("pad2d", tapeflow::pad2d(x.value(), top, bottom, left, right), {x}, [top, left](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         ctx.accumulate(0, crop(ctx.grad(), top, left, in[2], in[3]));
     }, [top, bottom, left, right](const Forward& t) { return tapeflow::pad2d(t.tangent(0), top, bottom, left, right); },
                   site);
@@ -127,7 +127,7 @@ Var per_channel(const Var& v, CallSite site) {
 
 Var sum_per_channel(const Var& x, CallSite site) {
     return record("sum_per_channel", tapeflow::sum_per_channel(x.value()), {x}, [](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         ctx.accumulate(0, broadcast_to(reshape(ctx.grad(), Shape{in[1], 1, 1}), in));
     }, [](const Forward& t) { return tapeflow::sum_per_channel(t.tangent(0)); }, site);
 }

@@ -11,8 +11,8 @@
 //     }
 //
 // The rule receives a Backward: the upstream gradient d loss / d out (`grad()`), the op's output
-// (`value()`), each input's value (`input(k)`), whether input k wants a gradient (`needs_grad(k)`, to
-// skip work), and `accumulate(k, g)`, which adds g into input k's gradient (a g of a broadcast input's
+// (`value()`), each input's value (`input(k)`) or only its shape (`input_shape(k)`), whether input k
+// wants a gradient (`needs_grad(k)`, to skip work), and `accumulate(k, g)`, which adds g into input k's gradient (a g of a broadcast input's
 // output shape is summed back to the input's shape). A rule may capture what it needs by value — an
 // axis, a constant, an index tensor: the captures are stored in the tape's arena (no heap allocation
 // per node once the tape has grown to a step's size) and destroyed at tape.clear(). Capture by value:
@@ -64,6 +64,9 @@ public:
     // The plain values, whatever the context (the same as value() and input(k) here).
     const Tensor& output_value() const { return value(); }
     const Tensor& input_value(std::size_t k) const { return input(k); }
+    // Input k's shape only: no values are read, so an in-place write to the input is no error here
+    // (reshape, sum and narrow need only the shape, as PyTorch's saved sizes).
+    const Shape& input_shape(std::size_t k) const { return tape_.value(index(k)).shape(); }
     bool needs_grad(std::size_t k) const { return tape_.node(index(k)).requires_grad; }
     void accumulate(std::size_t k, Tensor gradient);
     // A tensor the rule computed from values only (a mask, a count): it carries no derivative.
@@ -94,6 +97,7 @@ public:
     // By value (a handle): a reference into the node list would dangle once the rule records.
     Tensor output_value() const;
     Tensor input_value(std::size_t k) const;
+    Shape input_shape(std::size_t k) const;
     bool needs_grad(std::size_t k) const;
     void accumulate(std::size_t k, Var gradient);
     Var constant(Tensor t) const { return Var(std::move(t)); }

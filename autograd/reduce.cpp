@@ -58,7 +58,7 @@ bool any_of(const Tensor& t, bool (*pred)(double)) {
 // gradient is 0 (x − lse would be NaN there).
 template <class Ctx>
 void logsumexp_backward(Ctx& ctx, int axis, bool full) {
-    const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+    const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
     const auto lse = keepdim_view(ctx.value(), in, axis, full);
     const auto g = keepdim_view(ctx.grad(), in, axis, full);
     if (!any_of(ctx.output_value(), [](double l) { return std::isinf(l) && l < 0; })) {
@@ -123,14 +123,14 @@ Var reverse_cumsum(const Var& g, int axis) {
 // d Σx = 1 for every element: the scalar upstream gradient broadcast to x's shape.
 Var sum(const Var& a, CallSite site) {
     return record("sum", tapeflow::sum(a.value()), {a}, [](auto& ctx) {
-        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
+        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_shape(0)));
     },
                   [](const Forward& t) { return tapeflow::sum(t.tangent(0)); }, site);
 }
 
 Var sum(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("sum_axis", tapeflow::sum(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false), in));
     },
                   [axis, keepdim](const Forward& t) { return tapeflow::sum(t.tangent(0), axis, keepdim); }, site);
@@ -139,7 +139,7 @@ Var sum(const Var& a, int axis, bool keepdim, CallSite site) {
 // Summing a broadcast back to `shape` (the reduction accumulate applies); its transpose is broadcast_to.
 Var sum_to(const Var& a, const Shape& shape, CallSite site) {
     return record("sum_to", tapeflow::sum_to(a.value(), shape), {a}, [](auto& ctx) {
-        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_value(0).shape()));
+        ctx.accumulate(0, broadcast_to(ctx.grad(), ctx.input_shape(0)));
     },
                   [](const Forward& t) { return tapeflow::sum_to(t.tangent(0), t.value().shape()); }, site);
 }
@@ -147,7 +147,7 @@ Var sum_to(const Var& a, const Shape& shape, CallSite site) {
 // d mean(x) = 1/n for every element.
 Var mean(const Var& a, CallSite site) {
     return record("mean", tapeflow::mean(a.value()), {a}, [](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         ctx.accumulate(0, broadcast_to(ctx.grad() / static_cast<double>(in.numel()), in));
     },
                   [](const Forward& t) { return tapeflow::mean(t.tangent(0)); }, site);
@@ -155,7 +155,7 @@ Var mean(const Var& a, CallSite site) {
 
 Var mean(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("mean_axis", tapeflow::mean(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         const double count = static_cast<double>(in[normalize_axis(axis, in.rank(), "mean")]);
         ctx.accumulate(0, broadcast_to(keepdim_view(ctx.grad(), in, axis, false) / count, in));
     },
@@ -246,7 +246,7 @@ Var cumsum(const Var& a, int axis, CallSite site) {
 // so that no NaN reaches the second derivative either).
 Var norm(const Var& a, int axis, bool keepdim, CallSite site) {
     return record("norm", tapeflow::norm(a.value(), axis, keepdim), {a}, [axis](auto& ctx) {
-        const Shape in = ctx.input_value(0).shape();  // a copy: the Var context hands out a temporary
+        const Shape in = ctx.input_shape(0);  // a copy: the Var context returns one by value
         const auto r = keepdim_view(ctx.value(), in, axis, false);
         const auto g = keepdim_view(ctx.grad(), in, axis, false);
         if (!any_of(ctx.output_value(), [](double v) { return v == 0.0; })) {

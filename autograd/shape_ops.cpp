@@ -105,7 +105,7 @@ Var scatter_along_axis(const Var& grad, const Shape& in, const Tensor& idx, int 
 // Reshapes move no element: the gradient is reshaped back.
 Var reshape(const Var& a, const Shape& shape, CallSite site) {
     return record("reshape", a.value().reshape(shape), {a},
-                  [](auto& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_value(0).shape())); },
+                  [](auto& ctx) { ctx.accumulate(0, reshape(ctx.grad(), ctx.input_shape(0))); },
                   [&shape](const Forward& t) { return tapeflow::reshape(t.tangent(0), shape); }, site);
 }
 Var flatten(const Var& a, CallSite site) { return reshape(a, Shape{a.numel()}, site); }
@@ -133,7 +133,7 @@ Var permute(const Var& a, const std::vector<std::size_t>& axes, CallSite site) {
 // The gradient of a slice is the upstream gradient placed back into a zero tensor of the input's shape.
 Var narrow(const Var& a, int axis, std::size_t start, std::size_t length, CallSite site) {
     return record("narrow", tapeflow::narrow(a.value(), axis, start, length), {a}, [axis, start](auto& ctx) {
-        ctx.accumulate(0, embed(ctx.grad(), ctx.input_value(0).shape(), axis, start));
+        ctx.accumulate(0, embed(ctx.grad(), ctx.input_shape(0), axis, start));
     },
                   [axis, start, length](const Forward& t) { return tapeflow::narrow(t.tangent(0), axis, start, length); }, site);
 }
@@ -149,7 +149,7 @@ Var concat(const std::vector<Var>& parts, int axis, CallSite site) {
         const std::size_t ax = normalize_axis(axis, ctx.grad().shape().rank(), "concat");
         std::size_t start = 0;
         for (std::size_t k = 0; k < ctx.n_inputs(); ++k) {
-            const std::size_t length = ctx.input_value(k).shape()[ax];
+            const std::size_t length = ctx.input_shape(k)[ax];
             if (ctx.needs_grad(k)) ctx.accumulate(k, narrow(ctx.grad(), axis, start, length));
             start += length;
         }
@@ -182,7 +182,7 @@ std::vector<Var> chunk(const Var& a, std::size_t n, int axis, CallSite site) {
 Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices, CallSite site) {
     return record("index_select", tapeflow::index_select(a.value(), axis, indices), {a},
                   [axis, saved = pack_indices(indices)](auto& ctx) {
-                      ctx.accumulate(0, index_add(ctx.grad(), ctx.input_value(0).shape(), axis, saved));
+                      ctx.accumulate(0, index_add(ctx.grad(), ctx.input_shape(0), axis, saved));
                   },
                   [axis, &indices](const Forward& t) { return tapeflow::index_select(t.tangent(0), axis, indices); }, site);
 }
@@ -191,7 +191,7 @@ Var index_select(const Var& a, int axis, const std::vector<std::size_t>& indices
 Var take_along_axis(const Var& a, const Tensor& indices, int axis, CallSite site) {
     return record("take_along_axis", tapeflow::take_along_axis(a.value(), indices, axis), {a},
                   [axis, idx = indices](auto& ctx) {
-                      ctx.accumulate(0, scatter_along_axis(ctx.grad(), ctx.input_value(0).shape(), idx, axis));
+                      ctx.accumulate(0, scatter_along_axis(ctx.grad(), ctx.input_shape(0), idx, axis));
                   },
                   [axis, &indices](const Forward& t) { return tapeflow::take_along_axis(t.tangent(0), indices, axis); }, site);
 }

@@ -424,6 +424,7 @@ std::size_t VarBackward::n_inputs() const { return tape_.nodes_[node_].n_inputs;
 const char* VarBackward::op() const { return tape_.nodes_[node_].op; }
 Tensor VarBackward::output_value() const { return tape_.recorded_output(tape_.nodes_[node_]); }
 Tensor VarBackward::input_value(std::size_t k) const { return tape_.recorded_input(tape_.nodes_[node_], k); }
+Shape VarBackward::input_shape(std::size_t k) const { return tape_.nodes_[index(k)].value.shape(); }
 bool VarBackward::needs_grad(std::size_t k) const { return tape_.nodes_[index(k)].requires_grad; }
 
 // A constant leaf (an operand that wanted no gradient) comes back as a constant Var.
