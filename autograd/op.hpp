@@ -12,10 +12,10 @@
 //
 // The rule receives a Backward: the upstream gradient d loss / d out (`grad()`), the op's output
 // (`value()`), each input's value (`input(k)`) or only its shape (`input_shape(k)`), whether input k
-// wants a gradient (`needs_grad(k)`, to skip work), and `accumulate(k, g)`, which adds g into input k's gradient (a g of a broadcast input's
-// output shape is summed back to the input's shape). A rule may capture what it needs by value — an
-// axis, a constant, an index tensor: the captures are stored in the tape's arena (no heap allocation
-// per node once the tape has grown to a step's size) and destroyed at tape.clear(). Capture by value:
+// wants a gradient (`needs_grad(k)`, to skip work), and `accumulate(k, g)`, adding g into input k's
+// gradient (a g of a broadcast input's output shape is summed back to the input's shape). A rule may
+// capture an axis, a constant, an index tensor: captures live in the tape's arena (no heap allocation
+// per node once the tape has grown to a step's size) until tape.clear() destroys them. Capture by value:
 // the rule runs during backward, after the op's caller has returned.
 //
 // Rules must not write into the tensors they are given: `grad()` may be the very buffer another node
