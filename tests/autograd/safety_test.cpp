@@ -39,6 +39,14 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
+// A leaf x on a tape of its own, sharing its storage with t: a write to t is an in-place write to x.
+struct LeafOnTape {
+    Tape tape;
+    TapeScope scope{tape};
+    Tensor t{0.5, 1.5};
+    Var x = tape.variable(t);
+};
+
 // identity, whose rule passes on twice the upstream gradient by writing into it: a rule that breaks
 // the contract of autograd/op.hpp. `how` picks the write: 0 compound assignment, 1 element, 2 data().
 Var doubling_in_place(const Var& x, int how) {
@@ -53,11 +61,8 @@ Var doubling_in_place(const Var& x, int how) {
 
 }  // namespace
 
-TEST_CASE("an input modified in place between forward and backward is reported, naming op, input and versions") {
-    Tape tape;
-    TapeScope scope(tape);
-    Tensor t{0.5, 1.5};
-    const Var x = tape.variable(t);  // shares t's storage
+TEST_CASE_FIXTURE(LeafOnTape,
+                  "an input modified in place between forward and backward is reported, naming op, input and versions") {
     const Var loss = sum(sin(x));
     const std::uint64_t recorded = t.version();
     t += Tensor{1.0, 1.0};  // sin's rule would now use cos(x + 1) as the derivative
@@ -69,13 +74,10 @@ TEST_CASE("an input modified in place between forward and backward is reported, 
 
 TEST_CASE("every kind of in-place write is caught: element, fill, data(), at(), and a view's write") {
     const auto modified_after_recording = [](auto&& modify) {
-        Tape tape;
-        TapeScope scope(tape);
-        Tensor t{0.5, 1.5};
-        const Var x = tape.variable(t);
-        const Var loss = sum(x * x);
-        modify(t);
-        return logic_error_of([&] { tape.backward(loss); });
+        LeafOnTape leaf;
+        const Var loss = sum(leaf.x * leaf.x);
+        modify(leaf.t);
+        return logic_error_of([&] { leaf.tape.backward(loss); });
     };
     CHECK(contains(modified_after_recording([](Tensor& t) { t[1] = 3.0; }), "'mul'"));
     CHECK(contains(modified_after_recording([](Tensor& t) { t.fill(0.0); }), "'mul'"));
@@ -102,11 +104,7 @@ TEST_CASE("an op's output modified in place before backward is reported") {
                    fmt::format("input 0 (node #{} 'exp') of 'sin'", e2.index())));
 }
 
-TEST_CASE("reading through a const handle and modifying after backward are fine") {
-    Tape tape;
-    TapeScope scope(tape);
-    Tensor t{0.5, 1.5};
-    const Var x = tape.variable(t);
+TEST_CASE_FIXTURE(LeafOnTape, "reading through a const handle and modifying after backward are fine") {
     const Var loss = sum(exp(x));
     const Tensor& read = t;
     CHECK(read[0] == 0.5);
@@ -117,11 +115,7 @@ TEST_CASE("reading through a const handle and modifying after backward are fine"
     CHECK(allclose(x.grad(), tapeflow::exp(Tensor{0.5, 1.5})));
 }
 
-TEST_CASE("reading a recorded tensor through a non-const handle is no write; assigning to it still is") {
-    Tape tape;
-    TapeScope scope(tape);
-    Tensor t{0.5, 1.5};
-    const Var x = tape.variable(t);
+TEST_CASE_FIXTURE(LeafOnTape, "reading a recorded tensor through a non-const handle is no write; assigning to it still is") {
     const Var e = exp(x);
     const Var loss = sum(e * x);
     Tensor out = e.value();  // non-const handles on a recorded input and a recorded output
@@ -145,11 +139,7 @@ TEST_CASE("reading a recorded tensor through a non-const handle is no write; ass
     CHECK(contains(logic_error_of([&] { tape.backward(loss3); }), "input 0 (node #0 'variable') of 'sin'"));
 }
 
-TEST_CASE("a recorded tensor that no rule reads may be modified: only a rule's reads are checked") {
-    Tape tape;
-    TapeScope scope(tape);
-    Tensor t{0.5, 1.5};
-    const Var x = tape.variable(t);
+TEST_CASE_FIXTURE(LeafOnTape, "a recorded tensor that no rule reads may be modified: only a rule's reads are checked") {
     const Var e = exp(x);  // exp's rule reads its output, never its input
     const Var loss = sum(e);
     t.fill(9.0);
@@ -174,11 +164,7 @@ TEST_CASE("rules that need only an input's shape (reshape, narrow, sum) leave it
     CHECK(allclose(g[0].value(), Tensor{1.0, 1.0, 2.0, 2.0}));
 }
 
-TEST_CASE("the recorded backward (create_graph) reports a modified input it reads, too") {
-    Tape tape;
-    TapeScope scope(tape);
-    Tensor t{0.5, 1.5};
-    const Var x = tape.variable(t);
+TEST_CASE_FIXTURE(LeafOnTape, "the recorded backward (create_graph) reports a modified input it reads, too") {
     const Var loss = sum(sin(x));
     t[0] = 2.0;
     const std::string message = logic_error_of([&] { grad(loss, {x}, {.create_graph = true}); });
