@@ -115,7 +115,8 @@ TEST_CASE_FIXTURE(LeafOnTape, "reading through a const handle and modifying afte
     CHECK(allclose(x.grad(), tapeflow::exp(Tensor{0.5, 1.5})));
 }
 
-TEST_CASE_FIXTURE(LeafOnTape, "reading a recorded tensor through a non-const handle is no write; assigning to it still is") {
+TEST_CASE_FIXTURE(LeafOnTape,
+                  "reading a recorded tensor through a non-const handle is no write; assigning to it still is") {
     const Var e = exp(x);
     const Var loss = sum(e * x);
     Tensor out = e.value();  // non-const handles on a recorded input and a recorded output
